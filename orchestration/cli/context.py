@@ -1,0 +1,70 @@
+"""What every CLI command needs: the control database, the secret key, the registries."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import click
+
+from resources.control.database import ControlDatabase
+from resources.registry.customers import CustomerRegistry
+from resources.registry.fleet_file import Fleet
+from resources.registry.projects import ProjectRegistry
+from resources.registry.redis_connections import RedisRegistry
+from resources.secrets import SecretBox
+
+
+class CliContext:
+    """Built lazily so `fleetops --help` and `fleetops secret-key` need no database."""
+
+    @cached_property
+    def db(self) -> ControlDatabase:
+        db = ControlDatabase()
+        db.require_current()
+        return db
+
+    @cached_property
+    def box(self) -> SecretBox:
+        return SecretBox.from_env()
+
+    @property
+    def projects(self) -> ProjectRegistry:
+        return ProjectRegistry(self.db, self.box)
+
+    @property
+    def redis(self) -> RedisRegistry:
+        return RedisRegistry(self.db, self.box)
+
+    @property
+    def customers(self) -> CustomerRegistry:
+        return CustomerRegistry(self.db, self.box)
+
+    @property
+    def fleet(self) -> Fleet:
+        return Fleet(self.db, self.box)
+
+    def sync_partitions(self) -> None:
+        """Bring Dagster's dynamic partitions in line at once when an instance is configured.
+
+        The registry sensor does the same on its next tick, so a failure here is only
+        reported, never fatal.
+        """
+        if not os.environ.get("DAGSTER_HOME"):
+            return
+        try:
+            from dagster import DagsterInstance
+
+            from orchestration.partitions import sync_partitions
+
+            with DagsterInstance.get() as instance:
+                changes = sync_partitions(instance, self.db)
+        except Exception as exc:  # the command's own change is already committed
+            click.echo(f"warning: Dagster partitions not updated now ({type(exc).__name__}); "
+                       "the registry sensor will catch up", err=True)
+            return
+        for line in changes.lines():
+            click.echo(f"dagster partitions: {line}", err=True)
+
+
+pass_context = click.make_pass_decorator(CliContext, ensure=True)

@@ -1,0 +1,25 @@
+"""`fleetops demo ...`: a demo fleet on this machine."""
+
+from __future__ import annotations
+
+import click
+
+from orchestration.cli.context import CliContext, pass_context
+from resources.demo_fleet import seed_demo_fleet
+from resources.settings import fleetops_home
+
+
+@click.group()
+def demo() -> None:
+    """Seed a demo fleet (used by `make demo`)."""
+
+
+@demo.command("seed")
+@pass_context
+def seed(ctx: CliContext) -> None:
+    """Build three demo Laravel apps on SQLite under $FLEETOPS_HOME/demo and register them."""
+    summary = seed_demo_fleet(fleetops_home(), ctx.db, ctx.box)
+    click.echo(f"demo projects: {', '.join(summary.projects)} ({summary.failed_jobs} failed jobs)")
+    click.echo(f"demo Redis connections: {', '.join(summary.redis_connections)}"
+               + ("" if summary.redis_reachable else " (local Redis not reachable: skipped demo-local)"))
+    ctx.sync_partitions()

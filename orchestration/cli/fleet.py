@@ -1,0 +1,48 @@
+"""`fleetops fleet ...`: the whole registry as one declarative YAML file."""
+
+from __future__ import annotations
+
+import click
+
+from orchestration.cli.context import CliContext, pass_context
+from orchestration.cli.output import emit_json
+from resources.errors import ValidationError
+
+
+@click.group()
+def fleet() -> None:
+    """Apply or export the whole fleet as YAML."""
+
+
+@fleet.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Only print what would be added, changed and removed.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def apply(ctx: CliContext, file: str, dry_run: bool, as_json: bool) -> None:
+    """Make the registry match FILE (sections present in it are authoritative)."""
+    try:
+        with click.open_file(file, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{file} is not UTF-8 text") from None
+    plan = ctx.fleet.apply(text, dry_run=dry_run)
+    if as_json:
+        emit_json({"dry_run": dry_run, **plan.as_dict()})
+    else:
+        for line in plan.lines():
+            click.echo(line)
+        click.echo(("would change" if dry_run else "changed") + f": {len(plan.add)} added, "
+                   f"{len(plan.change)} changed, {len(plan.remove)} removed" if not plan.empty else "no changes")
+    if not dry_run and not plan.empty:
+        ctx.sync_partitions()
+
+
+@fleet.command("export")
+@click.option("--include-secrets", is_flag=True, help="Decrypt sealed secrets into the file.")
+@pass_context
+def export(ctx: CliContext, include_secrets: bool) -> None:
+    """Print the registry as a fleet file that `fleet apply` accepts."""
+    click.echo(ctx.fleet.export(include_secrets=include_secrets), nl=False)

@@ -1,0 +1,92 @@
+"""The `fleetops` command line: the operator's keyboard.
+
+Every error an operator can cause or fix (bad input, unknown names, a dead database)
+ends the command with exit code 2 and one line on stderr, after nothing was written.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+
+from orchestration.cli.context import CliContext, pass_context
+from orchestration.cli.customer import customer
+from orchestration.cli.demo import demo
+from orchestration.cli.fleet import fleet
+from orchestration.cli.project import project
+from orchestration.cli.redis import redis_group
+from resources import secrets
+from resources.control.database import ControlDatabase
+from resources.errors import FleetopsError
+
+EXIT_ERROR = 2
+
+
+class FleetopsGroup(click.Group):
+    """Turns operator errors, click's usage errors included, into one clear line and exit code 2."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help())
+            sys.exit(EXIT_ERROR)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            fail(exc.format_message() + hint)
+        except click.ClickException as exc:
+            fail(exc.format_message())
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(0)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FleetopsError as exc:
+            fail(str(exc))
+        except sa.exc.SQLAlchemyError as exc:
+            fail(f"database error: {str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}")
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@click.group(cls=FleetopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fleetops")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """One control plane for a fleet of Laravel queues, Zuora workflows and Redis servers."""
+    ctx.ensure_object(CliContext)
+
+
+@cli.command()
+def init() -> None:
+    """Create or upgrade the control database (safe to run again)."""
+    db = ControlDatabase()
+    before, after = db.migrate()
+    state = "already at" if before == after else f"migrated from {before or 'empty'} to"
+    click.echo(f"control database {db.masked_url}: {state} revision {after}")
+
+
+@cli.command("secret-key")
+def secret_key() -> None:
+    """Print a new Fernet key for FLEETOPS_SECRET_KEY."""
+    click.echo(secrets.new_key())
+
+
+for command in (project, redis_group, customer, fleet, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="fleetops")
+
+
+__all__ = ["CliContext", "cli", "main", "pass_context"]

@@ -1,0 +1,34 @@
+"""How CLI commands print: JSON for machines, aligned text for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+import yaml
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]) -> None:
+    """Rows as an aligned table; `columns` are (heading, value getter)."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[h for h, _ in columns]] + [["" if (v := get(r)) is None else str(v) for _, get in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def emit_record(data: dict[str, Any]) -> None:
+    """One record as readable YAML (ordered as given)."""
+    click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    emit_json(data) if as_json else human(data)

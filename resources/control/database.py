@@ -1,0 +1,121 @@
+"""The control database: one engine, sessions, and migration to head.
+
+SQLite (the default, a file under `$FLEETOPS_HOME`) runs in WAL mode so the Dagster
+daemon, run workers and the CLI can read while one of them writes; PostgreSQL is chosen
+with `FLEETOPS_DATABASE_URL`. Connection failures surface as `ControlDatabaseError` with
+the URL masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from resources import settings
+from resources.errors import ControlDatabaseError
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "sql"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> sa.Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, connect_args={"timeout": 10})
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class ControlDatabase:
+    """Access to fleetops' own tables; construct one per process or command."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or settings.control_database_url()
+
+    @property
+    def masked_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        try:
+            return make_engine(self.url)
+        except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+            raise ControlDatabaseError(f"invalid control database URL {self.masked_url}: {exc}") from None
+
+    @cached_property
+    def _sessions(self) -> sessionmaker[Session]:
+        return sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any error."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except sa.exc.OperationalError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: sa.exc.DBAPIError) -> ControlDatabaseError:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+            return ControlDatabaseError(
+                f"the control database {self.masked_url} is not initialised: run `fleetops init`"
+            )
+        return ControlDatabaseError(f"cannot use the control database {self.masked_url}: {reason}")
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Upgrade to the newest migration; returns (revision before, revision after)."""
+        before = self.current_revision()
+        try:
+            command.upgrade(self._alembic_config(), "head")
+        except sa.exc.OperationalError as exc:
+            raise self._unreachable(exc) from None
+        return before, self.head_revision()
+
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except sa.exc.OperationalError as exc:
+            raise self._unreachable(exc) from None
+
+    def head_revision(self) -> str:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def require_current(self) -> None:
+        """Refuse to work on a database that is missing migrations."""
+        if self.current_revision() != self.head_revision():
+            raise ControlDatabaseError(
+                f"the control database {self.masked_url} is not at the current schema: run `fleetops init`"
+            )
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,122 @@
+"""Tables of the control database.
+
+Table names are part of fleetops' contract (DESIGN.md); columns may grow through Alembic
+migrations in `sql/`. Times are naive UTC. Secrets are stored in the forms of
+`resources.secrets` (an `env:` reference or a Fernet token), never in clear.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: sa.JSON, datetime: sa.DateTime()}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Project(Timestamps, Base):
+    """A Laravel application whose failed jobs and queues fleetops watches and acts on."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    failed_db: Mapped[str] = mapped_column(sa.Text, doc="stored DSN of the failed-job store")
+    failed_table: Mapped[str] = mapped_column(sa.String(130), default="failed_jobs")
+    jobs_table: Mapped[str] = mapped_column(sa.String(130), default="jobs")
+    queue_connections: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="Laravel connection name -> stored DSN (database or Redis)"
+    )
+    redis_prefix: Mapped[str | None] = mapped_column(sa.String(128))
+    horizon: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class RedisConnection(Timestamps, Base):
+    """A Redis server of the fleet (seed 004's registry); the password is stored sealed."""
+
+    __tablename__ = "redis_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    scheme: Mapped[str] = mapped_column(sa.String(8), default="redis")
+    host: Mapped[str] = mapped_column(sa.String(255))
+    port: Mapped[int] = mapped_column(default=6379)
+    db: Mapped[int] = mapped_column(default=0)
+    username: Mapped[str | None] = mapped_column(sa.String(255))
+    password: Mapped[str | None] = mapped_column(sa.Text)
+    project_key: Mapped[str | None] = mapped_column(
+        sa.String(64), sa.ForeignKey("projects.key", ondelete="SET NULL"), index=True
+    )
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class Customer(Timestamps, Base):
+    """A Zuora tenant whose workflows fleetops keeps in sync."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    base_url: Mapped[str] = mapped_column(sa.String(255))
+    client_id: Mapped[str] = mapped_column(sa.String(255))
+    client_secret: Mapped[str] = mapped_column(sa.Text)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_synced_at: Mapped[datetime | None]
+    last_sync_stats: Mapped[dict[str, Any] | None]
+
+
+class SpoolAction(Timestamps, Base):
+    """An operator's intent against a project's queue storage, executed by a Dagster run."""
+
+    __tablename__ = "failed_job_action_spool"
+    __table_args__ = (
+        sa.Index("ix_failed_job_action_spool_project_status", "project", "status"),
+        sa.Index("ix_failed_job_action_spool_available_at", "available_at"),
+        sa.Index("ix_failed_job_action_spool_due", "status", "available_at", "priority"),
+        sa.CheckConstraint("status IN ('pending', 'processing', 'completed', 'failed')", name="status"),
+        sa.CheckConstraint("source IN ('cli', 'launchpad', 'api', 'auto')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    project: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    priority: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    requested_by: Mapped[str | None] = mapped_column(sa.String(255))
+    source: Mapped[str] = mapped_column(sa.String(16), default="cli")
+    run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_at: Mapped[datetime | None]
+    progress: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)

@@ -1,0 +1,121 @@
+"""The fleet's Laravel applications ("projects")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from resources import dsn, identifiers
+from resources.control.models import Project, RedisConnection
+from resources.errors import ValidationError
+from resources.registry.base import Registry, timestamps
+from resources.secrets import ENV_PREFIX, is_env_reference
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """A project as an operator describes it; DSNs as given (literal, env:VAR or sealed)."""
+
+    key: str
+    failed_db: str
+    name: str | None = None
+    queue_connections: dict[str, str] = field(default_factory=dict)
+    failed_table: str = "failed_jobs"
+    jobs_table: str = "jobs"
+    redis_prefix: str | None = None
+    horizon: bool = False
+    enabled: bool = True
+
+
+def _check_dsn(value: str, option: str, expect: dsn.Kind | None = None) -> None:
+    """Validate a DSN now when it is literal or its env var is set (references resolve at use)."""
+    if is_env_reference(value):
+        value = os.environ.get(value[len(ENV_PREFIX):], "")
+        if not value:
+            return
+    elif value.startswith("fernet:"):
+        return
+    try:
+        kind = dsn.validate(value)
+    except ValidationError as exc:
+        raise ValidationError(f"{option}: {exc}") from None
+    if expect and kind != expect:
+        raise ValidationError(f"{option}: expected a {expect} DSN, got a {kind} one")
+
+
+class ProjectRegistry(Registry[Project, ProjectSpec]):
+    model = Project
+    key_column = "key"
+    what = "project"
+    secret_fields = frozenset({"failed_db", "queue_connections"})
+
+    def validate(self, spec: ProjectSpec, session: Session) -> None:
+        identifiers.key(spec.key, "project key")
+        identifiers.table_name(spec.failed_table, "failed table name")
+        identifiers.table_name(spec.jobs_table, "jobs table name")
+        if spec.redis_prefix is not None:
+            identifiers.redis_prefix(spec.redis_prefix)
+        _check_dsn(spec.failed_db, "--failed-db", expect="database")
+        for name, value in spec.queue_connections.items():
+            identifiers.connection_name(name)
+            _check_dsn(value, f"--queue-connection {name}")
+
+    def fields(self, spec: ProjectSpec) -> dict[str, Any]:
+        values = super().fields(spec)
+        values["name"] = spec.name or spec.key
+        values["queue_connections"] = dict(spec.queue_connections)
+        return values
+
+    def seal(self, name: str, value: Any) -> Any:
+        if name == "queue_connections":
+            return {conn: dsn.store(self.box, stored) for conn, stored in value.items()}
+        return dsn.store(self.box, value)
+
+    def spec_of(self, row: Project) -> ProjectSpec:
+        return ProjectSpec(
+            key=row.key, name=row.name, failed_db=row.failed_db, queue_connections=dict(row.queue_connections),
+            failed_table=row.failed_table, jobs_table=row.jobs_table, redis_prefix=row.redis_prefix,
+            horizon=row.horizon, enabled=row.enabled,
+        )
+
+    def view(self, row: Project, *, include_secrets: bool = False) -> dict[str, Any]:
+        show = lambda stored: dsn.describe(self.box, stored, include_secrets=include_secrets)  # noqa: E731
+        redis_names = sa.inspect(row).session.scalars(
+            sa.select(RedisConnection.name).where(RedisConnection.project_key == row.key).order_by(RedisConnection.name)
+        )
+        return {
+            "key": row.key,
+            "name": row.name,
+            "enabled": row.enabled,
+            "failed_db": show(row.failed_db),
+            "failed_table": row.failed_table,
+            "jobs_table": row.jobs_table,
+            "queue_connections": {
+                name: {"driver": self.driver(stored), "dsn": show(stored)}
+                for name, stored in sorted(row.queue_connections.items())
+            },
+            "redis_prefix": row.redis_prefix,
+            "horizon": row.horizon,
+            "redis_connections": list(redis_names),
+            **timestamps(row),
+        }
+
+    def driver(self, stored: str) -> str | None:
+        """`database` or `redis`, derived from the DSN itself (None while an env var is unset)."""
+        try:
+            return dsn.kind_of(self.box.reveal(stored))
+        except Exception:
+            return None
+
+    def connection_dsns(self, key: str) -> dict[str, Any]:
+        """Resolved DSNs of a project, for the adapters: failed store and each queue connection."""
+        with self.db.session() as session:
+            row = self._get(session, key)
+            return {
+                "failed_db": self.box.reveal(row.failed_db),
+                "queue_connections": {name: self.box.reveal(s) for name, s in row.queue_connections.items()},
+            }

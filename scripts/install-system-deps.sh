@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the Debian packages fleetops needs on a fresh Debian 12 machine (CI).
+#
+# The Laravel test harness (tests/laravel_app) runs on Debian's packaged Laravel 8.83
+# because Packagist/composer is not reachable: php-laravel-framework pulls in Symfony,
+# Monolog, Carbon, ... as php-* packages. The php-* extension packages give the three
+# SQL drivers, phpredis, mbstring and xml.
+#
+# Idempotent: when every package is already installed it exits without touching apt.
+set -euo pipefail
+
+PACKAGES=(
+    php-cli
+    php-laravel-framework
+    php-sqlite3
+    php-pgsql
+    php-mysql
+    php-redis
+    php-mbstring
+    php-xml
+)
+
+is_installed() {
+    # Read the whole output first: `dpkg -s | grep -q` under pipefail fails at random
+    # when grep exits early and dpkg dies of SIGPIPE.
+    local status
+    status="$(dpkg -s "$1" 2>/dev/null || true)"
+    grep -qx 'Status: install ok installed' <<<"$status"
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    is_installed "$pkg" || missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-system-deps: all ${#PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=(sudo)
+fi
+
+echo "install-system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
+
+php --version
+php -r 'require "/usr/share/php/Illuminate/autoload.php"; echo "Laravel ", Illuminate\Foundation\Application::VERSION, PHP_EOL;'

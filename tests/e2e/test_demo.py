@@ -1,0 +1,48 @@
+"""`make demo`'s script on a fresh home: UI up, demo projects as partitions, sensor live in a real daemon."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.harness.processes import free_port, group_alive, process_group, wait_until
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+PARTITIONS_QUERY = """
+{ assetNodeOrError(assetKey: {path: ["project_connectivity"]}) {
+    ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }
+"""
+
+
+def project_partitions(port: int) -> list[str]:
+    response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": PARTITIONS_QUERY}, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"]["assetNodeOrError"]["partitionKeysByDimension"][0]["partitionKeys"]
+
+
+def test_demo_serves_the_ui_with_the_demo_fleet(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETOPS_", "DAGSTER_"))}
+    env.update(FLEETOPS_HOME=str(tmp_path / "home"), PORT=str(port))
+    log = tmp_path / "demo.log"
+    with process_group(["bash", "scripts/demo.sh"], env=env, cwd=REPO, log=log) as demo:
+        info = wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).json(),
+            timeout=180, what="the Dagster webserver",
+        )
+        assert info["dagster_version"] == "1.13.27"
+        assert f"Dagster UI at http://127.0.0.1:{port}" in log.read_text()
+        assert project_partitions(port) == ["billing", "crm", "shop"]
+
+        # Registered without telling Dagster (no DAGSTER_HOME): the daemon's sensor must add it.
+        cli_env = {**env, "FLEETOPS_SECRET_KEY": (tmp_path / "home" / "secret.key").read_text().strip()}
+        subprocess.run(
+            [str(REPO / ".venv/bin/fleetops"), "project", "add", "late", "--failed-db", "sqlite:////srv/late.sqlite"],
+            env=cli_env, check=True, capture_output=True, timeout=60,
+        )
+        wait_until(lambda: "late" in project_partitions(port), timeout=120, interval=2,
+                   what="registry_partitions_sensor to add the new project")
+    assert not group_alive(demo.pid), "demo processes survived teardown"
