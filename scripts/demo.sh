@@ -25,4 +25,7 @@ fi
 echo
 echo "fleetops demo: Dagster UI at http://127.0.0.1:${PORT}  (Ctrl-C stops it)"
 echo
-exec "$BIN/dagster" dev -w workspace.yaml -h 127.0.0.1 -p "$PORT"
+# Run from DAGSTER_HOME so Dagster does not mistake the repo's template dagster.yaml for config.
+REPO="$PWD"
+cd "$DAGSTER_HOME"
+exec "$BIN/dagster" dev -w "$REPO/workspace.yaml" -h 127.0.0.1 -p "$PORT"

@@ -7,7 +7,7 @@ import sys
 import click
 
 from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit, emit_record, emit_table
+from orchestration.cli.registry_commands import add_registry_commands
 from resources.errors import ValidationError
 from resources.registry.customers import CustomerSpec
 from resources.secrets import env_reference
@@ -36,33 +36,7 @@ def add(ctx: CliContext, name: str, base_url: str, client_id: str, client_secret
     ctx.sync_partitions()
 
 
-@customer.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--include-secrets", is_flag=True, help="Show client secrets.")
-@pass_context
-def list_(ctx: CliContext, as_json: bool, include_secrets: bool) -> None:
-    """List customers."""
-    emit(ctx.customers.list(include_secrets=include_secrets), as_json, lambda rows: emit_table(rows, [
-        ("NAME", lambda r: r["name"]), ("BASE URL", lambda r: r["base_url"]), ("CLIENT ID", lambda r: r["client_id"]),
-        ("SECRET", lambda r: r["client_secret"]), ("LAST SYNC", lambda r: r["last_synced_at"]),
-    ]))
-
-
-@customer.command("show")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--include-secrets", is_flag=True, help="Show the client secret.")
-@pass_context
-def show(ctx: CliContext, name: str, as_json: bool, include_secrets: bool) -> None:
-    """Show one customer."""
-    emit(ctx.customers.get(name, include_secrets=include_secrets), as_json, emit_record)
-
-
-@customer.command("remove")
-@click.argument("name")
-@pass_context
-def remove(ctx: CliContext, name: str) -> None:
-    """Unregister a customer."""
-    ctx.customers.remove(name)
-    click.echo(f"removed customer {name}")
-    ctx.sync_partitions()
+add_registry_commands(customer, lambda ctx: ctx.customers, "customer", [
+    ("NAME", lambda r: r["name"]), ("BASE URL", lambda r: r["base_url"]), ("CLIENT ID", lambda r: r["client_id"]),
+    ("SECRET", lambda r: r["client_secret"]), ("LAST SYNC", lambda r: r["last_synced_at"]),
+])

@@ -7,7 +7,8 @@ import sys
 import click
 
 from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit, emit_json, emit_record, emit_table
+from orchestration.cli.output import emit_json
+from orchestration.cli.registry_commands import add_registry_commands
 from resources.errors import ValidationError
 from resources.project_check import check_spec
 from resources.registry.projects import ProjectSpec
@@ -66,28 +67,12 @@ def _require_healthy(ctx: CliContext, spec: ProjectSpec) -> None:
         raise ValidationError("--check failed, nothing registered: " + "; ".join(problems))
 
 
-@project.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--include-secrets", is_flag=True, help="Show DSNs with their passwords.")
-@pass_context
-def list_(ctx: CliContext, as_json: bool, include_secrets: bool) -> None:
-    """List registered projects."""
-    emit(ctx.projects.list(include_secrets=include_secrets), as_json, lambda rows: emit_table(rows, [
-        ("KEY", lambda r: r["key"]), ("NAME", lambda r: r["name"]), ("ENABLED", lambda r: r["enabled"]),
-        ("FAILED DB", lambda r: f"{r['failed_db']} ({r['failed_table']})"),
-        ("QUEUE CONNECTIONS", lambda r: ", ".join(f"{n}:{c['driver']}" for n, c in r["queue_connections"].items())),
-        ("HORIZON", lambda r: r["horizon"]),
-    ]))
-
-
-@project.command("show")
-@click.argument("key")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--include-secrets", is_flag=True, help="Show DSNs with their passwords.")
-@pass_context
-def show(ctx: CliContext, key: str, as_json: bool, include_secrets: bool) -> None:
-    """Show one project."""
-    emit(ctx.projects.get(key, include_secrets=include_secrets), as_json, emit_record)
+add_registry_commands(project, lambda ctx: ctx.projects, "project", [
+    ("KEY", lambda r: r["key"]), ("NAME", lambda r: r["name"]), ("ENABLED", lambda r: r["enabled"]),
+    ("FAILED DB", lambda r: f"{r['failed_db']} ({r['failed_table']})"),
+    ("QUEUE CONNECTIONS", lambda r: ", ".join(f"{n}:{c['driver']}" for n, c in r["queue_connections"].items())),
+    ("HORIZON", lambda r: r["horizon"]),
+])
 
 
 @project.command("test")
@@ -116,13 +101,3 @@ def _print_report(report: dict) -> None:
             grants = " ".join(f"{p.upper()}={'yes' if v else 'NO'}" for p, v in table["privileges"].items())
             click.echo(f"     table {table['table']}: {table['rows']} rows; {grants}")
     click.echo("all checks passed" if report["ok"] else "some checks failed")
-
-
-@project.command("remove")
-@click.argument("key")
-@pass_context
-def remove(ctx: CliContext, key: str) -> None:
-    """Unregister a project (its Laravel data is not touched)."""
-    ctx.projects.remove(key)
-    click.echo(f"removed project {key}")
-    ctx.sync_partitions()

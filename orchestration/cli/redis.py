@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit, emit_record, emit_table
+from orchestration.cli.registry_commands import add_registry_commands
 from resources.registry.redis_connections import RedisSpec
 from resources.secrets import env_reference
 
@@ -29,33 +29,7 @@ def add(ctx: CliContext, name: str, url: str, password_env: str | None, project_
     ctx.sync_partitions()
 
 
-@redis_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--include-secrets", is_flag=True, help="Show passwords.")
-@pass_context
-def list_(ctx: CliContext, as_json: bool, include_secrets: bool) -> None:
-    """List Redis connections."""
-    emit(ctx.redis.list(include_secrets=include_secrets), as_json, lambda rows: emit_table(rows, [
-        ("NAME", lambda r: r["name"]), ("URL", lambda r: r["url"]), ("PROJECT", lambda r: r["project"]),
-        ("ENABLED", lambda r: r["enabled"]),
-    ]))
-
-
-@redis_group.command("show")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--include-secrets", is_flag=True, help="Show the password.")
-@pass_context
-def show(ctx: CliContext, name: str, as_json: bool, include_secrets: bool) -> None:
-    """Show one Redis connection."""
-    emit(ctx.redis.get(name, include_secrets=include_secrets), as_json, emit_record)
-
-
-@redis_group.command("remove")
-@click.argument("name")
-@pass_context
-def remove(ctx: CliContext, name: str) -> None:
-    """Unregister a Redis connection."""
-    ctx.redis.remove(name)
-    click.echo(f"removed Redis connection {name}")
-    ctx.sync_partitions()
+add_registry_commands(redis_group, lambda ctx: ctx.redis, "Redis connection", [
+    ("NAME", lambda r: r["name"]), ("URL", lambda r: r["url"]), ("PROJECT", lambda r: r["project"]),
+    ("ENABLED", lambda r: r["enabled"]),
+])
