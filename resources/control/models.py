@@ -52,6 +52,7 @@ class Project(Timestamps, Base):
     )
     redis_prefix: Mapped[str | None] = mapped_column(sa.String(128))
     horizon: Mapped[bool] = mapped_column(default=False)
+    stuck_after_seconds: Mapped[int] = mapped_column(default=300, doc="a reservation older than this is stuck")
     enabled: Mapped[bool] = mapped_column(default=True)
 
 
@@ -120,3 +121,51 @@ class SpoolAction(Timestamps, Base):
     progress: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+
+
+class FleetFailedJob(Base):
+    """One failed job of one project, normalised; payloads and traces stay at the source."""
+
+    __tablename__ = "fleet_failed_jobs"
+    __table_args__ = (
+        sa.UniqueConstraint("project", "laravel_id"),
+        sa.Index("ix_fleet_failed_jobs_project_gone_at", "project", "gone_at"),
+        sa.Index("ix_fleet_failed_jobs_project_failed_at", "project", "failed_at"),
+        sa.Index("ix_fleet_failed_jobs_fingerprint", "fingerprint"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    project: Mapped[str] = mapped_column(sa.String(64))
+    laravel_id: Mapped[int] = mapped_column(sa.BigInteger)
+    uuid: Mapped[str | None] = mapped_column(sa.String(64))
+    connection: Mapped[str | None] = mapped_column(sa.String(255))
+    queue: Mapped[str | None] = mapped_column(sa.String(255))
+    job_class: Mapped[str | None] = mapped_column(sa.String(255))
+    exception_class: Mapped[str | None] = mapped_column(sa.String(255))
+    message: Mapped[str | None] = mapped_column(sa.Text, doc="first line of the exception message")
+    fingerprint: Mapped[str] = mapped_column(sa.String(40))
+    failed_at: Mapped[datetime | None]
+    payload_size: Mapped[int] = mapped_column(default=0)
+    parse_error: Mapped[str | None] = mapped_column(sa.Text)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    gone_at: Mapped[datetime | None] = mapped_column(doc="retried or deleted at the source")
+
+
+class QueueObservation(Base):
+    """One queue of one project's connection at one sweep."""
+
+    __tablename__ = "queue_observations"
+    __table_args__ = (sa.Index("ix_queue_observations_project_observed_at", "project", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    observed_at: Mapped[datetime]
+    project: Mapped[str] = mapped_column(sa.String(64))
+    connection: Mapped[str] = mapped_column(sa.String(255))
+    queue: Mapped[str] = mapped_column(sa.String(255))
+    pending: Mapped[int]
+    delayed: Mapped[int]
+    reserved: Mapped[int]
+    stuck: Mapped[int]
+    failed: Mapped[int]
+    oldest_pending_age: Mapped[float | None] = mapped_column(sa.Float)

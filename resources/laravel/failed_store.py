@@ -145,16 +145,23 @@ class DatabaseFailedStore:
                 return
             last = rows[-1].id
 
-    def count(self) -> int:
+    def count(self, up_to_id: int | None = None) -> int:
+        """Rows in the table (with `up_to_id`, only those with id <= it)."""
         table = self._table()
+        query = sa.select(sa.func.count()).select_from(table)
+        if up_to_id is not None:
+            query = query.where(table.c.id <= up_to_id)
         with self._engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+            return int(conn.execute(query).scalar_one())
 
-    def ids(self) -> set[int]:
-        """All ids, for reconciling a snapshot with the table (which rows were retried or deleted)."""
+    def ids(self, up_to_id: int | None = None) -> set[int]:
+        """Ids present (with `up_to_id`, those <= it), for reconciling a snapshot: what was retried or deleted."""
         table = self._table()
+        query = sa.select(table.c.id)
+        if up_to_id is not None:
+            query = query.where(table.c.id <= up_to_id)
         with self._engine.connect() as conn:
-            return {int(value) for value in conn.execute(sa.select(table.c.id)).scalars()}
+            return {int(value) for value in conn.execute(query).scalars()}
 
     def find(self, public_id: str | int) -> FailedJob | None:
         """The row a `queue:retry`/`queue:forget` ID names: a uuid, or a numeric id."""

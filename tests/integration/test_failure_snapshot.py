@@ -1,0 +1,147 @@
+"""Mirroring failed_jobs into fleet_failed_jobs: incremental, reconciled, full rescan, bad data."""
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from orchestration.assets.failed_jobs import failed_jobs
+from orchestration.resources import ControlDatabaseResource
+from resources.control.database import ControlDatabase
+from resources.control.models import FleetFailedJob
+from resources.failure_report import top_fingerprints
+from resources.failure_snapshot import FailureSnapshot
+from resources.laravel.factory import write_failed_jobs
+from resources.laravel.failed_store import DatabaseFailedStore
+from resources.laravel.schema import create_laravel_tables, define_failed_jobs
+from resources.registry.projects import ProjectRegistry, ProjectSpec
+from resources.secrets import SecretBox
+from tests.harness.laravel import LaravelApp
+
+START, END = datetime(2026, 11, 1), datetime(2026, 11, 8)
+MIRROR = FleetFailedJob.__table__
+
+
+@pytest.fixture
+def control(tmp_path: Path):
+    db = ControlDatabase(f"sqlite:///{tmp_path}/control.db")
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def source(any_db_url: str):
+    engine = sa.create_engine(any_db_url)
+    create_laravel_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+def live(db: ControlDatabase, project: str = "shop") -> int:
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).where(
+            MIRROR.c.project == project, MIRROR.c.gone_at.is_(None))).scalar_one()
+
+
+def test_incremental_snapshot_then_reconciliation(control: ControlDatabase, source: sa.Engine) -> None:
+    write_failed_jobs(source, 500, seed=1, start=START, end=END, trace_bytes=800)
+    snapshot = FailureSnapshot(control, "shop", DatabaseFailedStore(source), batch_size=128)
+    first = snapshot.run()
+    assert (first.total, first.new, first.gone, first.parse_errors) == (500, 500, 0, 0)
+    assert snapshot.run().new == 0  # nothing new, nothing gone
+
+    write_failed_jobs(source, 40, seed=2, start=END, end=datetime(2026, 11, 9), trace_bytes=800)
+    failed = define_failed_jobs()
+    with source.begin() as conn:  # an operator retried 25 jobs at the source
+        conn.execute(failed.delete().where(failed.c.id.in_(range(100, 125))))
+    second = snapshot.run()
+    assert (second.total, second.new, second.gone, second.watermark) == (515, 40, 25, 540)
+    assert live(control) == 515
+    with control.engine.connect() as conn:
+        gone = conn.execute(sa.select(MIRROR.c.laravel_id).where(MIRROR.c.gone_at.is_not(None))).scalars().all()
+    assert sorted(gone) == list(range(100, 125))
+
+
+def test_full_rescan_refreshes_and_keeps_counts(control: ControlDatabase, source: sa.Engine) -> None:
+    write_failed_jobs(source, 120, seed=3, start=START, end=END, trace_bytes=500)
+    snapshot = FailureSnapshot(control, "shop", DatabaseFailedStore(source))
+    snapshot.run()
+    with control.engine.begin() as conn:  # a stale parse from an older fleetops
+        conn.execute(MIRROR.update().values(job_class="stale"))
+    result = snapshot.run(full=True)
+    assert (result.new, result.total) == (0, 120) and live(control) == 120
+    with control.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).where(MIRROR.c.job_class == "stale")).scalar_one() == 0
+
+
+def test_bad_rows_are_mirrored_with_their_parse_errors(control: ControlDatabase, sqlite_url: str) -> None:
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:  # a hand-made table without Laravel's NOT NULLs
+        conn.exec_driver_sql("CREATE TABLE failed_jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid VARCHAR(255), "
+                             "connection TEXT, queue TEXT, payload TEXT, exception TEXT, failed_at TIMESTAMP)")
+    failed = sa.table("failed_jobs", *(sa.column(c) for c in
+                                       ("uuid", "connection", "queue", "payload", "exception", "failed_at")))
+    with engine.begin() as conn:
+        conn.execute(failed.insert(), [
+            {"uuid": "a", "connection": "database", "queue": "default", "payload": "{not json",
+             "exception": "RuntimeException: boom in /x.php:1", "failed_at": START},
+            {"uuid": "b", "connection": None, "queue": None, "payload": None, "exception": None, "failed_at": None},
+            {"uuid": "c", "connection": "redis", "queue": "q", "payload": "{}",
+             "exception": "E: x in /y.php:2\n" + "#0 frame\n" * 1_000_000, "failed_at": START},
+        ])
+    result = FailureSnapshot(control, "shop", DatabaseFailedStore(engine)).run()
+    engine.dispose()
+    assert result.new == 3 and result.parse_errors == 2
+    with control.engine.connect() as conn:
+        rows = {r.uuid: r for r in conn.execute(sa.select(MIRROR))}
+    assert "JSON" in rows["a"].parse_error or "json" in rows["a"].parse_error
+    assert rows["a"].exception_class == "RuntimeException"
+    assert rows["b"].parse_error is not None
+    assert rows["c"].exception_class == "E" and rows["c"].parse_error is None
+
+
+def test_real_laravel_failures_group_by_fingerprint(control: ControlDatabase, laravel_mysql: LaravelApp) -> None:
+    laravel_mysql.dispatch(4, order=10)
+    laravel_mysql.work()
+    engine = laravel_mysql.engine()
+    try:
+        FailureSnapshot(control, "shop", DatabaseFailedStore(engine)).run()
+    finally:
+        engine.dispose()
+    (group,) = top_fingerprints(control)
+    assert group["count"] == 4 and group["job_class"] == "App\\Jobs\\FlakyJob"
+    assert group["exception_class"] == "RuntimeException"
+
+
+def test_asset_fails_only_the_partition_whose_database_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    monkeypatch.setenv("FLEETOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("FLEETOPS_DATABASE_URL", raising=False)
+    db = ControlDatabase()
+    db.migrate()
+    engine = sa.create_engine(sqlite_url)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, 30, seed=5, start=START, end=END, trace_bytes=400)
+    engine.dispose()
+    registry = ProjectRegistry(db, SecretBox(None))
+    registry.add(ProjectSpec(key="shop", failed_db=sqlite_url))
+    registry.add(ProjectSpec(key="dead", failed_db="pgsql://postgres@127.0.0.1:1/app"))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("projects", ["shop", "dead"])
+        run = lambda key: dg.materialize(  # noqa: E731
+            [failed_jobs], partition_key=key, instance=instance,
+            resources={"control_db": ControlDatabaseResource()}, raise_on_error=False)
+        ok = run("shop")
+        assert ok.success
+        metadata = ok.asset_materializations_for_node("failed_jobs")[0].metadata
+        assert (metadata["total"].value, metadata["new"].value, metadata["gone"].value) == (30, 30, 0)
+        assert "| count | job_class |" in metadata["top_fingerprints"].value
+        dead = run("dead")
+        assert not dead.success
+        message = dead.failure_data_for_node("failed_jobs").user_failure_data.description
+        assert message.startswith("project dead: cannot read failed jobs:") and "127.0.0.1" in message
+    db.dispose()
