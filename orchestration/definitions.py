@@ -5,12 +5,28 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.assets.failed_jobs import failed_jobs
+from orchestration.assets.failure_groups import failure_groups
+from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.project_connectivity import project_connectivity
+from orchestration.assets.queue_state import queue_state
+from orchestration.checks import freshness_job, freshness_schedule, snapshot_fresh
 from orchestration.resources import ControlDatabaseResource
+from orchestration.schedules import (
+    failed_jobs_schedule,
+    failure_rollup_schedule,
+    fleet_automation_sensor,
+    queue_state_schedule,
+    queue_sweep_job,
+    rollup_job,
+    snapshot_job,
+)
 from orchestration.sensors.registry_sync import registry_partitions_sensor
 
 defs = dg.Definitions(
-    assets=[project_connectivity, failed_jobs],
-    sensors=[registry_partitions_sensor],
+    assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state],
+    asset_checks=[snapshot_fresh],
+    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job],
+    schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule],
+    sensors=[registry_partitions_sensor, fleet_automation_sensor],
     resources={"control_db": ControlDatabaseResource()},
 )

@@ -21,6 +21,7 @@ fi
 
 "$BIN/fleetops" init
 "$BIN/fleetops" demo seed
+"$BIN/fleetops" demo materialize
 
 echo
 echo "fleetops demo: Dagster UI at http://127.0.0.1:${PORT}  (Ctrl-C stops it)"

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.harness.services", "tests.harness.laravel", "tests.harness.cli"]
+pytest_plugins = ["tests.harness.services", "tests.harness.laravel", "tests.harness.cli", "tests.harness.fleet"]

@@ -5,8 +5,9 @@ import sqlalchemy as sa
 
 from orchestration.partitions import projects_partitions
 from orchestration.resources import ControlDatabaseResource
+from resources.control.models import utcnow
 from resources.errors import FleetopsError
-from resources.failure_report import markdown_table, per_queue, top_fingerprints
+from resources.failure_report import Spike, failure_spike, markdown_table, per_queue, top_fingerprints
 from resources.failure_snapshot import FailureSnapshot
 
 
@@ -17,6 +18,7 @@ class SnapshotConfig(dg.Config):
 
 @dg.asset(
     partitions_def=projects_partitions,
+    check_specs=[dg.AssetCheckSpec("failure_spike", asset="failed_jobs")],
     group_name="failures",
     kinds={"laravel", "sql"},
     description="The project's failed jobs, normalised into fleet_failed_jobs: new since the last id, "
@@ -47,5 +49,14 @@ def failed_jobs(
             "top_fingerprints": dg.MetadataValue.md(markdown_table(
                 top_fingerprints(db, project), ["count", "job_class", "exception_class", "message", "fingerprint"])),
             "per_queue": dg.MetadataValue.md(markdown_table(per_queue(db, project), ["connection", "queue", "count"])),
-        }
+        },
+        check_results=[_spike_check(failure_spike(db, project, utcnow()))],
+    )
+
+
+def _spike_check(spike: Spike) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name="failure_spike", passed=not spike.spiking, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"last_hour": spike.last_hour, "trailing_median": spike.trailing_median,
+                  "threshold": spike.threshold},
     )

@@ -23,3 +23,15 @@ def seed(ctx: CliContext) -> None:
     click.echo(f"demo Redis connections: {', '.join(summary.redis_connections)}"
                + ("" if summary.redis_reachable else " (local Redis not reachable: skipped demo-local)"))
     ctx.sync_partitions()
+
+
+@demo.command("materialize")
+def materialize() -> None:
+    """Record the demo's first snapshots, rollups and queue sweep in the Dagster instance ($DAGSTER_HOME)."""
+    from dagster import DagsterInstance
+
+    from orchestration.demo import materialize_demo
+
+    with DagsterInstance.get() as instance:
+        failures = materialize_demo(instance)
+    click.echo("demo materializations recorded" + (f"; failed: {', '.join(failures)}" if failures else ""))

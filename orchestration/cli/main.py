@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from orchestration.cli.context import CliContext, pass_context
 from orchestration.cli.customer import customer
 from orchestration.cli.demo import demo
+from orchestration.cli.failed import failed
 from orchestration.cli.fleet import fleet
 from orchestration.cli.project import project
+from orchestration.cli.queues import queues
 from orchestration.cli.redis import redis_group
 from resources import secrets
 from resources.control.database import ControlDatabase
@@ -81,7 +83,7 @@ def secret_key() -> None:
     click.echo(secrets.new_key())
 
 
-for command in (project, redis_group, customer, fleet, demo):
+for command in (project, redis_group, customer, fleet, failed, queues, demo):
     cli.add_command(command)
 
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 import click
 import yaml
 
 
+def _json_default(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    """JSON on stdout; datetimes as ISO 8601."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=_json_default))
 
 
 def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]) -> None:

@@ -92,7 +92,7 @@ def _fits(value: Any, hint: Any) -> bool:
             return all(
                 isinstance(k, str) and (value_type is Any or isinstance(v, value_type)) for k, v in value.items()
             )
-        if origin in (str, bool) and type(value) is origin:
+        if origin in (str, bool, int) and type(value) is origin:
             return True
     return False
 

@@ -28,6 +28,7 @@ class ProjectSpec:
     jobs_table: str = "jobs"
     redis_prefix: str | None = None
     horizon: bool = False
+    stuck_after_seconds: int = 300
     enabled: bool = True
 
 
@@ -59,6 +60,8 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         identifiers.table_name(spec.jobs_table, "jobs table name")
         if spec.redis_prefix is not None:
             identifiers.redis_prefix(spec.redis_prefix)
+        if not 1 <= spec.stuck_after_seconds <= 7 * 86_400:
+            raise ValidationError("stuck_after_seconds must be between 1 and 604800 (a week)")
         _check_dsn(spec.failed_db, "--failed-db", expect="database")
         for name, value in spec.queue_connections.items():
             identifiers.connection_name(name)
@@ -79,7 +82,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         return ProjectSpec(
             key=row.key, name=row.name, failed_db=row.failed_db, queue_connections=dict(row.queue_connections),
             failed_table=row.failed_table, jobs_table=row.jobs_table, redis_prefix=row.redis_prefix,
-            horizon=row.horizon, enabled=row.enabled,
+            horizon=row.horizon, stuck_after_seconds=row.stuck_after_seconds, enabled=row.enabled,
         )
 
     def view(self, row: Project, *, include_secrets: bool = False) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
             },
             "redis_prefix": row.redis_prefix,
             "horizon": row.horizon,
+            "stuck_after_seconds": row.stuck_after_seconds,
             "redis_connections": list(redis_names),
             **timestamps(row),
         }

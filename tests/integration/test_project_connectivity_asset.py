@@ -1,27 +1,10 @@
 """The project_connectivity asset on the demo fleet, materialized by real Dagster."""
 
-from pathlib import Path
-
 import dagster as dg
-import pytest
 
 from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.resources import ControlDatabaseResource
-from resources.control.database import ControlDatabase
-from resources.demo_fleet import seed_demo_fleet
-from resources.secrets import new_key
-
-
-@pytest.fixture
-def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("FLEETOPS_HOME", str(tmp_path))
-    monkeypatch.delenv("FLEETOPS_DATABASE_URL", raising=False)
-    monkeypatch.setenv("FLEETOPS_SECRET_KEY", new_key())
-    db = ControlDatabase()
-    db.migrate()
-    seed_demo_fleet(tmp_path, db)
-    db.dispose()
-    return tmp_path
+from tests.harness.fleet import DemoFleet
 
 
 def materialize(instance: dg.DagsterInstance, key: str) -> dg.ExecuteInProcessResult:
@@ -31,7 +14,7 @@ def materialize(instance: dg.DagsterInstance, key: str) -> dg.ExecuteInProcessRe
     )
 
 
-def test_materialization_reports_rows_and_a_passing_check(demo_home: Path) -> None:
+def test_materialization_reports_rows_and_a_passing_check(demo_fleet: DemoFleet) -> None:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("projects", ["shop", "gone"])
         result = materialize(instance, "shop")

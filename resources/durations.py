@@ -1,0 +1,18 @@
+"""Human durations such as `90s`, `30m`, `2h`, `3d`, `1w` (the CLI's `--since`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from resources.errors import ValidationError
+
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    match = DURATION.match(text or "")
+    if not match:
+        raise ValidationError(f"invalid duration {text!r}: use a number and s, m, h, d or w, e.g. 2h")
+    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})

@@ -1,0 +1,36 @@
+"""The demo fleet (three SQLite Laravel apps, local Redis) in a throwaway FLEETOPS_HOME."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from resources.control.database import ControlDatabase
+from resources.demo_fleet import DemoSummary, seed_demo_fleet
+from resources.secrets import SecretBox, new_key
+
+
+@dataclass
+class DemoFleet:
+    home: Path
+    db: ControlDatabase
+    box: SecretBox
+    summary: DemoSummary
+
+
+@pytest.fixture
+def demo_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoFleet]:
+    key = new_key()
+    monkeypatch.setenv("FLEETOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("FLEETOPS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("FLEETOPS_SECRET_KEY", key)
+    db = ControlDatabase()
+    db.migrate()
+    box = SecretBox(key)
+    summary = seed_demo_fleet(tmp_path, db, box)
+    yield DemoFleet(tmp_path, db, box, summary)
+    db.dispose()

@@ -1,0 +1,114 @@
+"""Seeing the fleet: queue sweeps, rollups, groups, checks, on the demo fleet with real Dagster."""
+
+from datetime import timedelta
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from orchestration.assets.failed_jobs import failed_jobs
+from orchestration.assets.failure_groups import failure_groups
+from orchestration.assets.failure_rollup import failure_rollup
+from orchestration.assets.queue_state import queue_state
+from orchestration.checks import snapshot_fresh
+from orchestration.resources import ControlDatabaseResource
+from resources.control.models import FleetFailedJob, QueueObservation, utcnow
+from resources.failure_report import failure_spike, groups
+from resources.queue_sweep import sweep
+from resources.registry.projects import ProjectRegistry, ProjectSpec
+from tests.harness.fleet import DemoFleet
+
+RESOURCES = {"control_db": ControlDatabaseResource()}
+MIRROR = FleetFailedJob.__table__
+
+
+def materialize(instance, assets, **kwargs) -> dg.ExecuteInProcessResult:
+    return dg.materialize(assets, instance=instance, resources=RESOURCES, raise_on_error=False, **kwargs)
+
+
+@pytest.fixture
+def instance(demo_fleet: DemoFleet):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("projects", ["billing", "crm", "shop"])
+        for project in ("billing", "crm", "shop"):
+            assert materialize(instance, [failed_jobs], partition_key=project).success
+        yield instance
+
+
+def test_sweep_counts_every_state_and_survives_a_dead_project(demo_fleet: DemoFleet) -> None:
+    ProjectRegistry(demo_fleet.db, demo_fleet.box).add(ProjectSpec(
+        key="dead", failed_db="pgsql://postgres@127.0.0.1:1/app",
+        queue_connections={"database": "pgsql://postgres@127.0.0.1:1/app"}))
+    result = sweep(demo_fleet.db, demo_fleet.box)
+    assert result.totals("shop") == {"pending": 40, "delayed": 12, "reserved": 3, "stuck": 2, "failed": 0}
+    assert result.totals("crm")["stuck"] == 4
+    assert set(result.errors) == {"dead"} and "cannot reach the database" in result.errors["dead"]
+    if demo_fleet.summary.redis_reachable:
+        redis_rows = [r for r in result.rows if r["project"] == "billing" and r["connection"] == "redis"]
+        assert [(r["queue"], r["pending"], r["delayed"]) for r in redis_rows] == [("default", 8, 30)]
+    with demo_fleet.db.engine.connect() as conn:
+        recorded = conn.execute(sa.select(sa.func.count()).select_from(QueueObservation.__table__)).scalar_one()
+    assert recorded == len(result.rows)
+
+
+def test_queue_state_asset_plots_per_project_numbers_and_warns_on_stuck(
+    demo_fleet: DemoFleet, instance: dg.DagsterInstance
+) -> None:
+    result = materialize(instance, [queue_state])
+    assert result.success
+    metadata = result.asset_materializations_for_node("queue_state")[0].metadata
+    assert metadata["shop/pending"].value == 40 and metadata["crm/stuck"].value == 4
+    assert metadata["shop/failed"].value == 1200  # the snapshot is what queues report as failed
+    assert metadata["stuck"].value == 6
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["no_stuck_jobs"].passed and checks["no_stuck_jobs"].severity == dg.AssetCheckSeverity.WARN
+    assert checks["all_projects_observed"].passed
+
+
+def test_rollup_counts_an_hour_honestly_even_after_jobs_are_retried(
+    demo_fleet: DemoFleet, instance: dg.DagsterInstance
+) -> None:
+    hour_start = (utcnow() - timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
+    in_hour = (MIRROR.c.project == "shop") & (MIRROR.c.failed_at >= hour_start) & (
+        MIRROR.c.failed_at < hour_start + timedelta(hours=1))
+    with demo_fleet.db.engine.begin() as conn:
+        expected = conn.execute(sa.select(sa.func.count()).where(in_hour)).scalar_one()
+        conn.execute(MIRROR.update().where(in_hour).values(gone_at=utcnow()))  # all retried since
+    key = dg.MultiPartitionKey({"project": "shop", "hour": hour_start.strftime("%Y-%m-%d-%H:00")})
+    result = materialize(instance, [failure_rollup], partition_key=key)
+    assert result.success and expected > 0
+    metadata = result.asset_materializations_for_node("failure_rollup")[0].metadata
+    assert metadata["failures"].value == expected
+    assert "| job_class | count |" in metadata["by_class"].value
+
+
+def test_failure_groups_span_projects(demo_fleet: DemoFleet, instance: dg.DagsterInstance) -> None:
+    result = materialize(instance, [failure_groups])
+    metadata = result.asset_materializations_for_node("failure_groups")[0].metadata
+    found = groups(demo_fleet.db)
+    assert metadata["groups"].value == len(found) == 7  # the factory's catalogue
+    assert metadata["failures"].value == 1200 + 350 + 60
+    assert found[0]["projects"] == ["billing", "crm", "shop"]
+
+
+def test_failure_spike_fires_on_a_burst(demo_fleet: DemoFleet, instance: dg.DagsterInstance) -> None:
+    now = utcnow()
+    quiet = failure_spike(demo_fleet.db, "shop", now)
+    assert not quiet.spiking
+    burst = [{"project": "shop", "laravel_id": 10_000 + i, "fingerprint": "f" * 40, "failed_at": now - timedelta(
+        minutes=5), "payload_size": 1, "first_seen_at": now, "last_seen_at": now} for i in range(200)]
+    with demo_fleet.db.engine.begin() as conn:
+        conn.execute(MIRROR.insert(), burst)
+    spiking = failure_spike(demo_fleet.db, "shop", now)
+    assert spiking.spiking and spiking.last_hour >= 200
+    result = materialize(instance, [failed_jobs], partition_key="shop")
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "failure_spike" and not check.passed
+
+
+def test_snapshot_fresh_names_projects_never_snapshotted(demo_fleet: DemoFleet, instance: dg.DagsterInstance) -> None:
+    instance.add_dynamic_partitions("projects", ["late"])
+    result = dg.materialize([failed_jobs, snapshot_fresh], selection=dg.AssetSelection.checks(snapshot_fresh),
+                            instance=instance, resources=RESOURCES, raise_on_error=False)
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["stale"].value == "late"
