@@ -31,6 +31,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/factory_bench.py --engine all
+	$(BIN)/python bench/queue_sweep_bench.py
+	$(BIN)/python bench/snapshot_bench.py --engine all
 
 # Re-resolve and pin every package (run after changing pyproject.toml's dependencies).
 lock:

@@ -10,7 +10,7 @@ from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.queue_state import queue_state
 from orchestration.partitions import projects_partitions
 
-snapshot_job = dg.define_asset_job("failed_jobs_snapshot", selection=[failed_jobs], partitions_def=projects_partitions)
+snapshot_job = dg.define_asset_job("failed_jobs_snapshot", selection=[failed_jobs])
 rollup_job = dg.define_asset_job("failure_rollup_hourly", selection=[failure_rollup])
 queue_sweep_job = dg.define_asset_job("queue_sweep", selection=[queue_state], tags={"fleetops/kind": "sweep"})
 

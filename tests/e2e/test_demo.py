@@ -17,6 +17,22 @@ PARTITIONS_QUERY = """
 """
 
 
+METADATA_QUERY = """
+query ($path: [String!]!, $partitions: [String!]) { assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(limit: 1, partitions: $partitions) {
+        partition metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }
+"""
+
+
+def latest_numbers(port: int, asset: str, partition: str | None = None) -> dict[str, int]:
+    variables = {"path": [asset], "partitions": [partition] if partition else None}
+    response = requests.post(f"http://127.0.0.1:{port}/graphql",
+                             json={"query": METADATA_QUERY, "variables": variables}, timeout=10)
+    response.raise_for_status()
+    (materialization,) = response.json()["data"]["assetOrError"]["assetMaterializations"]
+    return {e["label"]: e["intValue"] for e in materialization["metadataEntries"] if "intValue" in e}
+
+
 def project_partitions(port: int) -> list[str]:
     response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": PARTITIONS_QUERY}, timeout=10)
     response.raise_for_status()
@@ -36,6 +52,11 @@ def test_demo_serves_the_ui_with_the_demo_fleet(tmp_path: Path) -> None:
         assert info["dagster_version"] == "1.13.27"
         assert f"Dagster UI at http://127.0.0.1:{port}" in log.read_text()
         assert project_partitions(port) == ["billing", "crm", "shop"]
+        # materialized on start, with numbers the UI plots
+        assert latest_numbers(port, "failed_jobs", "shop")["total"] == 1200
+        sweep = latest_numbers(port, "queue_state")
+        assert sweep["shop/pending"] == 40 and sweep["crm/stuck"] == 4
+        assert latest_numbers(port, "failure_groups")["groups"] == 7
 
         # Registered without telling Dagster (no DAGSTER_HOME): the daemon's sensor must add it.
         cli_env = {**env, "FLEETOPS_SECRET_KEY": (tmp_path / "home" / "secret.key").read_text().strip()}

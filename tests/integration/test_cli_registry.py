@@ -12,7 +12,7 @@ SHOP_DSN = "mysql://laravel:hunter2-shop@db.internal:3306/shop"
 
 def test_init_is_idempotent(fleetops: Fleetops) -> None:
     result = fleetops.ok("init")
-    assert "already at revision 0001" in result.output
+    assert "already at revision 0002" in result.output
 
 
 def test_commands_before_init_say_to_run_init(tmp_path) -> None:
