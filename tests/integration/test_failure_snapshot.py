@@ -103,14 +103,15 @@ def test_bad_rows_are_mirrored_with_their_parse_errors(control: ControlDatabase,
     assert rows["c"].exception_class == "E" and rows["c"].parse_error is None
 
 
-def test_real_laravel_failures_group_by_fingerprint(control: ControlDatabase, laravel_mysql: LaravelApp) -> None:
-    laravel_mysql.dispatch(4, order=10)
-    laravel_mysql.work()
-    engine = laravel_mysql.engine()
+def test_real_laravel_failures_group_by_fingerprint(control: ControlDatabase, laravel_app: LaravelApp) -> None:
+    laravel_app.dispatch(4, order=10)
+    laravel_app.work()
+    engine = laravel_app.engine()
     try:
-        FailureSnapshot(control, "shop", DatabaseFailedStore(engine)).run()
+        result = FailureSnapshot(control, "shop", DatabaseFailedStore(engine)).run()
     finally:
         engine.dispose()
+    assert (result.total, result.new, result.parse_errors) == (4, 4, 0)
     (group,) = top_fingerprints(control)
     assert group["count"] == 4 and group["job_class"] == "App\\Jobs\\FlakyJob"
     assert group["exception_class"] == "RuntimeException"
@@ -145,3 +146,15 @@ def test_asset_fails_only_the_partition_whose_database_is_down(
         message = dead.failure_data_for_node("failed_jobs").user_failure_data.description
         assert message.startswith("project dead: cannot read failed jobs:") and "127.0.0.1" in message
     db.dispose()
+
+
+def test_factory_volume_with_large_traces(control: ControlDatabase, pg_url: str) -> None:
+    engine = sa.create_engine(pg_url)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, 20_000, seed=8, start=START, end=END, trace_bytes=12_000)
+    try:
+        result = FailureSnapshot(control, "big", DatabaseFailedStore(engine)).run()
+    finally:
+        engine.dispose()
+    assert (result.total, result.new, result.parse_errors, result.watermark) == (20_000, 20_000, 0, 20_000)
+    assert len(top_fingerprints(control, "big", limit=100)) == 7
