@@ -13,7 +13,7 @@ thrown MaxAttemptsExceededException spec is left out of the catalogue: its trace
 ~3.5 KB whatever `trace_bytes` says. The fill is timed but is not part of the figures.
 
 Each measured side runs in a fresh child process (this file with a hidden `--child` mode) so that
-its peak RSS (`ru_maxrss`, reported by the child itself) is its own; each side gets a fresh SQLite
+its peak RSS (VmHWM, reported by the child itself) is its own; each side gets a fresh SQLite
 control database migrated with `ControlDatabase.migrate()` before the clock starts:
 
 - fleetops: `FailureSnapshot(db, "bench", DatabaseFailedStore(database_engine(dsn))).run(full=True)`;
@@ -81,7 +81,20 @@ MIRROR_COLUMNS = ("laravel_id", "uuid", "connection", "queue", "job_class", "exc
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's own peak RSS: VmHWM, the high-water mark of its address space since exec.
+
+    Not `ru_maxrss`: Linux carries the parent's peak over fork and exec into the child's ru_maxrss
+    (and RUSAGE_CHILDREN is a maximum over all children), so a child started by a parent that
+    has just filled 200k rows would report the parent's few hundred MB instead of its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, an upper bound
 
 
 def _report(payload: dict[str, Any]) -> None:

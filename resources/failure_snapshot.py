@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from resources.control.database import ControlDatabase
 from resources.control.models import FleetFailedJob, utcnow
-from resources.laravel.failed_store import DatabaseFailedStore, FailedJob
+from resources.laravel.failed_store import DatabaseFailedStore, FailedJob, failed_job_from_row
 
 TABLE = FleetFailedJob.__table__
 PARSED_COLUMNS = ("uuid", "connection", "queue", "job_class", "exception_class", "message", "fingerprint",
@@ -65,6 +66,11 @@ def mirror_row(project: str, job: FailedJob, now: datetime) -> dict[str, Any]:
     }
 
 
+def mirror_page(project: str, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Mirror rows for one page of raw failed_jobs rows."""
+    return [mirror_row(project, failed_job_from_row(row, False), now) for row in rows]
+
+
 def _chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(values)
     while chunk := list(islice(iterator, size)):
@@ -101,9 +107,8 @@ class FailureSnapshot:
         """Insert rows above `after`; on a full rescan, refresh the parsed columns of known rows."""
         known = self._known_ids() if after == 0 else set()
         new = parse_errors = 0
-        jobs = self.store.iter_failed(after_id=after, batch_size=self.batch_size, with_bodies=False)
-        for batch in _chunks(jobs, self.batch_size):
-            rows = [mirror_row(self.project, job, now) for job in batch]
+        pages = self.store.iter_rows(after_id=after, batch_size=self.batch_size, with_bodies=False)
+        for rows in map(partial(mirror_page, self.project, now=now), pages):
             parse_errors += sum(1 for row in rows if row["parse_error"])
             fresh = [row for row in rows if row["laravel_id"] not in known]
             seen = [row for row in rows if row["laravel_id"] in known]

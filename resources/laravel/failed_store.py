@@ -28,12 +28,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.errors import NotFoundError, ValidationError
-from resources.laravel.exception_text import HEAD_CHARS, ParsedException, fingerprint, parse_exception
+from resources.laravel.exception_text import ParsedException, fingerprint, parse_exception
 from resources.laravel.payload import ParsedPayload, parse_payload
 
 _COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
 _TEXT_COLUMNS = ("uuid", "connection", "queue", "payload", "exception")
 _MAX_BIGINT = 2**63 - 1
+# Without bodies only this much of an exception leaves the database: the first line and its
+# " in FILE:LINE" fit, and the server decompresses no more of a TOASTed trace than this.
+SUMMARY_HEAD_CHARS = 2_048
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ class DatabaseFailedStore:
                 continue
             column: Any = table.c[name]
             if name == "exception" and not with_bodies:
-                column = sa.func.substr(column, 1, HEAD_CHARS)
+                column = sa.func.substr(column, 1, SUMMARY_HEAD_CHARS)
             if as_blob and name in _TEXT_COLUMNS:
                 column = sa.cast(column, sa.LargeBinary)
             columns.append(column.label(name))
@@ -131,6 +134,17 @@ class DatabaseFailedStore:
         self, after_id: int = 0, batch_size: int = 1000, with_bodies: bool = True
     ) -> Iterator[FailedJob]:
         """Every row with id > `after_id`, in id order, `batch_size` rows in memory at a time."""
+        for batch in self.iter_rows(after_id, batch_size, with_bodies):
+            for row in batch:
+                yield failed_job_from_row(row, with_bodies)
+
+    def iter_rows(
+        self, after_id: int = 0, batch_size: int = 1000, with_bodies: bool = True
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The raw rows with id > `after_id`, in id order, a page of `batch_size` plain dicts at a time.
+
+        Plain dicts so a page can be handed to another process for parsing (see failure_snapshot).
+        """
         if batch_size < 1:
             raise ValidationError("batch_size must be at least 1")
         table = self._table()
@@ -138,12 +152,12 @@ class DatabaseFailedStore:
         last = after_id
         while True:
             with self._engine.connect() as conn:
-                rows = conn.execute(base.where(table.c.id > last)).all()
-            for row in rows:
-                yield _failed_job(row._mapping, with_bodies)
+                rows = [dict(row) for row in conn.execute(base.where(table.c.id > last)).mappings()]
+            if rows:
+                yield rows
             if len(rows) < batch_size:
                 return
-            last = rows[-1].id
+            last = rows[-1]["id"]
 
     def count(self, up_to_id: int | None = None) -> int:
         """Rows in the table (with `up_to_id`, only those with id <= it)."""
@@ -174,15 +188,16 @@ class DatabaseFailedStore:
             if "uuid" in table.c:
                 row = conn.execute(query.where(table.c.uuid == key).limit(1)).first()
                 if row is not None:
-                    return _failed_job(row._mapping, True)
+                    return failed_job_from_row(row._mapping, True)
             if key.isascii() and key.isdigit() and int(key) <= _MAX_BIGINT:
                 row = conn.execute(query.where(table.c.id == int(key)).limit(1)).first()
                 if row is not None:
-                    return _failed_job(row._mapping, True)
+                    return failed_job_from_row(row._mapping, True)
         return None
 
 
-def _failed_job(row: Any, with_bodies: bool) -> FailedJob:
+def failed_job_from_row(row: Any, with_bodies: bool) -> FailedJob:
+    """Parse one raw failed_jobs row (a mapping of its columns); never raises."""
     exception_raw = row.get("exception")
     return FailedJob(
         id=int(row["id"]),

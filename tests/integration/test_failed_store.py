@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from resources.errors import NotFoundError
-from resources.laravel.exception_text import HEAD_CHARS, parse_exception
+from resources.laravel.exception_text import parse_exception
 from resources.laravel.factory import failed_job_rows, write_failed_jobs
-from resources.laravel.failed_store import DatabaseFailedStore, utc_naive
+from resources.laravel.failed_store import SUMMARY_HEAD_CHARS, DatabaseFailedStore, utc_naive
 from resources.laravel.payload import parse_payload
 from resources.laravel.schema import create_laravel_tables, define_failed_jobs
 
@@ -71,7 +71,7 @@ def test_after_id_and_head_only_reads(engine: sa.Engine) -> None:
     for job in heads:
         assert job.exception == by_id[job.id].exception
     # Traces longer than the head were cut in SQL but came back whole with bodies.
-    assert sum(len(by_id[job.id].exception_text) > HEAD_CHARS for job in heads) > len(heads) // 2
+    assert sum(len(by_id[job.id].exception_text) > SUMMARY_HEAD_CHARS for job in heads) > len(heads) // 2
     assert list(store.iter_failed(after_id=full[-1].id)) == []
 
 
