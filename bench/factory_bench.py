@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +24,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.throwaway import throwaway_database
 from resources.laravel.factory import failed_job_rows, write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-MYSQL_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/"
 ENGINES = ("sqlite", "postgresql", "mysql")
 
 
@@ -56,38 +52,6 @@ class Result:
         return self.rate / self.baseline_rate
 
 
-@contextmanager
-def throwaway_database(kind: str) -> Iterator[str]:
-    name = f"fleetops_bench_{uuid.uuid4().hex[:12]}"
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{Path(tmp) / (name + '.sqlite')}"
-        return
-    admin_url, create, drop, url = {
-        "postgresql": (
-            PG_ADMIN_URL,
-            f'CREATE DATABASE "{name}"',
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-        ),
-        "mysql": (
-            MYSQL_ADMIN_URL,
-            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
-            f"DROP DATABASE IF EXISTS `{name}`",
-            f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4",
-        ),
-    }[kind]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text(create))
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(drop))
-        admin.dispose()
-
-
 def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
@@ -102,7 +66,8 @@ def naive_insert(engine: sa.Engine, table: sa.Table, rows: int, trace_bytes: int
 
 
 def run(kind: str, rows: int, baseline_rows: int, trace_bytes: int, batch_size: int) -> Result:
-    with throwaway_database(kind) as url:
+    with throwaway_database(kind) as database:
+        url = database.url
         engine = sa.create_engine(url)
         try:
             create_laravel_tables(engine)

@@ -42,9 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,13 +52,12 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.throwaway import Database, throwaway_database
 from resources.control.models import utcnow
 from resources.laravel.connections import database_engine
 from resources.laravel.factory import CATALOGUE, write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-MYSQL_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/"
 ENGINES = ("postgresql", "mysql")
 PROJECT = "bench"
 FILL_CHUNK = 10_000
@@ -187,15 +184,8 @@ def child_baseline(dsn: str, control: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
-    kind: str
-    dsn: str  # as an operator writes it (fleetops' connections map it onto the driver)
-    label: str  # "PostgreSQL 15", "MariaDB 10.11"
-
-
-@dataclass(frozen=True, slots=True)
 class EngineResult:
-    source: Source
+    source: Database
     rows: int
     fill_seconds: float
     exception_chars: tuple[int, float, int]
@@ -216,42 +206,6 @@ class EngineResult:
     @property
     def incremental_share(self) -> float:
         return 100 * self.incremental["seconds"] / self.full["seconds"]
-
-
-@contextmanager
-def throwaway_database(kind: str) -> Iterator[Source]:
-    name = f"fleetops_bench_{uuid.uuid4().hex[:12]}"
-    admin_url, create, drop, dsn = {
-        "postgresql": (
-            PG_ADMIN_URL,
-            f'CREATE DATABASE "{name}"',
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f"pgsql://postgres@127.0.0.1:5432/{name}",
-        ),
-        "mysql": (
-            MYSQL_ADMIN_URL,
-            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
-            f"DROP DATABASE IF EXISTS `{name}`",
-            f"mysql://root@127.0.0.1:3306/{name}",
-        ),
-    }[kind]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        version = str(conn.execute(sa.text("SELECT version()")).scalar_one())
-        conn.execute(sa.text(create))
-    try:
-        yield Source(kind, dsn, _label(kind, version))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(drop))
-        admin.dispose()
-
-
-def _label(kind: str, version: str) -> str:
-    if kind == "postgresql":
-        return "PostgreSQL " + version.split()[1].split(".")[0]
-    number = version.split("-")[0].split(".")[:2]
-    return ("MariaDB " if "mariadb" in version.lower() else "MySQL ") + ".".join(number)
 
 
 def trace_sizes(low: int, high: int) -> list[int]:
@@ -332,7 +286,7 @@ def delete_spread(engine: sa.Engine, how_many: int) -> int:
 
 def run_engine(kind: str, rows: int, sizes: list[int], profile: bool) -> EngineResult:
     with throwaway_database(kind) as source, tempfile.TemporaryDirectory(prefix="fleetops-snapshot-bench-") as tmp:
-        engine = database_engine(source.dsn)
+        engine = database_engine(source.url)
         try:
             create_laravel_tables(engine)
             fill_end = utcnow()
@@ -348,23 +302,23 @@ def run_engine(kind: str, rows: int, sizes: list[int], profile: bool) -> EngineR
             )
 
             fleet_control, base_control = Path(tmp) / "fleetops.sqlite", Path(tmp) / "baseline.sqlite"
-            full = run_child("fleetops", "--dsn", source.dsn, "--control", str(fleet_control),
+            full = run_child("fleetops", "--dsn", source.url, "--control", str(fleet_control),
                              *(["--profile"] if profile else []))
             if full["new"] != rows:
                 raise SystemExit(f"fleetops mirrored {full['new']} rows, expected {rows}")
-            baseline = run_child("baseline", "--dsn", source.dsn, "--control", str(base_control))
+            baseline = run_child("baseline", "--dsn", source.url, "--control", str(base_control))
             fleet_digest, base_digest = mirror_digest(fleet_control), mirror_digest(base_control)
             if base_digest[0] != rows:
                 raise SystemExit(f"the baseline mirrored {base_digest[0]} rows, expected {rows}")
 
             write_failed_jobs(engine, NEW_ROWS, seed=9_000_001, trace_bytes=sizes[len(sizes) // 2],
                               catalogue=PADDED_CATALOGUE, start=fill_end, end=max(utcnow(), fill_end))
-            incremental = run_child("incremental", "--dsn", source.dsn, "--control", str(fleet_control))
+            incremental = run_child("incremental", "--dsn", source.url, "--control", str(fleet_control))
             if incremental["new"] != NEW_ROWS or incremental["gone"] != 0:
                 raise SystemExit(f"incremental run: new={incremental['new']} gone={incremental['gone']}, "
                                  f"expected new={NEW_ROWS} gone=0")
             deleted = delete_spread(engine, DELETED_ROWS)
-            reconcile = run_child("incremental", "--dsn", source.dsn, "--control", str(fleet_control))
+            reconcile = run_child("incremental", "--dsn", source.url, "--control", str(fleet_control))
             if reconcile["gone"] != deleted or reconcile["new"] != 0:
                 raise SystemExit(f"reconciling run: new={reconcile['new']} gone={reconcile['gone']}, "
                                  f"expected new=0 gone={deleted}")
