@@ -56,15 +56,6 @@ def per_queue(db: ControlDatabase, project: str) -> list[dict[str, Any]]:
     return _rows(db, query)
 
 
-def failed_between(db: ControlDatabase, project: str, start: datetime, end: datetime) -> int:
-    """Failures of a project whose failed_at lies in [start, end), gone ones included (they did fail)."""
-    query = sa.select(sa.func.count()).where(
-        TABLE.c.project == project, TABLE.c.failed_at >= start, TABLE.c.failed_at < end
-    )
-    with db.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
-
-
 def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """Rows as a Markdown table for Dagster metadata (pipes in values escaped)."""
     if not rows:

@@ -114,12 +114,3 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
             return dsn.kind_of(self.box.reveal(stored))
         except Exception:
             return None
-
-    def connection_dsns(self, key: str) -> dict[str, Any]:
-        """Resolved DSNs of a project, for the adapters: failed store and each queue connection."""
-        with self.db.session() as session:
-            row = self._get(session, key)
-            return {
-                "failed_db": self.box.reveal(row.failed_db),
-                "queue_connections": {name: self.box.reveal(s) for name, s in row.queue_connections.items()},
-            }

@@ -103,9 +103,3 @@ class RedisRegistry(Registry[RedisConnection, RedisSpec]):
             "options": row.options,
             **timestamps(row),
         }
-
-    def url(self, name: str) -> str:
-        """The usable URL, password resolved: for probes and queue adapters, never for display."""
-        with self.db.session() as session:
-            row = self._get(session, name)
-            return build_url(row, self.box.reveal(row.password) if row.password else None)
