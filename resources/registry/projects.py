@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from resources import dsn, identifiers
 from resources.control.models import Project, RedisConnection
-from resources.errors import ValidationError
+from resources.errors import FleetopsError, ValidationError
 from resources.registry.base import Registry, timestamps
 from resources.secrets import ENV_PREFIX, is_env_reference
 
@@ -112,5 +112,5 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         """`database` or `redis`, derived from the DSN itself (None while an env var is unset)."""
         try:
             return dsn.kind_of(self.box.reveal(stored))
-        except Exception:
+        except FleetopsError:
             return None
