@@ -9,8 +9,6 @@ from __future__ import annotations
 import dagster as dg
 
 from resources.control.database import ControlDatabase
-from resources.laravel.connections import database_engine
-from resources.laravel.failed_store import DatabaseFailedStore
 from resources.registry.projects import ProjectRegistry
 from resources.secrets import SecretBox
 
@@ -25,9 +23,3 @@ class ControlDatabaseResource(dg.ConfigurableResource):
 
     def projects(self) -> ProjectRegistry:
         return ProjectRegistry(self.database(), SecretBox.from_env())
-
-    def failed_store(self, project: str) -> DatabaseFailedStore:
-        """The project's failed-job store (secrets resolved here, in the run worker)."""
-        registry = self.projects()
-        spec = registry.spec(project)
-        return DatabaseFailedStore(database_engine(registry.box.reveal(spec.failed_db)), spec.failed_table)

@@ -30,8 +30,11 @@ def failed_jobs(
     project = context.partition_key
     db = control_db.database()
     try:
-        store = control_db.failed_store(project)
-        result = FailureSnapshot(db, project, store).run(full=config.full)
+        store = control_db.projects().failed_store(project)
+        try:
+            result = FailureSnapshot(db, project, store).run(full=config.full)
+        finally:
+            store.dispose()
     except FleetopsError as exc:
         raise dg.Failure(description=f"project {project}: {exc}", allow_retries=True) from None
     except sa.exc.SQLAlchemyError as exc:  # the project's own database failed: name it, never leak its DSN

@@ -21,12 +21,12 @@ def queue_state(context: dg.AssetExecutionContext, control_db: ControlDatabaseRe
     for project, error in result.errors.items():
         context.log.warning("project %s: %s", project, error)
     totals = result.totals()
+    by_project = {project: result.totals(project) for project in result.projects}
     per_project = {
-        f"{project}/{name}": value
-        for project in result.projects
-        for name, value in result.totals(project).items() if name in ("pending", "stuck", "failed")
+        f"{project}/{name}": numbers[name]
+        for project, numbers in by_project.items() for name in ("pending", "stuck", "failed")
     }
-    stuck = {project: result.totals(project)["stuck"] for project in result.projects if result.totals(project)["stuck"]}
+    stuck = {project: numbers["stuck"] for project, numbers in by_project.items() if numbers["stuck"]}
     return dg.MaterializeResult(
         metadata={
             **totals,

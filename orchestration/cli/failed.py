@@ -13,8 +13,6 @@ from resources.durations import parse_duration
 from resources.errors import NotFoundError
 from resources.failure_report import groups as failure_groups
 from resources.failure_report import list_failed
-from resources.laravel.connections import database_engine
-from resources.laravel.failed_store import DatabaseFailedStore
 from resources.laravel.payload import command_properties
 
 
@@ -56,12 +54,11 @@ def list_(ctx: CliContext, project: str | None, queue: str | None, job_class: st
 @pass_context
 def show(ctx: CliContext, project: str, job_id: str, as_json: bool) -> None:
     """One failed job with its full payload and trace, read from the project's own database."""
-    spec = ctx.projects.spec(project)
-    engine = database_engine(ctx.box.reveal(spec.failed_db))
+    store = ctx.projects.failed_store(project)
     try:
-        job = DatabaseFailedStore(engine, spec.failed_table).find(job_id)
+        job = store.find(job_id)
     finally:
-        engine.dispose()
+        store.dispose()
     if job is None:
         raise NotFoundError(f"project {project!r} has no failed job {job_id!r} (give the uuid or the numeric id)")
     decoded = command_properties(job.payload)

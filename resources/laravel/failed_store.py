@@ -80,6 +80,10 @@ class DatabaseFailedStore:
         self._columns: frozenset[str] | None = None
         self._clause: sa.TableClause | None = None
 
+    def dispose(self) -> None:
+        """Close the store's connections (its engine)."""
+        self._engine.dispose()
+
     @property
     def table_name(self) -> str:
         return self._table_name

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from resources import dsn, identifiers
 from resources.control.models import Project, RedisConnection
 from resources.errors import FleetopsError, ValidationError
+from resources.laravel.connections import database_engine
+from resources.laravel.failed_store import DatabaseFailedStore
 from resources.registry.base import Registry, timestamps
 from resources.secrets import ENV_PREFIX, is_env_reference
 
@@ -114,3 +116,8 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
             return dsn.kind_of(self.box.reveal(stored))
         except FleetopsError:
             return None
+
+    def failed_store(self, key: str) -> DatabaseFailedStore:
+        """The project's failed-job store, its DSN resolved here (for the adapters, never for display)."""
+        spec = self.spec(key)
+        return DatabaseFailedStore(database_engine(self.box.reveal(spec.failed_db)), spec.failed_table)
