@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.harness.laravel import ArtisanError, LaravelApp
+from tests.harness.processes import wait_until
 
 pytestmark = pytest.mark.laravel
 
@@ -134,7 +135,8 @@ def test_timeout_kills_the_whole_process_group(laravel_sqlite: LaravelApp) -> No
 def test_background_worker_sees_switch_flip(laravel_sqlite: LaravelApp) -> None:
     """The succeed flag file is read on every run, so it can be flipped under a live worker."""
     worker = laravel_sqlite.start_worker()
-    assert laravel_sqlite.pids() == [worker.pid]
+    # Until the child has exec'd PHP, /proc shows the parent's environment: give it a moment.
+    wait_until(lambda: laravel_sqlite.pids() == [worker.pid], timeout=10, what="the worker to be running")
     laravel_sqlite.dispatch(1, order=1)
     wait_for_runs(laravel_sqlite, 1)
     laravel_sqlite.set_succeed(True)
