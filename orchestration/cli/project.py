@@ -12,6 +12,7 @@ from orchestration.cli.registry_commands import add_registry_commands
 from resources.errors import ValidationError
 from resources.project_check import check_spec
 from resources.registry.projects import ProjectSpec
+from resources.secrets import env_reference
 
 
 def _queue_connections(values: tuple[str, ...]) -> dict[str, str]:
@@ -24,6 +25,15 @@ def _queue_connections(values: tuple[str, ...]) -> dict[str, str]:
             raise ValidationError(f"--queue-connection {name} given twice")
         connections[name] = target
     return connections
+
+
+def secret_option(option: str, env_name: str | None, from_stdin: bool) -> str | None:
+    """A secret given as `OPTION-env VAR` (stored as a reference) or on stdin (stored sealed); None if neither."""
+    if env_name and from_stdin:
+        raise ValidationError(f"give at most one of {option}-env VAR or {option}-stdin")
+    if env_name:
+        return env_reference(env_name)
+    return sys.stdin.read().strip() or None if from_stdin else None
 
 
 @click.group()
@@ -43,16 +53,19 @@ def project() -> None:
 @click.option("--horizon", is_flag=True, help="The project runs Laravel Horizon.")
 @click.option("--stuck-after", type=int, default=300, show_default=True, metavar="SECONDS",
               help="A job reserved longer than this is reported stuck.")
+@click.option("--app-key-env", metavar="VAR",
+              help="Environment variable holding the app's APP_KEY (to retry ShouldBeEncrypted jobs).")
+@click.option("--app-key-stdin", is_flag=True, help="Read the app's APP_KEY from standard input (stored encrypted).")
 @click.option("--check", is_flag=True, help="Connect first and refuse to register a project that fails the test.")
 @pass_context
 def add(ctx: CliContext, key: str, failed_db: str, queue_connection: tuple[str, ...], name: str | None,
         failed_table: str, jobs_table: str, redis_prefix: str | None, horizon: bool, stuck_after: int,
-        check: bool) -> None:
+        app_key_env: str | None, app_key_stdin: bool, check: bool) -> None:
     """Register project KEY."""
     spec = ProjectSpec(
         key=key, name=name, failed_db=failed_db, queue_connections=_queue_connections(queue_connection),
         failed_table=failed_table, jobs_table=jobs_table, redis_prefix=redis_prefix, horizon=horizon,
-        stuck_after_seconds=stuck_after,
+        stuck_after_seconds=stuck_after, app_key=secret_option("--app-key", app_key_env, app_key_stdin),
     )
     if check:
         _require_healthy(ctx, spec)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from resources import dsn, identifiers
+from resources import dsn, identifiers, secrets
 from resources.control.models import Project, RedisConnection
 from resources.errors import FleetopsError, ValidationError
 from resources.laravel.connections import database_engine
@@ -32,6 +32,7 @@ class ProjectSpec:
     horizon: bool = False
     stuck_after_seconds: int = 300
     enabled: bool = True
+    app_key: str | None = None
 
 
 def _check_dsn(value: str, option: str, expect: dsn.Kind | None = None) -> None:
@@ -54,7 +55,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
     model = Project
     key_column = "key"
     what = "project"
-    secret_fields = frozenset({"failed_db", "queue_connections"})
+    secret_fields = frozenset({"failed_db", "queue_connections", "app_key"})
 
     def validate(self, spec: ProjectSpec, session: Session) -> None:
         identifiers.key(spec.key, "project key")
@@ -78,6 +79,8 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
     def seal(self, name: str, value: Any) -> Any:
         if name == "queue_connections":
             return {conn: dsn.store(self.box, stored) for conn, stored in value.items()}
+        if name == "app_key":
+            return super().seal(name, value)
         return dsn.store(self.box, value)
 
     def spec_of(self, row: Project) -> ProjectSpec:
@@ -85,6 +88,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
             key=row.key, name=row.name, failed_db=row.failed_db, queue_connections=dict(row.queue_connections),
             failed_table=row.failed_table, jobs_table=row.jobs_table, redis_prefix=row.redis_prefix,
             horizon=row.horizon, stuck_after_seconds=row.stuck_after_seconds, enabled=row.enabled,
+            app_key=row.app_key,
         )
 
     def view(self, row: Project, *, include_secrets: bool = False) -> dict[str, Any]:
@@ -106,6 +110,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
             "redis_prefix": row.redis_prefix,
             "horizon": row.horizon,
             "stuck_after_seconds": row.stuck_after_seconds,
+            "app_key": show(row.app_key) if include_secrets and row.app_key else secrets.describe(row.app_key),
             "redis_connections": list(redis_names),
             **timestamps(row),
         }
