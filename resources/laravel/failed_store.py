@@ -111,6 +111,14 @@ class DatabaseFailedStore:
         """True for Laravel >= 8 tables (uuid column), False for Laravel 7 ones."""
         return "uuid" in self._present_columns()
 
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    def table(self) -> sa.TableClause:
+        """The table's clause with the Laravel columns it has (reflected once)."""
+        return self._table()
+
     def _table(self) -> sa.TableClause:
         """A lightweight table clause (quoted name, the columns present): one per store, built once."""
         if self._clause is None:

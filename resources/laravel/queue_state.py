@@ -101,6 +101,16 @@ class _Closing:
         self.close()
 
 
+def database_stuck_cutoff(now: float, stuck_after: int) -> int:
+    """A database job reserved at or before this unix time is stuck."""
+    return int(now - stuck_after)
+
+
+def redis_stuck_cutoff(now: float, stuck_after: int, retry_after: int) -> float:
+    """A Redis reservation whose score (expiry = reserved-at + retry_after) is at or before this is stuck."""
+    return now - (stuck_after - retry_after)
+
+
 def _check_common(connection: str, stuck_after: int) -> None:
     if not connection or not isinstance(connection, str):
         raise ValidationError("a queue connection needs a name")
@@ -173,7 +183,7 @@ class DatabaseQueueObserver(_Closing):
         """The one aggregate statement for whole-second `now` (bound parameters only)."""
         t = self._table
         now_param = sa.bindparam("now", now, type_=sa.Integer())
-        cutoff = sa.bindparam("stuck_cutoff", now - self.stuck_after, type_=sa.Integer())
+        cutoff = sa.bindparam("stuck_cutoff", database_stuck_cutoff(now, self.stuck_after), type_=sa.Integer())
         unreserved = t.c.reserved_at.is_(None)
         is_pending = sa.and_(unreserved, t.c.available_at <= now_param)
         is_delayed = sa.and_(unreserved, t.c.available_at > now_param)
@@ -334,7 +344,7 @@ class RedisQueueObserver(_Closing):
 
     def observe(self, *, now: float | None = None) -> list[QueueState]:
         moment = time.time() if now is None else float(now)
-        stuck_cutoff = moment - (self.stuck_after - self.retry_after)
+        stuck_cutoff = redis_stuck_cutoff(moment, self.stuck_after, self.retry_after)
         try:
             names = self.queue_names()
             if not names:

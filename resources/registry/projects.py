@@ -14,6 +14,7 @@ from resources.control.models import Project, RedisConnection
 from resources.errors import FleetopsError, ValidationError
 from resources.laravel.connections import database_engine
 from resources.laravel.failed_store import DatabaseFailedStore
+from resources.project_storage import ProjectStorage
 from resources.registry.base import Registry, timestamps
 from resources.secrets import ENV_PREFIX, is_env_reference
 
@@ -121,6 +122,10 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
             return dsn.kind_of(self.box.reveal(stored))
         except FleetopsError:
             return None
+
+    def storage(self, key: str) -> ProjectStorage:
+        """The project's storage opened for actions (close it, or use it in a `with` block)."""
+        return ProjectStorage(self.spec(key), self.box)
 
     def failed_store(self, key: str) -> DatabaseFailedStore:
         """The project's failed-job store, its DSN resolved here (for the adapters, never for display)."""

@@ -1,0 +1,102 @@
+"""PHP's `json_encode(json_decode($text, true))`, byte for byte.
+
+`php artisan queue:retry` decodes a failed payload into a PHP array, edits it and encodes it
+again with default flags, so the job Laravel pushes differs from the stored text in ways a
+byte-exact retry must reproduce: `/` escaped as `\\/`, non-ASCII as `\\u` escapes, `{}` and
+objects keyed "0", "1", ... turned into lists, integral floats written without `.0`, integers
+beyond 64 bits turned into floats. Python's C encoder does the heavy lifting; only these
+differences are applied around it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+_INT64 = (-(2**63), 2**63 - 1)
+_PHP_INT_KEY = re.compile(r"-?[1-9][0-9]*|0")
+_FLOAT_MARK = "\x00php-float:{}\x00"
+_FLOAT_MARK_ENCODED = re.compile(r'"\\u0000php-float:(\d+)\\u0000"')
+
+
+class PhpJsonError(ValueError):
+    """The text is not something PHP's json_decode accepts."""
+
+
+def php_decode(text: str | bytes) -> Any:
+    """`json_decode($text, true)`; raises PhpJsonError where PHP would return null."""
+    if isinstance(text, bytes | bytearray | memoryview):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise PhpJsonError("payload is not valid UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise PhpJsonError(f"payload is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def php_encode(value: Any) -> str:
+    """`json_encode($value)` with PHP's default flags, for a value as php_decode returned it."""
+    floats: list[float] = []
+    text = json.dumps(_php_shape(value, floats), separators=(",", ":"), ensure_ascii=True)
+    text = text.replace("/", "\\/")
+    if floats:
+        text = _FLOAT_MARK_ENCODED.sub(lambda match: php_float(floats[int(match.group(1))]), text)
+    return text
+
+
+def _php_shape(value: Any, floats: list[float]) -> Any:
+    """What an associative PHP array would hold: lists where keys run 0..n-1, marks for floats."""
+    if isinstance(value, dict):
+        if not value:
+            return []
+        keys = [_php_key(key) for key in value]
+        items = [_php_shape(item, floats) for item in value.values()]
+        if keys == list(range(len(keys))):
+            return items
+        return {str(key): item for key, item in zip(keys, items, strict=True)}
+    if isinstance(value, list):
+        return [_php_shape(item, floats) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+        return value
+    if isinstance(value, int | float):
+        floats.append(float(value))
+        return _FLOAT_MARK.format(len(floats) - 1)
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def _php_key(key: str) -> int | str:
+    """PHP arrays turn canonical decimal string keys into integer keys."""
+    if _PHP_INT_KEY.fullmatch(key):
+        number = int(key)
+        if _INT64[0] <= number <= _INT64[1]:
+            return number
+    return key
+
+
+def php_float(value: float) -> str:
+    """A float as json_encode writes it (serialize_precision -1: the shortest exact digits)."""
+    if value == 0:
+        return "-0" if str(value).startswith("-") else "0"
+    sign, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    point = len(digits) + int(exponent)  # where the decimal point falls in `digits`
+    prefix = "-" if sign else ""
+    if point < -3 or point > 17:
+        mantissa = digits[0] + "." + (digits[1:] or "0")
+        power = point - 1
+        return f"{prefix}{mantissa}e{'+' if power >= 0 else '-'}{abs(power)}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return prefix + digits + "0" * (point - len(digits))
+    return f"{prefix}{digits[:point]}.{digits[point:]}"

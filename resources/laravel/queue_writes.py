@@ -1,0 +1,194 @@
+"""Write into a Laravel queue exactly as Laravel's own drivers do.
+
+Database driver (DatabaseQueue): a push inserts {queue, payload, attempts 0, reserved_at NULL,
+available_at now, created_at now}; a reservation is `reserved_at`. Redis driver (RedisQueue,
+LuaScripts): a push is RPUSH `queues:Q` + RPUSH `queues:Q:notify` 1; an expired reservation
+is moved from `queues:Q:reserved` back to the list, a notify entry per job, as
+migrateExpiredJobs does. Every change here is one statement or one Lua script, so it happens
+whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+import sqlalchemy as sa
+
+from resources.laravel.queue_state import (
+    DEFAULT_RETRY_AFTER,
+    RedisQueueObserver,
+    database_stuck_cutoff,
+    redis_stuck_cutoff,
+)
+
+RETRY_MARKER_TTL_SECONDS = 7 * 86_400
+_JOBS_COLUMNS = ("id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
+
+# KEYS: marker, list, notify per job; ARGV[1] ttl, ARGV[i+1] the i-th payload. A job is pushed only
+# if its marker was not there: running the same batch again after a crash pushes nothing twice.
+_PUSH_ONCE = """
+local pushed = 0
+for i = 1, #ARGV - 1 do
+  local base = (i - 1) * 3
+  if redis.call('set', KEYS[base + 1], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('rpush', KEYS[base + 2], ARGV[i + 1])
+    redis.call('rpush', KEYS[base + 3], 1)
+    pushed = pushed + 1
+  end
+end
+return pushed
+"""
+
+# KEYS: reserved, list, notify; ARGV[1] cutoff score. LuaScripts::migrateExpiredJobs, with a cutoff.
+_RELEASE = """
+local val = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1])
+if next(val) ~= nil then
+  redis.call('zremrangebyrank', KEYS[1], 0, #val - 1)
+  for i = 1, #val, 100 do
+    redis.call('rpush', KEYS[2], unpack(val, i, math.min(i + 99, #val)))
+    for j = i, math.min(i + 99, #val) do
+      redis.call('rpush', KEYS[3], 1)
+    end
+  end
+end
+return #val
+"""
+
+# KEYS: list, delayed, notify; ARGV: job ids (payload `id` or `uuid`). Removes waiting jobs only.
+_CANCEL = """
+local wanted = {}
+for _, id in ipairs(ARGV) do wanted[id] = true end
+local function named(entry)
+  local ok, job = pcall(cjson.decode, entry)
+  return ok and type(job) == 'table' and (wanted[tostring(job['id'])] or wanted[tostring(job['uuid'])])
+end
+local removed = {}
+for _, entry in ipairs(redis.call('lrange', KEYS[1], 0, -1)) do
+  if named(entry) and redis.call('lrem', KEYS[1], 1, entry) > 0 then
+    redis.call('lpop', KEYS[3])
+    table.insert(removed, entry)
+  end
+end
+for _, entry in ipairs(redis.call('zrange', KEYS[2], 0, -1)) do
+  if named(entry) and redis.call('zrem', KEYS[2], entry) > 0 then table.insert(removed, entry) end
+end
+return removed
+"""
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """One job to push: its queue name (without `queues:`) and the exact payload text."""
+
+    queue: str
+    payload: str
+    marker: str = ""  # Redis only: the once-only key of this push
+
+
+class DatabaseQueueWriter:
+    """The `jobs` table of one database queue connection."""
+
+    def __init__(self, engine: sa.Engine, table: str = "jobs") -> None:
+        schema, _, name = table.rpartition(".")
+        self.engine = engine
+        self.table = sa.table(
+            name,
+            *(sa.column(c) for c in _JOBS_COLUMNS),
+            schema=schema or None,
+        )
+
+    def push(self, conn: sa.Connection, jobs: Sequence[QueuedJob], now: int) -> int:
+        """Insert the jobs in the caller's transaction (one executemany)."""
+        if jobs:
+            rows = [
+                {"queue": job.queue, "payload": job.payload, "attempts": 0, "reserved_at": None,
+                 "available_at": now, "created_at": now}
+                for job in jobs
+            ]
+            conn.execute(sa.insert(self.table), rows)
+        return len(jobs)
+
+    def cancel(self, ids: Sequence[int]) -> set[int]:
+        """Delete waiting (unreserved) jobs by id; the ids deleted. A reserved job is running: left alone."""
+        if not ids:
+            return set()
+        t = self.table
+        condition = sa.and_(t.c.id.in_(list(ids)), t.c.reserved_at.is_(None))
+        with self.engine.begin() as conn:
+            if conn.dialect.delete_returning:
+                return {int(i) for i in conn.execute(sa.delete(t).where(condition).returning(t.c.id)).scalars()}
+            found = {int(i) for i in conn.execute(sa.select(t.c.id).where(condition).with_for_update()).scalars()}
+            if found:
+                conn.execute(sa.delete(t).where(t.c.id.in_(found)))
+            return found
+
+    def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
+        """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
+        t = self.table
+        conditions = [t.c.reserved_at.is_not(None), t.c.reserved_at <= database_stuck_cutoff(now, stuck_after)]
+        if queue is not None:
+            conditions.append(t.c.queue == queue)
+        with self.engine.begin() as conn:
+            return conn.execute(sa.update(t).where(*conditions).values(reserved_at=None)).rowcount
+
+
+class RedisQueueWriter:
+    """Laravel's queue keys under one client prefix on one Redis server."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "", retry_after: int = DEFAULT_RETRY_AFTER) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.retry_after = retry_after
+        self._push_once = client.register_script(_PUSH_ONCE)
+        self._release = client.register_script(_RELEASE)
+        self._cancel = client.register_script(_CANCEL)
+
+    def key(self, queue: str, suffix: str = "") -> str:
+        return f"{self.prefix}queues:{queue}{suffix}"
+
+    def marker(self, name: str) -> str:
+        return f"{self.prefix}fleetops:pushed:{name}"
+
+    def push_once(self, jobs: Sequence[QueuedJob]) -> int:
+        """Push each job unless its marker says it was pushed already; the number pushed."""
+        if not jobs:
+            return 0
+        keys: list[str] = []
+        for job in jobs:
+            keys += [self.marker(job.marker), self.key(job.queue), self.key(job.queue, ":notify")]
+        return int(self._push_once(keys=keys, args=[RETRY_MARKER_TTL_SECONDS, *(job.payload for job in jobs)]))
+
+    def forget_markers(self, jobs: Sequence[QueuedJob]) -> None:
+        if jobs:
+            self.client.delete(*(self.marker(job.marker) for job in jobs))
+
+    def queue_names(self, queue: str | None) -> list[str]:
+        """The named queue, or every queue found under the prefix (SCAN, never KEYS)."""
+        if queue is not None:
+            return [queue]
+        observer = RedisQueueObserver("redis", self.client, self.prefix)
+        return [name.decode("utf-8", errors="replace") for name in observer.queue_names()]
+
+    def release_stuck(self, stuck_after: int, now: float, queue: str | None = None) -> int:
+        cutoff = redis_stuck_cutoff(now, stuck_after, self.retry_after)
+        return sum(
+            int(self._release(keys=[self.key(q, ":reserved"), self.key(q), self.key(q, ":notify")], args=[cutoff]))
+            for q in self.queue_names(queue)
+        )
+
+    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
+        """Remove waiting or delayed jobs whose payload id (or uuid) is named; the ids removed."""
+        wanted = {str(i) for i in ids}
+        removed: set[str] = set()
+        for q in self.queue_names(queue):
+            if not wanted - removed:
+                break
+            entries = self._cancel(keys=[self.key(q), self.key(q, ":delayed"), self.key(q, ":notify")],
+                                   args=sorted(wanted - removed))
+            for entry in entries:
+                job = json.loads(entry)
+                removed |= {str(job.get("id")), str(job.get("uuid"))} & wanted
+        return removed

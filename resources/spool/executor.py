@@ -1,0 +1,122 @@
+"""Carry out one spool action against a project's own storage, reporting progress as it goes.
+
+Failed-job actions walk their frozen selection in batches of BATCH_SIZE (one DELETE, one INSERT
+or one Lua script per batch, never a statement per job). The result counts what was done and
+names what could not be: ids that no longer exist, jobs Laravel could not retry either.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from resources.laravel.failed_edits import FailedRow
+from resources.laravel.queue_writes import DatabaseQueueWriter
+from resources.project_storage import ProjectStorage
+from resources.spool.actions import selection, spec_of
+
+BATCH_SIZE = 1_000
+MAX_NAMED_ERRORS = 50
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Outcome:
+    """What an action did. `errors` (job -> reason) make it end failed, without retries."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def as_result(self) -> dict[str, Any]:
+        named = dict(list(self.errors.items())[:MAX_NAMED_ERRORS])
+        return {**self.counts, "not_found": self.not_found, "errors": named, "error_count": len(self.errors)}
+
+    def summary(self) -> str:
+        head = "; ".join(f"{job}: {why}" for job, why in list(self.errors.items())[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        return f"{len(self.errors)} job(s) could not be processed: {head}{more}"
+
+
+class Progress:
+    """Seed 003's progress record: total, processed, current, errors."""
+
+    def __init__(self, report: ProgressCallback, total: int) -> None:
+        self.report, self.state = report, {"total": total, "processed": 0, "current": None, "errors": 0}
+        report(dict(self.state))
+
+    def advance(self, processed: int, current: Any, errors: int) -> None:
+        self.state.update(processed=self.state["processed"] + processed, current=current, errors=errors)
+        self.report(dict(self.state))
+
+
+def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    spec = spec_of(action)
+    if action.startswith("retry-"):
+        return _retry(action, payload, storage, report)
+    if spec.on_failed_store:
+        return _delete(action, payload, storage, report)
+    if action == "cancel-jobs":
+        return _cancel(payload, storage, report)
+    return _release_stuck(payload, storage, report)
+
+
+def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outcome: Outcome
+             ) -> tuple[int, Iterator[list[FailedRow]]]:
+    chosen = selection(action, payload)
+    if chosen.explicit:
+        found = storage.editor.lookup(chosen)
+        outcome.not_found = found.missing
+        rows = found.rows
+        return len(rows), (rows[i:i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE))
+    return storage.editor.count(chosen), storage.editor.pages(chosen, BATCH_SIZE)
+
+
+def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    outcome = Outcome(counts={"retried": 0})
+    total, pages = _targets(action, payload, storage, outcome)
+    progress = Progress(report, total)
+    retrier = storage.retrier()
+    for page in pages:
+        result = retrier.retry(page, now=int(time.time()))
+        outcome.counts["retried"] += result.retried
+        outcome.errors.update(result.errors)
+        progress.advance(len(page), page[-1].public_id, len(outcome.errors))
+    return outcome
+
+
+def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    outcome = Outcome(counts={"deleted": 0})
+    chosen = selection(action, payload)
+    if chosen.explicit:
+        outcome.not_found = storage.editor.lookup(chosen).missing
+    progress = Progress(report, storage.editor.count(chosen))
+    for deleted in storage.editor.delete_selected(chosen, BATCH_SIZE):
+        outcome.counts["deleted"] += deleted
+        progress.advance(deleted, None, 0)
+    return outcome
+
+
+def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    wanted = [str(i) for i in payload.get("ids", [])]
+    progress = Progress(report, len(wanted))
+    cancelled: set[str] = set()
+    for writer in storage.writers.values():
+        if isinstance(writer, DatabaseQueueWriter):
+            cancelled |= {str(i) for i in writer.cancel([int(i) for i in wanted if i.isdigit()])}
+        else:
+            cancelled |= writer.cancel(wanted, payload.get("queue"))
+    progress.advance(len(cancelled), None, 0)
+    return Outcome(counts={"cancelled": len(cancelled)}, not_found=[i for i in wanted if i not in cancelled])
+
+
+def _release_stuck(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    progress = Progress(report, len(storage.writers))
+    released = 0
+    now = int(time.time())
+    for name, writer in storage.writers.items():
+        released += writer.release_stuck(storage.spec.stuck_after_seconds, now, payload.get("queue"))
+        progress.advance(1, name, 0)
+    return Outcome(counts={"released": released})

@@ -1,0 +1,77 @@
+"""Execute claimed spool actions: the one code path behind the Dagster op and `fleetops spool process`.
+
+Per row: claim (atomic), open the project's storage, execute with progress written as it goes,
+then settle. A problem with the project's storage (database or Redis down, a missing table, an
+unset env var) is a failed attempt retried with backoff; jobs Laravel itself could not retry end
+the action failed at once, naming them. An action that has used its last attempt raises an alert.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+
+from resources.control.database import ControlDatabase
+from resources.errors import FleetopsError
+from resources.registry.projects import ProjectRegistry
+from resources.spool.executor import execute
+from resources.spool.store import Claimed, Settled, SpoolStore
+
+Log = Callable[[str], None]
+Alert = Callable[[Claimed, str], None]
+
+
+def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[int], run_id: str,
+                    log: Log = print, alert: Alert | None = None) -> list[Settled]:
+    """Claim `ids` for `run_id` (rows already claimed by it are kept) and carry each out."""
+    store = SpoolStore(db)
+    claimed = store.claim(ids, run_id)
+    taken = {c.id for c in claimed}
+    claimed += [c for c in store.claimed_by(run_id, [i for i in ids if i not in taken])]
+    if len(claimed) < len(ids):
+        log(f"{len(ids) - len(claimed)} of {len(ids)} spool action(s) were already taken by another run")
+    return [_carry_out(store, projects, action, run_id, log, alert) for action in claimed]
+
+
+def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str | None = None, limit: int = 100,
+                log: Log = print, alert: Alert | None = None) -> list[Settled]:
+    """Seed 000's process-spool: due rows (of one project, or all), executed here without Dagster."""
+    store = SpoolStore(db)
+    store.release_expired()
+    due = [i for i, key, _ in store.due(limit=10 * limit) if project in (None, key)][:limit]
+    return process_claimed(db, projects, due, f"cli-{uuid.uuid4()}", log, alert)
+
+
+def _carry_out(store: SpoolStore, projects: ProjectRegistry, action: Claimed, run_id: str, log: Log,
+               alert: Alert | None) -> Settled:
+    label = f"spool #{action.id} {action.action} on {action.project} (attempt {action.attempts}/{action.max_attempts})"
+    log(f"{label}: started")
+
+    def report(progress: dict[str, Any]) -> None:
+        store.progress(action.id, run_id, progress)
+        log(f"{label}: {progress['processed']}/{progress['total']} processed, {progress['errors']} error(s)")
+
+    try:
+        with projects.storage(action.project) as storage:
+            outcome = execute(action.action, action.payload, storage, report)
+    except (FleetopsError, sa.exc.SQLAlchemyError, redis.RedisError, OSError) as exc:
+        settled = store.fail(action.id, run_id, f"{type(exc).__name__}: {_one_line(exc)}", retryable=True)
+    else:
+        if outcome.errors:
+            settled = store.fail(action.id, run_id, outcome.summary(), retryable=False, result=outcome.as_result())
+        else:
+            settled = store.complete(action.id, run_id, outcome.as_result())
+    detail = store.get(action.id)
+    log(f"{label}: {settled.status}" + (f" ({detail['error']})" if detail["error"] else f" {detail['result']}"))
+    if settled.status == "failed" and alert is not None:
+        alert(action, detail["error"] or "failed")
+    return settled
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,106 @@
+"""Writing an operator's intent into the spool: checked, frozen, attributed, or only previewed.
+
+The one entry point for every way in (CLI, Launchpad, Python): `enqueue` refuses a request that
+does not fit, before anything is written, and records who asked and through what.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from resources.control.database import ControlDatabase
+from resources.control.models import FleetFailedJob
+from resources.errors import ValidationError
+from resources.laravel.payload import parse_payload
+from resources.project_storage import ProjectStorage
+from resources.registry.projects import ProjectRegistry, ProjectSpec
+from resources.spool.actions import ActionRequest, check, frozen_payload, selection
+from resources.spool.store import SOURCES, SpoolStore
+
+ACTOR_ENV = "FLEETOPS_ACTOR"
+SAMPLE_SIZE = 10
+
+
+def current_actor() -> str:
+    """Who is asking: FLEETOPS_ACTOR if set (e.g. by a wrapper that knows the operator), else user@host."""
+    return os.environ.get(ACTOR_ENV) or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: int
+    payload: dict[str, Any]
+
+
+def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionRequest, *, requested_by: str,
+            source: str = "api", claim_for: str | None = None) -> Enqueued:
+    """Check, freeze and write one action; its spool id."""
+    spec = check(request)
+    if source not in SOURCES:
+        raise ValidationError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
+    project = _enabled(projects, request.project)
+    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    max_id = None
+    if spec.on_failed_store and spec.required != "ids":
+        with ProjectStorage(project, projects.box) as storage:
+            max_id = storage.editor.max_id()
+    payload = frozen_payload(request, max_id, fingerprint_ids)
+    values = {"project": project.key, "action": request.action, "payload": payload, "priority": request.priority,
+              "requested_by": requested_by[:255], "source": source}
+    return Enqueued(SpoolStore(db).add(values, claim_for=claim_for), payload)
+
+
+def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionRequest) -> dict[str, Any]:
+    """What the action would touch now: a count and a sample. Nothing is written."""
+    spec = check(request)
+    project = _enabled(projects, request.project)
+    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    with ProjectStorage(project, projects.box) as storage:
+        if not spec.on_failed_store:
+            return {"project": project.key, "action": request.action, "count": None, "sample": [],
+                    "note": "queue actions are previewed with `fleetops queues --project KEY`"}
+        max_id = storage.editor.max_id()
+        chosen = selection(request.action, frozen_payload(request, max_id, fingerprint_ids))
+        sample = next(storage.editor.pages(chosen, SAMPLE_SIZE), [])
+        return {
+            "project": project.key,
+            "action": request.action,
+            "count": storage.editor.count(chosen),
+            "sample": [
+                {"id": row.public_id, "queue": row.queue, "connection": row.connection,
+                 "class": parse_payload(row.payload).job_class,
+                 "failed_at": row.failed_at.isoformat(sep=" ") if row.failed_at else None}
+                for row in sample
+            ],
+        }
+
+
+def _enabled(projects: ProjectRegistry, key: str) -> ProjectSpec:
+    project = projects.spec(key)
+    if not project.enabled:
+        raise ValidationError(f"project {key!r} is disabled: enable it before acting on it")
+    return project
+
+
+def _fingerprint_ids(db: ControlDatabase, request: ActionRequest) -> list[int]:
+    """Laravel ids of the project's failures with this fingerprint, as of its last snapshot."""
+    with db.session() as session:
+        ids = list(session.scalars(
+            sa.select(FleetFailedJob.laravel_id).where(
+                FleetFailedJob.project == request.project,
+                FleetFailedJob.fingerprint == request.fingerprint,
+                FleetFailedJob.gone_at.is_(None),
+            )
+        ))
+    if not ids:
+        raise ValidationError(
+            f"no failed jobs of project {request.project!r} have fingerprint {request.fingerprint!r} "
+            "in the last snapshot (see `fleetops failed groups`)"
+        )
+    return ids
