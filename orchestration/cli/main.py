@@ -19,6 +19,7 @@ from orchestration.cli.fleet import fleet
 from orchestration.cli.project import project
 from orchestration.cli.queues import queues
 from orchestration.cli.redis import redis_group
+from orchestration.cli.spool import spool
 from resources import secrets
 from resources.control.database import ControlDatabase
 from resources.errors import FleetopsError
@@ -83,7 +84,7 @@ def secret_key() -> None:
     click.echo(secrets.new_key())
 
 
-for command in (project, redis_group, customer, fleet, failed, queues, demo):
+for command in (project, redis_group, customer, fleet, failed, queues, spool, demo):
     cli.add_command(command)
 
 

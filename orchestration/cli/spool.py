@@ -1,0 +1,144 @@
+"""`fleetops spool ...`: ask for actions on a project's queues and follow them to the end."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from tqdm import tqdm
+
+from orchestration.cli.context import CliContext, pass_context
+from orchestration.cli.output import emit, emit_json, emit_record, emit_table
+from resources.spool.actions import ACTIONS, ActionRequest
+from resources.spool.processing import process_due
+from resources.spool.requests import current_actor, enqueue, preview
+from resources.spool.store import STATUSES, SpoolStore
+
+WATCH_POLL_SECONDS = 0.5
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@click.group()
+def spool() -> None:
+    """The action spool: retry, delete, flush, prune, cancel, release stuck - executed by Dagster."""
+
+
+@spool.command("enqueue")
+@click.argument("project")
+@click.argument("action", type=click.Choice(list(ACTIONS)), metavar="ACTION")
+@click.option("--ids", help="Comma-separated numeric failed-job ids (cancel-jobs: ids of waiting jobs).")
+@click.option("--uuids", help="Comma-separated failed-job uuids (the ID `queue:failed` shows).")
+@click.option("--queue", help="The queue (retry-queue; optional for cancel-jobs and release-stuck).")
+@click.option("--hours", type=int, help="flush/prune: only jobs that failed more than N hours ago.")
+@click.option("--fingerprint", help="retry-jobs/delete-jobs: every failure with this fingerprint (last snapshot).")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@click.option("--dry-run", is_flag=True, help="Show how many jobs it would touch and a sample; write nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uuids: str | None,
+                    queue: str | None, hours: int | None, fingerprint: str | None, priority: int, dry_run: bool,
+                    as_json: bool) -> None:
+    """Ask for ACTION on PROJECT's queues (actions: retry-jobs, retry-queue, retry-all, delete-jobs, flush,
+    prune, cancel-jobs, release-stuck); prints the new spool id."""
+    request = ActionRequest(project=project, action=action, ids=_split(ids), uuids=_split(uuids), queue=queue,
+                            hours=hours, fingerprint=fingerprint, priority=priority)
+    if dry_run:
+        emit(preview(ctx.db, ctx.projects, request), as_json, _print_preview)
+        return
+    done = enqueue(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli")
+    if as_json:
+        emit_json({"id": done.id, "payload": done.payload})
+    else:
+        click.echo(done.id)
+
+
+def _print_preview(data: dict) -> None:
+    count = "unknown" if data["count"] is None else data["count"]
+    click.echo(f"{data['action']} on {data['project']} would touch {count} job(s); nothing written")
+    if data.get("note"):
+        click.echo(data["note"])
+    emit_table(data["sample"], [("ID", lambda r: r["id"]), ("QUEUE", lambda r: r["queue"]),
+                                ("CLASS", lambda r: r["class"]), ("FAILED AT", lambda r: r["failed_at"])])
+
+
+@spool.command("list")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--project")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def list_command(ctx: CliContext, status: str | None, project: str | None, limit: int, as_json: bool) -> None:
+    """Spool actions, newest first."""
+    rows = SpoolStore(ctx.db).list(status=status, project=project, limit=limit)
+    emit(rows, as_json, lambda rows: emit_table(rows, [
+        ("ID", lambda r: r["id"]), ("PROJECT", lambda r: r["project"]), ("ACTION", lambda r: r["action"]),
+        ("STATUS", lambda r: r["status"]), ("ATTEMPTS", lambda r: f"{r['attempts']}/{r['max_attempts']}"),
+        ("PROGRESS", _progress_text), ("BY", lambda r: f"{r['requested_by']} ({r['source']})"),
+        ("CREATED", lambda r: f"{r['created_at']:%Y-%m-%d %H:%M:%S}"),
+    ]))
+
+
+def _progress_text(row: dict) -> str:
+    progress = row["progress"] or {}
+    return f"{progress.get('processed', 0)}/{progress.get('total', '?')}" if progress else "-"
+
+
+@spool.command("show")
+@click.argument("spool_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def show(ctx: CliContext, spool_id: int, as_json: bool) -> None:
+    """One spool action: its payload, progress, result or error."""
+    emit(SpoolStore(ctx.db).get(spool_id), as_json, emit_record)
+
+
+@spool.command("watch")
+@click.argument("spool_id", type=int)
+@click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
+@pass_context
+def watch(ctx: CliContext, spool_id: int, timeout: float) -> None:
+    """A progress bar until the action ends: exit 0 when completed, 1 when failed."""
+    store = SpoolStore(ctx.db)
+    row = store.get(spool_id)
+    deadline = time.monotonic() + timeout
+    with tqdm(desc=f"spool #{spool_id} {row['action']}", unit="job", file=sys.stderr) as bar:
+        while row["status"] not in ("completed", "failed") and time.monotonic() < deadline:
+            _update_bar(bar, row)
+            time.sleep(WATCH_POLL_SECONDS)
+            row = store.get(spool_id)
+        _update_bar(bar, row)
+    click.echo(f"spool #{spool_id}: {row['status']}" + (f": {row['error']}" if row["error"] else ""))
+    sys.exit(0 if row["status"] == "completed" else 1)
+
+
+def _update_bar(bar: tqdm, row: dict) -> None:
+    progress = row["progress"] or {}
+    if progress.get("total") is not None:
+        bar.total = progress["total"]
+    bar.n = progress.get("processed", 0)
+    bar.set_postfix(status=row["status"], errors=progress.get("errors", 0))
+    bar.refresh()
+
+
+@spool.command("cancel")
+@click.argument("spool_id", type=int)
+@pass_context
+def cancel(ctx: CliContext, spool_id: int) -> None:
+    """Withdraw a pending action."""
+    SpoolStore(ctx.db).cancel(spool_id)
+    click.echo(f"spool #{spool_id} cancelled")
+
+
+@spool.command("process")
+@click.option("--project", help="Only this project's actions.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@pass_context
+def process(ctx: CliContext, project: str | None, limit: int) -> None:
+    """Execute due actions here, without Dagster (seed 000's process-spool); exit 1 if any failed."""
+    settled = process_due(ctx.db, ctx.projects, project=project, limit=limit, log=click.echo)
+    click.echo(f"{len(settled)} action(s) processed")
+    sys.exit(1 if any(s.status == "failed" for s in settled) else 0)

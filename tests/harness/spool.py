@@ -1,0 +1,61 @@
+"""Register a harness Laravel app as a fleetops project and read what its queue holds."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import sqlalchemy as sa
+
+from tests.harness.cli import Fleetops
+from tests.harness.laravel import APP_KEY, LaravelApp
+
+APP_KEY_ENV = "HARNESS_APP_KEY"
+
+
+def register(fleetops: Fleetops, app: LaravelApp, key: str = "app", *, app_key: bool = True) -> str:
+    """`fleetops project add` for the app: its failed store and its one queue connection."""
+    queue_dsn = app.redis_url if app.store == "redis" else app.db_url
+    args = ["project", "add", key, "--failed-db", app.db_url, "--queue-connection", f"{app.connection}={queue_dsn}"]
+    if app.redis_prefix:
+        args += ["--redis-prefix", app.redis_prefix]
+    if app_key:
+        args += ["--app-key-env", APP_KEY_ENV]
+    fleetops.env[APP_KEY_ENV] = APP_KEY
+    fleetops.ok(*args)
+    return key
+
+
+def failed_count(app: LaravelApp) -> int:
+    engine = app.engine()
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT COUNT(*) FROM failed_jobs")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def queued_payloads(app: LaravelApp, queue: str = "default") -> list[str]:
+    """The payload text of every job waiting on the queue, in queue order."""
+    if app.store == "redis":
+        client = app.redis_client()
+        try:
+            return [entry.decode() for entry in client.lrange(app.redis_key(f"queues:{queue}"), 0, -1)]
+        finally:
+            client.close()
+    engine = app.engine()
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT payload FROM jobs WHERE queue = :q ORDER BY id"), {"q": queue})
+            return [row[0] for row in rows]
+    finally:
+        engine.dispose()
+
+
+def successes(app: LaravelApp) -> Counter:
+    """How many times each order id ran successfully."""
+    return Counter(run["order_id"] for run in app.runs() if run["succeeded"])
+
+
+def payload_uuid(text: str) -> str:
+    return json.loads(text)["uuid"]

@@ -1,0 +1,220 @@
+"""The spool against real Laravel: every action ends in what a real `queue:work` then sees.
+
+Jobs fail in a real worker, the operator asks through the real `fleetops spool` command, the
+spool is processed (`fleetops spool process`, the op's own code path), and a real worker runs
+what fleetops pushed: each job exactly once, nothing left in failed_jobs.
+"""
+
+import json
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from resources.laravel.retry_payload import retry_payload
+from tests.harness.cli import Fleetops
+from tests.harness.laravel import APP_KEY, LaravelApp
+from tests.harness.spool import failed_count, payload_uuid, queued_payloads, register, successes
+
+pytestmark = pytest.mark.laravel
+
+
+def enqueue(fleetops: Fleetops, *args: str) -> int:
+    return int(fleetops.ok("spool", "enqueue", *args).output.strip())
+
+
+def process(fleetops: Fleetops) -> str:
+    result = fleetops("spool", "process")
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_retry_all_runs_each_job_exactly_once(laravel_app: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    laravel_app.dispatch(20, order=100)
+    laravel_app.dispatch(3, order=500, job="encrypted")
+    laravel_app.work()
+    assert failed_count(laravel_app) == 23
+    register(fleetops_sqlite, laravel_app)
+    laravel_app.set_succeed()
+    spool_id = enqueue(fleetops_sqlite, "app", "retry-all")
+    process(fleetops_sqlite)
+    row = json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)
+    assert row["status"] == "completed" and row["result"]["retried"] == 23
+    assert row["progress"]["processed"] == 23 and row["requested_by"] and row["source"] == "cli"
+    assert failed_count(laravel_app) == 0
+    laravel_app.work()
+    assert successes(laravel_app) == {order: 1 for order in [*range(100, 120), *range(500, 503)]}
+
+
+def test_retry_pushes_the_bytes_laravel_would(laravel_app: LaravelApp) -> None:
+    """Our payload for each failed row equals what `php artisan queue:retry all` pushes."""
+    laravel_app.dispatch(2, order=1)
+    laravel_app.dispatch(1, order=7, job="encrypted")
+    laravel_app.work()
+    engine = laravel_app.engine()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT uuid, payload, failed_at FROM failed_jobs")).all()
+    engine.dispose()
+    ours = {uuid: retry_payload(payload, now=int(time.time()), failed_at=None, app_key=APP_KEY)
+            for uuid, payload, _ in rows}
+    laravel_app.artisan("queue:retry", "all")
+    theirs = {payload_uuid(text): text for text in queued_payloads(laravel_app)}
+    assert theirs == ours
+
+
+def test_retry_jobs_by_uuid_reports_what_it_did_not_find(laravel_sqlite: LaravelApp, fleetops_sqlite: Fleetops
+                                                         ) -> None:
+    dispatched = laravel_sqlite.dispatch(3, order=10)
+    laravel_sqlite.work()
+    register(fleetops_sqlite, laravel_sqlite)
+    spool_id = enqueue(fleetops_sqlite, "app", "retry-jobs", "--uuids", f"{dispatched[0]['uuid']},no-such-uuid")
+    process(fleetops_sqlite)
+    row = json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)
+    assert row["status"] == "completed"
+    assert row["result"]["retried"] == 1 and row["result"]["not_found"] == ["no-such-uuid"]
+    assert [payload_uuid(p) for p in queued_payloads(laravel_sqlite)] == [dispatched[0]["uuid"]]
+    assert failed_count(laravel_sqlite) == 2
+
+
+def test_encrypted_jobs_without_app_key_fail_by_name_and_the_rest_proceed(
+        laravel_sqlite: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    laravel_sqlite.dispatch(2, order=1)
+    secret = laravel_sqlite.dispatch(1, order=9, job="encrypted")
+    laravel_sqlite.work()
+    register(fleetops_sqlite, laravel_sqlite, app_key=False)
+    laravel_sqlite.set_succeed()
+    spool_id = enqueue(fleetops_sqlite, "app", "retry-all")
+    result = fleetops_sqlite("spool", "process")
+    assert result.exit_code == 1
+    row = json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)
+    assert row["status"] == "failed" and row["attempts"] == 1
+    assert secret[0]["uuid"] in row["error"] and "APP_KEY" in row["error"]
+    assert row["result"]["retried"] == 2
+    assert failed_count(laravel_sqlite) == 1
+    laravel_sqlite.work()
+    assert successes(laravel_sqlite) == {1: 1, 2: 1}
+
+
+def test_retry_queue_takes_only_that_queue_and_only_jobs_failed_before_the_request(
+        laravel_app: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    laravel_app.dispatch(3, queue="mail", order=1)
+    laravel_app.dispatch(2, queue="default", order=50)
+    laravel_app.work("mail,default")
+    register(fleetops_sqlite, laravel_app)
+    spool_id = enqueue(fleetops_sqlite, "app", "retry-queue", "--queue", "mail")
+    laravel_app.dispatch(1, queue="mail", order=9)  # fails after the request: not swept in
+    laravel_app.work("mail")
+    laravel_app.set_succeed()
+    process(fleetops_sqlite)
+    assert json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)["result"]["retried"] == 3
+    laravel_app.work("mail,default")
+    assert successes(laravel_app) == {1: 1, 2: 1, 3: 1}
+    assert failed_count(laravel_app) == 3  # order 9 and the two default-queue jobs
+
+
+def test_delete_flush_and_prune_mean_what_laravel_means(laravel_app: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    dispatched = laravel_app.dispatch(4, order=1)
+    laravel_app.work()
+    register(fleetops_sqlite, laravel_app)
+    engine = laravel_app.engine()
+    with engine.begin() as conn:  # two of them failed two days ago
+        conn.execute(sa.text("UPDATE failed_jobs SET failed_at = :old WHERE uuid IN (:a, :b)"),
+                     {"old": "2000-01-01 00:00:00", "a": dispatched[0]["uuid"], "b": dispatched[1]["uuid"]})
+    engine.dispose()
+    enqueue(fleetops_sqlite, "app", "delete-jobs", "--uuids", dispatched[3]["uuid"])
+    process(fleetops_sqlite)
+    assert failed_count(laravel_app) == 3
+    enqueue(fleetops_sqlite, "app", "prune", "--hours", "48")
+    process(fleetops_sqlite)
+    assert failed_count(laravel_app) == 1
+    enqueue(fleetops_sqlite, "app", "flush")
+    process(fleetops_sqlite)
+    assert failed_count(laravel_app) == 0
+    assert queued_payloads(laravel_app) == []
+
+
+def test_cancel_jobs_removes_waiting_jobs_only(laravel_app: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    laravel_app.dispatch(3, order=1)
+    register(fleetops_sqlite, laravel_app)
+    waiting = queued_payloads(laravel_app)
+    if laravel_app.store == "redis":
+        job_ids = [json.loads(text)["id"] for text in waiting]
+    else:
+        engine = laravel_app.engine()
+        with engine.connect() as conn:
+            job_ids = [str(i) for i in conn.execute(sa.text("SELECT id FROM jobs ORDER BY id")).scalars()]
+        engine.dispose()
+    spool_id = enqueue(fleetops_sqlite, "app", "cancel-jobs", "--ids", f"{job_ids[1]},999999")
+    process(fleetops_sqlite)
+    row = json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)
+    assert row["result"]["cancelled"] == 1 and row["result"]["not_found"] == ["999999"]
+    laravel_app.set_succeed()
+    laravel_app.work()
+    assert successes(laravel_app) == {1: 1, 3: 1}
+
+
+def test_release_stuck_puts_a_dead_workers_job_back(laravel_app: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    laravel_app.dispatch(2, order=1, tries=3)
+    register(fleetops_sqlite, laravel_app)
+    _reserve_all_long_ago(laravel_app)
+    assert queue_counts(fleetops_sqlite) == {"pending": 0, "stuck": 2}
+    enqueue(fleetops_sqlite, "app", "release-stuck")
+    process(fleetops_sqlite)
+    assert queue_counts(fleetops_sqlite) == {"pending": 2, "stuck": 0}
+    laravel_app.set_succeed()
+    laravel_app.work(tries=3)
+    assert successes(laravel_app) == {1: 1, 2: 1}
+
+
+def queue_counts(fleetops: Fleetops) -> dict[str, int]:
+    (row,) = json.loads(fleetops.ok("queues", "--project", "app", "--json").output)["queues"]
+    return {"pending": row["pending"], "stuck": row["stuck"]}
+
+
+def _reserve_all_long_ago(app: LaravelApp) -> None:
+    """What a worker killed an hour ago leaves behind: every job reserved, never finished."""
+    long_ago = int(time.time()) - 3600
+    if app.store != "redis":
+        engine = app.engine()
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE jobs SET reserved_at = :t, attempts = 1"), {"t": long_ago})
+        engine.dispose()
+        return
+    client = app.redis_client()
+    try:
+        queue = app.redis_key("queues:default")
+        for entry in client.lrange(queue, 0, -1):
+            job = json.loads(entry)
+            job["attempts"] = 1
+            client.zadd(queue + ":reserved", {json.dumps(job): long_ago + 90})
+        client.delete(queue, queue + ":notify")
+    finally:
+        client.close()
+
+
+def test_bad_requests_are_refused_and_nothing_is_written(laravel_sqlite: LaravelApp, fleetops_sqlite: Fleetops
+                                                         ) -> None:
+    register(fleetops_sqlite, laravel_sqlite)
+    for args, message in [
+        (("nope", "retry-all"), "unknown project 'nope'"),
+        (("app", "explode"), "Invalid value for 'ACTION'"),
+        (("app", "retry-all", "--hours", "3"), "retry-all does not take --hours"),
+        (("app", "retry-queue"), "retry-queue needs --queue"),
+        (("app", "retry-jobs"), "retry-jobs needs --ids, --uuids or --fingerprint"),
+        (("app", "retry-jobs", "--ids", "abc"), "--ids takes numeric failed-job ids"),
+        (("app", "prune", "--hours", "0"), "--hours must be between"),
+    ]:
+        result = fleetops_sqlite("spool", "enqueue", *args)
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+    assert json.loads(fleetops_sqlite.ok("spool", "list", "--json").output) == []
+
+
+def test_dry_run_previews_and_writes_nothing(laravel_sqlite: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    laravel_sqlite.dispatch(3, queue="mail", order=1)
+    laravel_sqlite.work("mail")
+    register(fleetops_sqlite, laravel_sqlite)
+    out = json.loads(fleetops_sqlite.ok("spool", "enqueue", "app", "retry-queue", "--queue", "mail", "--dry-run",
+                                        "--json").output)
+    assert out["count"] == 3 and out["sample"][0]["class"] == "App\\Jobs\\FlakyJob"
+    assert json.loads(fleetops_sqlite.ok("spool", "list", "--json").output) == []
+    assert failed_count(laravel_sqlite) == 3
