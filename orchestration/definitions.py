@@ -10,6 +10,7 @@ from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
 from orchestration.checks import freshness_job, freshness_schedule, snapshot_fresh
+from orchestration.jobs.spool import spool_job, spool_request_job
 from orchestration.resources import ControlDatabaseResource
 from orchestration.schedules import (
     failed_jobs_schedule,
@@ -21,12 +22,13 @@ from orchestration.schedules import (
     snapshot_job,
 )
 from orchestration.sensors.registry_sync import registry_partitions_sensor
+from orchestration.sensors.spool import spool_run_failure_sensor, spool_sensor
 
 defs = dg.Definitions(
     assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state],
     asset_checks=[snapshot_fresh],
-    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job],
+    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job, spool_job, spool_request_job],
     schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule],
-    sensors=[registry_partitions_sensor, fleet_automation_sensor],
+    sensors=[registry_partitions_sensor, fleet_automation_sensor, spool_sensor, spool_run_failure_sensor],
     resources={"control_db": ControlDatabaseResource()},
 )

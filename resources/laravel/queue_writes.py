@@ -111,12 +111,14 @@ class DatabaseQueueWriter:
             conn.execute(sa.insert(self.table), rows)
         return len(jobs)
 
-    def cancel(self, ids: Sequence[int]) -> set[int]:
+    def cancel(self, ids: Sequence[int], queue: str | None = None) -> set[int]:
         """Delete waiting (unreserved) jobs by id; the ids deleted. A reserved job is running: left alone."""
         if not ids:
             return set()
         t = self.table
         condition = sa.and_(t.c.id.in_(list(ids)), t.c.reserved_at.is_(None))
+        if queue is not None:
+            condition = sa.and_(condition, t.c.queue == queue)
         with self.engine.begin() as conn:
             if conn.dialect.delete_returning:
                 return {int(i) for i in conn.execute(sa.delete(t).where(condition).returning(t.c.id)).scalars()}

@@ -105,7 +105,7 @@ def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCa
     cancelled: set[str] = set()
     for writer in storage.writers.values():
         if isinstance(writer, DatabaseQueueWriter):
-            cancelled |= {str(i) for i in writer.cancel([int(i) for i in wanted if i.isdigit()])}
+            cancelled |= {str(i) for i in writer.cancel([int(i) for i in wanted if i.isdigit()], payload.get("queue"))}
         else:
             cancelled |= writer.cancel(wanted, payload.get("queue"))
     progress.advance(len(cancelled), None, 0)

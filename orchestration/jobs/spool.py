@@ -1,0 +1,86 @@
+"""Spool execution as Dagster jobs: one run per project batch, and the Launchpad's way to ask.
+
+`spool_job` carries out the spool rows its config names (the sensor launches it, one run per
+project per tick); its logs are the action's progress. `spool_request_job` is the Launchpad
+form: typed config, written to the spool as asked through the Launchpad, then executed in the
+same run (the row is born claimed by it, so no sensor run competes for it).
+"""
+
+
+import dagster as dg
+from pydantic import Field
+
+from orchestration.resources import ControlDatabaseResource
+from resources.spool.actions import ACTIONS, ActionRequest
+from resources.spool.processing import process_claimed
+from resources.spool.requests import enqueue, preview
+from resources.spool.store import Settled
+
+SPOOL_PROJECT_TAG = "fleetops/spool-project"
+SPOOL_IDS_TAG = "fleetops/spool-ids"
+
+
+class SpoolBatchConfig(dg.Config):
+    project: str
+    spool_ids: list[int]
+
+
+class SpoolRequestConfig(dg.Config):
+    project: str = Field(description="Project key, e.g. shop")
+    action: str = Field(description="One of: " + ", ".join(ACTIONS))
+    ids: list[str] = Field(default=[], description="Numeric failed-job ids (cancel-jobs: ids of waiting jobs)")
+    uuids: list[str] = Field(default=[], description="Failed-job uuids, as `queue:failed` shows them")
+    queue: str | None = Field(default=None, description="retry-queue; optional for cancel-jobs, release-stuck")
+    hours: int | None = Field(default=None, description="flush / prune: jobs failed more than N hours ago")
+    fingerprint: str | None = Field(default=None, description="retry-jobs / delete-jobs: a failure group")
+    priority: int = 0
+    dry_run: bool = Field(default=False, description="Only log the count and a sample; write nothing")
+
+
+def _raise_if_failed(settled: list[Settled]) -> None:
+    failed = [s.id for s in settled if s.status == "failed"]
+    if failed:
+        raise dg.Failure(f"spool action(s) {', '.join(map(str, failed))} failed: see `fleetops spool show ID`",
+                         allow_retries=False)
+
+
+@dg.op(description="Claim these spool rows and carry them out against the project's own storage.")
+def execute_spool_actions(context: dg.OpExecutionContext, config: SpoolBatchConfig,
+                          control_db: ControlDatabaseResource) -> None:
+    projects = control_db.projects()
+    settled = process_claimed(projects.db, projects, config.spool_ids, context.run_id, log=context.log.info)
+    _raise_if_failed(settled)
+
+
+@dg.op(description="Write the Launchpad's request to the spool and carry it out in this run.")
+def request_spool_action(context: dg.OpExecutionContext, config: SpoolRequestConfig,
+                         control_db: ControlDatabaseResource) -> None:
+    projects = control_db.projects()
+    request = ActionRequest(project=config.project, action=config.action, ids=tuple(config.ids),
+                            uuids=tuple(config.uuids), queue=config.queue, hours=config.hours,
+                            fingerprint=config.fingerprint, priority=config.priority)
+    if config.dry_run:
+        context.log.info(f"dry run, nothing written: {preview(projects.db, projects, request)}")
+        return
+    actor = context.run.tags.get("dagster/user") or f"launchpad run {context.run_id}"
+    done = enqueue(projects.db, projects, request, requested_by=actor, source="launchpad", claim_for=context.run_id)
+    context.log.info(f"spool #{done.id} written: {request.action} on {request.project} {done.payload}")
+    _raise_if_failed(process_claimed(projects.db, projects, [done.id], context.run_id, log=context.log.info))
+
+
+@dg.job(
+    description="Carries out spool actions of one project (launched by spool_sensor).",
+    executor_def=dg.in_process_executor,
+    tags={"fleetops/kind": "spool"},
+)
+def spool_job() -> None:
+    execute_spool_actions()
+
+
+@dg.job(
+    description="Launchpad: ask for a spool action (retry, delete, flush, prune, cancel, release stuck) and run it.",
+    executor_def=dg.in_process_executor,
+    tags={"fleetops/kind": "spool"},
+)
+def spool_request_job() -> None:
+    request_spool_action()

@@ -1,0 +1,67 @@
+"""The spool's sensors: launch due actions, and hand back the claims of runs that died."""
+
+import hashlib
+from collections import defaultdict
+
+import dagster as dg
+
+from orchestration.jobs.spool import SPOOL_IDS_TAG, SPOOL_PROJECT_TAG, SpoolBatchConfig, spool_job, spool_request_job
+from orchestration.resources import ControlDatabaseResource
+from resources.errors import FleetopsError
+from resources.spool.store import SpoolStore
+
+DUE_PER_TICK = 500
+PER_RUN = 100
+
+
+@dg.sensor(
+    job=spool_job,
+    minimum_interval_seconds=1,  # as often as the daemon's sensor loop (about every 5 s) evaluates it
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches one spool_job run per project with due pending spool actions, highest priority first; "
+    "returns actions of runs that stopped reporting (lease expired) to pending.",
+)
+def spool_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabaseResource
+                 ) -> dg.SensorResult | dg.SkipReason:
+    try:
+        store = SpoolStore(control_db.database())
+        for settled in store.release_expired():
+            context.log.warning(f"spool #{settled.id}: lease expired, now {settled.status}")
+        due = store.due(limit=DUE_PER_TICK)
+    except FleetopsError as exc:
+        return dg.SkipReason(str(exc))
+    if not due:
+        return dg.SkipReason("no due spool actions")
+    batches: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for spool_id, project, attempts in due:
+        if len(batches[project]) < PER_RUN:
+            batches[project].append((spool_id, attempts))
+    return dg.SensorResult(run_requests=[_run_request(project, batch) for project, batch in batches.items()])
+
+
+def _run_request(project: str, batch: list[tuple[int, int]]) -> dg.RunRequest:
+    """Keyed by the rows and their attempt numbers: a tick that sees the same rows again launches nothing."""
+    ids = [spool_id for spool_id, _ in batch]
+    key = hashlib.sha1(",".join(f"{i}@{a}" for i, a in batch).encode()).hexdigest()[:16]
+    return dg.RunRequest(
+        run_key=f"spool-{project}-{key}",
+        run_config=dg.RunConfig(ops={"execute_spool_actions": SpoolBatchConfig(project=project, spool_ids=ids)}),
+        tags={SPOOL_PROJECT_TAG: project, SPOOL_IDS_TAG: ",".join(map(str, ids))[:200]},
+    )
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[spool_job, spool_request_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="A spool run that failed or crashed gives its claimed actions back (retried while attempts remain).",
+)
+def spool_run_failure_sensor(context: dg.RunFailureSensorContext, control_db: ControlDatabaseResource) -> None:
+    reason = f"run {context.dagster_run.run_id} failed: {(context.failure_event.message or '').strip()[:500]}"
+    try:
+        settled = SpoolStore(control_db.database()).release_run(context.dagster_run.run_id, reason)
+    except FleetopsError as exc:
+        context.log.warning(f"cannot release the run's spool actions now: {exc}")
+        return
+    for row in settled:
+        context.log.info(f"spool #{row.id} returned by failed run: now {row.status}")
