@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from orchestration.resources import ControlDatabaseResource
+from resources.errors import FleetopsError
 from resources.spool.actions import ACTIONS, ActionRequest
 from resources.spool.processing import process_claimed
 from resources.spool.requests import enqueue, preview
@@ -59,11 +60,15 @@ def request_spool_action(context: dg.OpExecutionContext, config: SpoolRequestCon
     request = ActionRequest(project=config.project, action=config.action, ids=tuple(config.ids),
                             uuids=tuple(config.uuids), queue=config.queue, hours=config.hours,
                             fingerprint=config.fingerprint, priority=config.priority)
-    if config.dry_run:
-        context.log.info(f"dry run, nothing written: {preview(projects.db, projects, request)}")
-        return
     actor = context.run.tags.get("dagster/user") or f"launchpad run {context.run_id}"
-    done = enqueue(projects.db, projects, request, requested_by=actor, source="launchpad", claim_for=context.run_id)
+    try:
+        if config.dry_run:
+            context.log.info(f"dry run, nothing written: {preview(projects.db, projects, request)}")
+            return
+        done = enqueue(projects.db, projects, request, requested_by=actor, source="launchpad",
+                       claim_for=context.run_id)
+    except FleetopsError as exc:  # the operator's request does not fit: say why, in the run's failure
+        raise dg.Failure(f"request refused, nothing written: {exc}", allow_retries=False) from None
     context.log.info(f"spool #{done.id} written: {request.action} on {request.project} {done.payload}")
     _raise_if_failed(process_claimed(projects.db, projects, [done.id], context.run_id, log=context.log.info))
 

@@ -87,11 +87,13 @@ class SpoolStore:
 
     # -- transitions ------------------------------------------------------------------------
     def claim(self, ids: list[int], run_id: str) -> list[Claimed]:
-        """Take the rows still pending among `ids` for `run_id`; the ones taken, highest priority first."""
+        """Take the rows among `ids` still pending and due for `run_id`; the ones taken, highest priority first."""
         if not ids:
             return []
-        candidates = sa.select(TABLE.c.id).where(TABLE.c.id.in_(ids), TABLE.c.status == "pending")
         now = utcnow()
+        candidates = sa.select(TABLE.c.id).where(
+            TABLE.c.id.in_(ids), TABLE.c.status == "pending", TABLE.c.available_at <= now
+        )
         with self.db.session() as session:
             if session.bind.dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
