@@ -13,6 +13,7 @@ from resources import dsn
 from resources.laravel.connections import database_engine, redis_client
 from resources.laravel.failed_edits import FailedJobEditor
 from resources.laravel.failed_store import DatabaseFailedStore
+from resources.laravel.horizon import HorizonRecords, default_horizon_prefix
 from resources.laravel.queue_writes import DatabaseQueueWriter, RedisQueueWriter
 from resources.laravel.retry import FailedJobRetrier, QueueWriter
 from resources.secrets import SecretBox
@@ -76,6 +77,15 @@ class ProjectStorage:
             if dsn.kind_of(value := self._box.reveal(stored)) == "database" and dsn.database_url(value) == failed
         )
 
+    @cached_property
+    def horizon(self) -> HorizonRecords | None:
+        """Horizon's records, for a Horizon project: on its (first) Redis queue connection."""
+        prefix = self.spec.horizon_prefix or default_horizon_prefix(self.spec.redis_prefix)
+        redis_writers = [w for w in self.writers.values() if isinstance(w, RedisQueueWriter)]
+        if not (self.spec.horizon and prefix and redis_writers):
+            return None
+        return HorizonRecords(redis_writers[0].client, prefix)
+
     def retrier(self) -> FailedJobRetrier:
         app_key = self._box.reveal(self.spec.app_key) if self.spec.app_key else None
-        return FailedJobRetrier(self.editor, self.writers, self.shares_failed_database, app_key)
+        return FailedJobRetrier(self.editor, self.writers, self.shares_failed_database, app_key, self.horizon)

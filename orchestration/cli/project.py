@@ -51,6 +51,7 @@ def project() -> None:
 @click.option("--jobs-table", default="jobs", show_default=True)
 @click.option("--redis-prefix", help="Laravel's Redis key prefix, e.g. myapp_database_.")
 @click.option("--horizon", is_flag=True, help="The project runs Laravel Horizon.")
+@click.option("--horizon-prefix", help="Horizon's Redis prefix (default: APP_horizon: beside APP_database_).")
 @click.option("--stuck-after", type=int, default=300, show_default=True, metavar="SECONDS",
               help="A job reserved longer than this is reported stuck.")
 @click.option("--app-key-env", metavar="VAR",
@@ -59,12 +60,14 @@ def project() -> None:
 @click.option("--check", is_flag=True, help="Connect first and refuse to register a project that fails the test.")
 @pass_context
 def add(ctx: CliContext, key: str, failed_db: str, queue_connection: tuple[str, ...], name: str | None,
-        failed_table: str, jobs_table: str, redis_prefix: str | None, horizon: bool, stuck_after: int,
+        failed_table: str, jobs_table: str, redis_prefix: str | None, horizon: bool, horizon_prefix: str | None,
+        stuck_after: int,
         app_key_env: str | None, app_key_stdin: bool, check: bool) -> None:
     """Register project KEY."""
     spec = ProjectSpec(
         key=key, name=name, failed_db=failed_db, queue_connections=_queue_connections(queue_connection),
         failed_table=failed_table, jobs_table=jobs_table, redis_prefix=redis_prefix, horizon=horizon,
+        horizon_prefix=horizon_prefix,
         stuck_after_seconds=stuck_after, app_key=secret_option("--app-key", app_key_env, app_key_stdin),
     )
     if check:

@@ -52,6 +52,7 @@ class Project(Timestamps, Base):
     )
     redis_prefix: Mapped[str | None] = mapped_column(sa.String(128))
     horizon: Mapped[bool] = mapped_column(default=False)
+    horizon_prefix: Mapped[str | None] = mapped_column(sa.String(128), doc="Horizon's Redis prefix, if not the default")
     stuck_after_seconds: Mapped[int] = mapped_column(default=300, doc="a reservation older than this is stuck")
     app_key: Mapped[str | None] = mapped_column(sa.Text, doc="stored APP_KEY: decrypts ShouldBeEncrypted commands")
     enabled: Mapped[bool] = mapped_column(default=True)

@@ -141,18 +141,18 @@ class FailedJobEditor:
             conn.execute(sa.delete(table).where(table.c.id.in_(present)))
         return present
 
-    def delete_selected(self, selection: Selection, size: int = IN_CHUNK) -> Iterator[int]:
-        """Delete the selection in batches of `size` (like prune's chunks); yields each batch's count."""
-        ids_query = (
-            sa.select(self.table.c.id).where(*self.where(selection)).order_by(self.table.c.id).limit(size)
-        )
+    def delete_selected(self, selection: Selection, size: int = IN_CHUNK) -> Iterator[list[str]]:
+        """Delete the selection in batches of `size` (like prune's chunks); yields each batch's public ids."""
+        keys = [self.table.c.id] + ([self.table.c.uuid] if "uuid" in self.table.c else [])
+        query = sa.select(*keys).where(*self.where(selection)).order_by(self.table.c.id).limit(size)
         while True:
             with self.engine.begin() as conn:
-                ids = list(conn.execute(ids_query).scalars())
-                deleted = len(self.delete_present(conn, ids))
+                selected = conn.execute(query).all()
+                present = self.delete_present(conn, [row[0] for row in selected])
+            deleted = [(row[1] if len(row) > 1 and row[1] else str(row[0])) for row in selected if row[0] in present]
             if deleted:
                 yield deleted
-            if len(ids) < size:
+            if len(selected) < size:
                 return
 
 

@@ -12,7 +12,8 @@ queue connection delete the rows and push their jobs so that no crash can lose o
   order, without its per-job window: a crash between the two commits can push a batch twice).
 
 Rows are deleted with RETURNING (or a locking SELECT), so a row someone else removed meanwhile
-is not pushed.
+is not pushed. On a Horizon project the retry is also recorded on Horizon's failed-job hash, as
+Horizon's own retry does (see horizon.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from resources.laravel.failed_edits import FailedJobEditor, FailedRow
+from resources.laravel.horizon import HorizonRecords
 from resources.laravel.queue_writes import DatabaseQueueWriter, QueuedJob, RedisQueueWriter
 from resources.laravel.retry_payload import UnretryableJob, retry_payload
 
@@ -43,6 +45,7 @@ class FailedJobRetrier:
     writers: Mapping[str, QueueWriter]
     shares_failed_database: frozenset[str] = frozenset()  # database connections in the failed store's database
     app_key: str | None = None
+    horizon: HorizonRecords | None = None  # a Horizon project's own records, told of each retry
 
     def retry(self, rows: list[FailedRow], now: int) -> RetryResult:
         result = RetryResult()
@@ -79,4 +82,7 @@ class FailedJobRetrier:
                     writer.push(queue_conn, jobs, now)
         if isinstance(writer, RedisQueueWriter):
             writer.forget_markers(jobs)
+        if self.horizon is not None:
+            retried = [row.uuid for row, _ in batch if row.id in present and row.uuid]
+            self.horizon.mark_retried([(uuid, uuid) for uuid in retried], now)  # the same id pushed again
         return len(jobs)

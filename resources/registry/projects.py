@@ -31,6 +31,7 @@ class ProjectSpec:
     jobs_table: str = "jobs"
     redis_prefix: str | None = None
     horizon: bool = False
+    horizon_prefix: str | None = None
     stuck_after_seconds: int = 300
     enabled: bool = True
     app_key: str | None = None
@@ -62,8 +63,9 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         identifiers.key(spec.key, "project key")
         identifiers.table_name(spec.failed_table, "failed table name")
         identifiers.table_name(spec.jobs_table, "jobs table name")
-        if spec.redis_prefix is not None:
-            identifiers.redis_prefix(spec.redis_prefix)
+        for prefix in (spec.redis_prefix, spec.horizon_prefix):
+            if prefix is not None:
+                identifiers.redis_prefix(prefix)
         if not 1 <= spec.stuck_after_seconds <= 7 * 86_400:
             raise ValidationError("stuck_after_seconds must be between 1 and 604800 (a week)")
         _check_dsn(spec.failed_db, "--failed-db", expect="database")
@@ -88,8 +90,8 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         return ProjectSpec(
             key=row.key, name=row.name, failed_db=row.failed_db, queue_connections=dict(row.queue_connections),
             failed_table=row.failed_table, jobs_table=row.jobs_table, redis_prefix=row.redis_prefix,
-            horizon=row.horizon, stuck_after_seconds=row.stuck_after_seconds, enabled=row.enabled,
-            app_key=row.app_key,
+            horizon=row.horizon, horizon_prefix=row.horizon_prefix, stuck_after_seconds=row.stuck_after_seconds,
+            enabled=row.enabled, app_key=row.app_key,
         )
 
     def view(self, row: Project, *, include_secrets: bool = False) -> dict[str, Any]:
@@ -110,6 +112,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
             },
             "redis_prefix": row.redis_prefix,
             "horizon": row.horizon,
+            "horizon_prefix": row.horizon_prefix,
             "stuck_after_seconds": row.stuck_after_seconds,
             "app_key": show(row.app_key) if include_secrets and row.app_key else secrets.describe(row.app_key),
             "redis_connections": list(redis_names),

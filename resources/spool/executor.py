@@ -94,8 +94,10 @@ def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
         outcome.not_found = storage.editor.lookup(chosen).missing
     progress = Progress(report, storage.editor.count(chosen))
     for deleted in storage.editor.delete_selected(chosen, BATCH_SIZE):
-        outcome.counts["deleted"] += deleted
-        progress.advance(deleted, None, 0)
+        outcome.counts["deleted"] += len(deleted)
+        if storage.horizon is not None:
+            storage.horizon.forget_failed(deleted)
+        progress.advance(len(deleted), deleted[-1], 0)
     return outcome
 
 

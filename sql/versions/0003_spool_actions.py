@@ -1,4 +1,4 @@
-"""Spool actions: a project's APP_KEY (for commands of ShouldBeEncrypted jobs).
+"""Spool actions: a project's APP_KEY (for commands of ShouldBeEncrypted jobs) and Horizon prefix.
 
 Revision ID: 0003
 Revises: 0002
@@ -17,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("projects") as batch:
         batch.add_column(sa.Column("app_key", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("horizon_prefix", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("projects") as batch:
+        batch.drop_column("horizon_prefix")
         batch.drop_column("app_key")

@@ -13,7 +13,8 @@ from tests.harness.laravel import APP_KEY, LaravelApp
 APP_KEY_ENV = "HARNESS_APP_KEY"
 
 
-def register(fleetops: Fleetops, app: LaravelApp, key: str = "app", *, app_key: bool = True) -> str:
+def register(fleetops: Fleetops, app: LaravelApp, key: str = "app", *, app_key: bool = True,
+             extra: tuple[str, ...] = ()) -> str:
     """`fleetops project add` for the app: its failed store and its one queue connection."""
     queue_dsn = app.redis_url if app.store == "redis" else app.db_url
     args = ["project", "add", key, "--failed-db", app.db_url, "--queue-connection", f"{app.connection}={queue_dsn}"]
@@ -22,7 +23,7 @@ def register(fleetops: Fleetops, app: LaravelApp, key: str = "app", *, app_key: 
     if app_key:
         args += ["--app-key-env", APP_KEY_ENV]
     fleetops.env[APP_KEY_ENV] = APP_KEY
-    fleetops.ok(*args)
+    fleetops.ok(*args, *extra)
     return key
 
 

@@ -218,3 +218,24 @@ def test_dry_run_previews_and_writes_nothing(laravel_sqlite: LaravelApp, fleetop
     assert out["count"] == 3 and out["sample"][0]["class"] == "App\\Jobs\\FlakyJob"
     assert json.loads(fleetops_sqlite.ok("spool", "list", "--json").output) == []
     assert failed_count(laravel_sqlite) == 3
+
+
+def test_horizon_records_follow_retries_and_deletes(laravel_redis: LaravelApp, fleetops_sqlite: Fleetops) -> None:
+    """Horizon's failed-job hashes: a retry is appended to `retried_by`, a delete forgets the record."""
+    dispatched = laravel_redis.dispatch(3, order=1)
+    laravel_redis.work()
+    horizon = laravel_redis.redis_key("horizon:")
+    client = laravel_redis.redis_client()
+    for job in dispatched:  # what Horizon's failed() listener stores for each failure
+        client.hset(horizon + job["uuid"], mapping={"id": job["uuid"], "status": "failed"})
+        client.zadd(horizon + "failed_jobs", {job["uuid"]: -time.time()})
+    register(fleetops_sqlite, laravel_redis, extra=("--horizon", "--horizon-prefix", horizon))
+    retried, deleted = dispatched[0]["uuid"], dispatched[1]["uuid"]
+    enqueue(fleetops_sqlite, "app", "retry-jobs", "--uuids", retried)
+    enqueue(fleetops_sqlite, "app", "delete-jobs", "--uuids", deleted)
+    process(fleetops_sqlite)
+    (retry,) = json.loads(client.hget(horizon + retried, "retried_by"))
+    assert retry["id"] == retried and retry["status"] == "pending" and abs(retry["retried_at"] - time.time()) < 60
+    assert not client.exists(horizon + deleted) and client.zscore(horizon + "failed_jobs", deleted) is None
+    assert client.hget(horizon + dispatched[2]["uuid"], "retried_by") is None
+    client.close()
