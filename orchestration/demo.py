@@ -8,11 +8,13 @@ from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.queue_state import queue_state
+from orchestration.jobs.spool import spool_request_job
 from orchestration.partitions import projects_partitions
 from orchestration.resources import ControlDatabaseResource
 from resources.control.models import utcnow
 
 ROLLUP_HOURS = 6
+DEMO_SPOOL_PROJECT = "crm"
 
 
 def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
@@ -35,4 +37,14 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
             run([failure_rollup], partition_key=dg.MultiPartitionKey({"project": project, "hour": hour}))
     run([failure_groups])
     run([queue_state])
+    _release_stuck_from_launchpad(instance, resources, failures)
     return failures
+
+
+def _release_stuck_from_launchpad(instance: dg.DagsterInstance, resources: dict, failures: list[str]) -> None:
+    """What an operator does in the Launchpad: release crm's stuck jobs (a run with progress in its logs)."""
+    config = {"ops": {"request_spool_action": {"config": {"project": DEMO_SPOOL_PROJECT, "action": "release-stuck"}}}}
+    result = spool_request_job.execute_in_process(run_config=config, instance=instance, resources=resources,
+                                                  raise_on_error=False, tags={"dagster/user": "demo"})
+    if not result.success:
+        failures.append(f"spool_request_job release-stuck {DEMO_SPOOL_PROJECT}")
