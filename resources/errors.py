@@ -28,3 +28,9 @@ class SecretError(FleetopsError):
 
 class ControlDatabaseError(FleetopsError):
     """The control database is unreachable or not migrated."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a driver error (its `orig` when wrapped by SQLAlchemy), for one-line messages."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

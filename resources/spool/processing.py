@@ -16,7 +16,7 @@ import redis
 import sqlalchemy as sa
 
 from resources.control.database import ControlDatabase
-from resources.errors import FleetopsError
+from resources.errors import FleetopsError, first_line
 from resources.registry.projects import ProjectRegistry
 from resources.spool.executor import execute
 from resources.spool.store import Claimed, Settled, SpoolStore
@@ -59,7 +59,7 @@ def _carry_out(store: SpoolStore, projects: ProjectRegistry, action: Claimed, ru
         with projects.storage(action.project) as storage:
             outcome = execute(action.action, action.payload, storage, report)
     except (FleetopsError, sa.exc.SQLAlchemyError, redis.RedisError, OSError) as exc:
-        settled = store.fail(action.id, run_id, f"{type(exc).__name__}: {_one_line(exc)}", retryable=True)
+        settled = store.fail(action.id, run_id, f"{type(exc).__name__}: {first_line(exc)}", retryable=True)
     else:
         if outcome.errors:
             settled = store.fail(action.id, run_id, outcome.summary(), retryable=False, result=outcome.as_result())
@@ -71,7 +71,3 @@ def _carry_out(store: SpoolStore, projects: ProjectRegistry, action: Claimed, ru
         alert(action, detail["error"] or "failed")
     return settled
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from resources.control.database import ControlDatabase
 from resources.control.models import FleetFailedJob
-from resources.errors import ValidationError
+from resources.errors import ValidationError, first_line
 from resources.laravel.payload import parse_payload
 from resources.project_storage import ProjectStorage
 from resources.registry.projects import ProjectRegistry, ProjectSpec
@@ -46,10 +46,7 @@ def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
         raise ValidationError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
     project = _enabled(projects, request.project)
     fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
-    max_id = None
-    if spec.on_failed_store and spec.required != "ids":
-        with ProjectStorage(project, projects.box) as storage:
-            max_id = storage.editor.max_id()
+    max_id = _max_id(project, projects) if spec.on_failed_store and spec.required != "ids" else None
     payload = frozen_payload(request, max_id, fingerprint_ids)
     values = {"project": project.key, "action": request.action, "payload": payload, "priority": request.priority,
               "requested_by": requested_by[:255], "source": source}
@@ -61,24 +58,40 @@ def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     spec = check(request)
     project = _enabled(projects, request.project)
     fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
-    with ProjectStorage(project, projects.box) as storage:
-        if not spec.on_failed_store:
-            return {"project": project.key, "action": request.action, "count": None, "sample": [],
-                    "note": "queue actions are previewed with `fleetops queues --project KEY`"}
-        max_id = storage.editor.max_id()
-        chosen = selection(request.action, frozen_payload(request, max_id, fingerprint_ids))
-        sample = next(storage.editor.pages(chosen, SAMPLE_SIZE), [])
-        return {
-            "project": project.key,
-            "action": request.action,
-            "count": storage.editor.count(chosen),
-            "sample": [
-                {"id": row.public_id, "queue": row.queue, "connection": row.connection,
-                 "class": parse_payload(row.payload).job_class,
-                 "failed_at": row.failed_at.isoformat(sep=" ") if row.failed_at else None}
-                for row in sample
-            ],
-        }
+    if not spec.on_failed_store:
+        return {"project": project.key, "action": request.action, "count": None, "sample": [],
+                "note": "queue actions are previewed with `fleetops queues --project KEY`"}
+    try:
+        with ProjectStorage(project, projects.box) as storage:
+            chosen = selection(request.action, frozen_payload(request, storage.editor.max_id(), fingerprint_ids))
+            sample = next(storage.editor.pages(chosen, SAMPLE_SIZE), [])
+            count = storage.editor.count(chosen)
+    except sa.exc.SQLAlchemyError as exc:
+        raise ValidationError(f"project {project.key!r}: cannot read its failed-job table: {first_line(exc)}") from None
+    return {
+        "project": project.key,
+        "action": request.action,
+        "count": count,
+        "sample": [
+            {"id": row.public_id, "queue": row.queue, "connection": row.connection,
+             "class": parse_payload(row.payload).job_class,
+             "failed_at": row.failed_at.isoformat(sep=" ") if row.failed_at else None}
+            for row in sample
+        ],
+    }
+
+
+def _max_id(project: ProjectSpec, projects: ProjectRegistry) -> int:
+    """The highest failed-job id now: a bulk action stops there. Without it nothing can be frozen."""
+    try:
+        with ProjectStorage(project, projects.box) as storage:
+            return storage.editor.max_id()
+    except sa.exc.SQLAlchemyError as exc:
+        raise ValidationError(
+            f"project {project.key!r}: cannot read its failed-job table to freeze the action's targets, "
+            f"nothing written: {first_line(exc)}"
+        ) from None
+
 
 
 def _enabled(projects: ProjectRegistry, key: str) -> ProjectSpec:

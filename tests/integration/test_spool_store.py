@@ -92,6 +92,8 @@ def test_a_dead_project_database_fails_only_its_own_actions(fleetops_sqlite: Fle
     alive = int(fleetops_sqlite.ok("spool", "enqueue", "alive", "retry-all").output)
     fleetops_sqlite.ok("spool", "enqueue", "alive", "delete-jobs", "--ids", "1")
     broken = int(fleetops_sqlite.ok("spool", "enqueue", "dead", "release-stuck").output)
+    refused = fleetops_sqlite("spool", "enqueue", "dead", "retry-all")
+    assert refused.exit_code == 2 and "project 'dead': cannot read its failed-job table" in refused.output
     result = fleetops_sqlite("spool", "process")
     assert result.exit_code == 0, result.output
     rows = {r["id"]: r for r in json.loads(fleetops_sqlite.ok("spool", "list", "--json").output)}
