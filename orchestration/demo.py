@@ -8,15 +8,21 @@ from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.queue_state import queue_state
-from orchestration.partitions import projects_partitions
+from orchestration.assets.zuora import zuora_tasks, zuora_workflows
+from orchestration.partitions import projects_partitions, zuora_customers_partitions
 from orchestration.resources import ControlDatabaseResource
 from resources.control.models import utcnow
+from resources.demo_zuora import DEMO_TENANTS
+from resources.zuora_fake.admin import FakeZuoraAdmin
 
 ROLLUP_HOURS = 6
 
 
 def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
-    """Snapshot every project, roll up the last hours, group failures, sweep queues; returns what failed."""
+    """Snapshot every project, roll up the last hours, group failures, sweep queues, sync the Zuora customers.
+
+    Returns what failed.
+    """
     resources = {"control_db": ControlDatabaseResource()}
     failures: list[str] = []
 
@@ -35,4 +41,22 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
             run([failure_rollup], partition_key=dg.MultiPartitionKey({"project": project, "hour": hour}))
     run([failure_groups])
     run([queue_state])
+    customers = instance.get_dynamic_partitions(zuora_customers_partitions.name)
+    for customer in customers:
+        run([zuora_workflows, zuora_tasks], partition_key=customer)
+    biggest = max(DEMO_TENANTS, key=lambda tenant: tenant.workflows).customer
+    if biggest in customers and not failures:
+        _edit_in_zuora(biggest)
+        run([zuora_workflows, zuora_tasks], partition_key=biggest)
     return failures
+
+
+def _edit_in_zuora(customer: str) -> None:
+    """A few edits in the demo tenant between two syncs, so the plots have a change to show."""
+    base_url = ControlDatabaseResource().customers().get(customer)["base_url"]
+    admin = FakeZuoraAdmin(base_url)
+    workflows = admin.workflows(customer)
+    for workflow in workflows[:3]:
+        admin.change_workflow(customer, workflow["id"])
+    admin.change_workflow(customer, workflows[3]["id"], new_version=True)
+    admin.delete_workflow(customer, workflows[4]["id"])

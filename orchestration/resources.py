@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from resources.control.database import ControlDatabase
+from resources.registry.customers import CustomerRegistry
 from resources.registry.projects import ProjectRegistry
 from resources.secrets import SecretBox
 
@@ -23,3 +24,6 @@ class ControlDatabaseResource(dg.ConfigurableResource):
 
     def projects(self) -> ProjectRegistry:
         return ProjectRegistry(self.database(), SecretBox.from_env())
+
+    def customers(self) -> CustomerRegistry:
+        return CustomerRegistry(self.database(), SecretBox.from_env())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from resources import identifiers
@@ -84,6 +86,13 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
             client_secret=row.client_secret, enabled=row.enabled, max_concurrency=row.max_concurrency,
             requests_per_minute=row.requests_per_minute,
         )
+
+    def never_synced(self) -> list[tuple[str, datetime]]:
+        """Enabled customers no sync has finished for yet: (name, created_at), oldest first."""
+        with self.db.session() as session:
+            query = (sa.select(Customer.name, Customer.created_at)
+                     .where(Customer.enabled.is_(True), Customer.last_synced_at.is_(None)).order_by(Customer.id))
+            return [(name, created_at) for name, created_at in session.execute(query)]
 
     def id_of(self, name: str) -> int:
         with self.db.session() as session:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -274,9 +275,13 @@ class ZuoraClient:
 
 def _reason(exc: requests.RequestException) -> str:
     """A transport error in a few words, e.g. "Connection refused" or "read timeout"."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(exc, requests.ReadTimeout):
+    cause = exc.args[0] if exc.args else exc
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError carries the last attempt's error
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(cause))
+    if found:  # checked first: urllib3's NewConnectionError is also a ConnectTimeoutError
+        return found.group(1).strip()
+    if isinstance(exc, requests.ReadTimeout) or isinstance(cause, urllib3.exceptions.ReadTimeoutError):
         return "read timeout"
-    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
-    return found.group(1).strip() if found else type(exc).__name__
+    if isinstance(exc, requests.ConnectTimeout) or isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
+        return "connect timeout"
+    return type(cause).__name__

@@ -28,6 +28,7 @@ TASK_COLUMNS = ("zuora_id", "name", "task_type", "object_id", "action_type", "ca
 @dataclass
 class TaskExtractionResult:
     customer: str
+    customer_id: int
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -49,7 +50,7 @@ class TaskExtractionResult:
 
 def extract_tasks(db: ControlDatabase, customer_id: int, customer: str) -> TaskExtractionResult:
     """Make the customer's `tasks` equal the tasks of its stored exports."""
-    result = TaskExtractionResult(customer=customer)
+    result = TaskExtractionResult(customer=customer, customer_id=customer_id)
     existing = _existing_tasks(db, customer_id)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []

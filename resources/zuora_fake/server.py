@@ -47,13 +47,17 @@ class FakeTenant:
     faults: Faults = field(default_factory=Faults)
     traffic: Traffic = field(default_factory=Traffic)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
+    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic), kept when expired
     next_version_id: int = 900_000_000
 
     def add_workflows(self, count: int, *, max_tasks: int = 40, seed: int = 1) -> None:
         first = max(self.workflows, default=990) + 10
         for workflow in generate(count, max_tasks=max_tasks, seed=seed, first_id=first):
             self.workflows[workflow.id] = workflow
+
+    def revoke_tokens(self) -> None:
+        """Every token issued so far stops working (call under the tenant's lock)."""
+        self.tokens = dict.fromkeys(self.tokens, 0.0)
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "client_id": self.client_id, "workflows": len(self.workflows),
@@ -84,15 +88,16 @@ class FakeZuora:
                     return tenant
         return None
 
-    def by_token(self, token: str) -> FakeTenant | None:
+    def by_token(self, token: str) -> tuple[FakeTenant | None, bool]:
+        """The tenant that issued `token` (None if none did), and whether the token still works."""
         with self.lock:
             tenants = list(self.tenants.values())
         for tenant in tenants:
             with tenant.lock:
                 expiry = tenant.tokens.get(token)
-                if expiry is not None and time.monotonic() < expiry:
-                    return tenant
-        return None
+                if expiry is not None:
+                    return tenant, time.monotonic() < expiry
+        return None, False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -186,11 +191,14 @@ class Handler(BaseHTTPRequestHandler):
         match = EXPORT_PATH.match(path)
         kind = "export" if match else "list"
         auth = self.headers.get("Authorization", "")
-        tenant = self.server.zuora.by_token(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
-        if tenant is None:
-            self._send(401, {"message": "Authentication error"}, {"WWW-Authenticate": "Bearer realm=Zuora API"})
+        tenant, valid = self.server.zuora.by_token(auth.removeprefix("Bearer ")) if auth.startswith(
+            "Bearer ") else (None, False)
+        if tenant is not None:
+            tenant.traffic.begin(kind)
+        if not valid:
+            self._send(401, {"message": "Authentication error"}, {"WWW-Authenticate": "Bearer realm=Zuora API"},
+                       tenant=tenant)
             return
-        tenant.traffic.begin(kind)
         self._wait(tenant)
         self._count_towards_revocation(tenant)
         page = _int(query.get("page", ["1"])[0], 1)
@@ -209,7 +217,7 @@ class Handler(BaseHTTPRequestHandler):
             tenant.faults.revoke_tokens_after -= 1
             if tenant.faults.revoke_tokens_after <= 0:
                 tenant.faults.revoke_tokens_after = None
-                tenant.tokens.clear()
+                tenant.revoke_tokens()
 
     def _rate_headers(self, tenant: FakeTenant) -> dict[str, str]:
         return {"RateLimit-Limit": "50000, 50000;w=60", "RateLimit-Remaining": "49999", "RateLimit-Reset": "60"}
@@ -277,7 +285,7 @@ class Handler(BaseHTTPRequestHandler):
                     tenant.faults.update(request)
                 return {"rules": len(tenant.faults.rules), "latency_ms": tenant.faults.latency_ms}
             if rest == "tokens" and method == "DELETE":
-                tenant.tokens.clear()
+                tenant.revoke_tokens()
                 return {"revoked": True}
             if rest == "stats":
                 if method == "DELETE":
