@@ -1,3 +1,4 @@
 pytest_plugins = [
-    "tests.harness.services", "tests.harness.laravel", "tests.harness.cli", "tests.harness.fleet", "tests.harness.zuora",
+    "tests.harness.services", "tests.harness.laravel", "tests.harness.cli", "tests.harness.fleet",
+    "tests.harness.zuora",
 ]

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from resources.control.models import Workflow
 from resources.registry.customers import CustomerRegistry
-from resources.zuora.client import Timeouts, TokenCache, ZuoraAuthError, ZuoraClient, ZuoraError
+from resources.zuora.client import Timeouts, TokenCache, ZuoraClient, ZuoraError
 from tests.harness.processes import free_port
 from tests.harness.zuora import FAST_RETRY, ZuoraCustomers
 
