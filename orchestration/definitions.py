@@ -11,7 +11,7 @@ from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
 from orchestration.assets.zuora import zuora_tasks, zuora_workflows
 from orchestration.checks import freshness_job, freshness_schedule, snapshot_fresh
-from orchestration.resources import ControlDatabaseResource
+from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
 from orchestration.schedules import (
     failed_jobs_schedule,
     failure_rollup_schedule,
@@ -34,5 +34,5 @@ defs = dg.Definitions(
     schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule,
                zuora_sync_schedule],
     sensors=[registry_partitions_sensor, fleet_automation_sensor, zuora_first_sync_sensor],
-    resources={"control_db": ControlDatabaseResource()},
+    resources={"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource()},
 )

@@ -10,7 +10,7 @@ from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.queue_state import queue_state
 from orchestration.assets.zuora import zuora_tasks, zuora_workflows
 from orchestration.partitions import projects_partitions, zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource
+from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.control.models import utcnow
 from resources.demo_zuora import DEMO_TENANTS
 from resources.zuora_fake.admin import FakeZuoraAdmin
@@ -23,7 +23,7 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
 
     Returns what failed.
     """
-    resources = {"control_db": ControlDatabaseResource()}
+    resources = {"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource()}
     failures: list[str] = []
 
     def run(assets: list, **kwargs) -> None:

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from orchestration.partitions import zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource
+from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.errors import FleetopsError
 from resources.failure_report import markdown_table
 from resources.secrets import SecretBox
@@ -29,12 +29,14 @@ class ZuoraSyncConfig(dg.Config):
     "from Zuora deleted only when the listing completed. A failed listing fails the partition and deletes nothing.",
 )
 def zuora_workflows(
-    context: dg.AssetExecutionContext, config: ZuoraSyncConfig, control_db: ControlDatabaseResource
+    context: dg.AssetExecutionContext, config: ZuoraSyncConfig, control_db: ControlDatabaseResource,
+    zuora: ZuoraApiResource,
 ) -> dg.MaterializeResult:
     customer = context.partition_key
     full = config.full or context.run.tags.get(FULL_TAG) == "true"
     try:
-        result = sync_workflows(control_db.database(), SecretBox.from_env(), customer, full=full)
+        result = sync_workflows(control_db.database(), SecretBox.from_env(), customer, full=full,
+                                retry=zuora.retry())
     except FleetopsError as exc:
         raise dg.Failure(description=f"customer {customer}: {exc}") from None
     context.log.info("customer %s: %s", customer, result.summary())

@@ -146,8 +146,10 @@ class WorkflowSync:
         untouched: list[str] = []
         pending: dict[Future[dict[str, Any]], WorkflowListing] = {}
         items_readable = True
+        pages = 0
         try:
             for page in self.client.workflow_pages():
+                pages += 1
                 for item in page.items:
                     try:
                         listing = parse_listing(item)
@@ -169,7 +171,8 @@ class WorkflowSync:
                 self._collect(result, pending, stored, done_only=True)
             result.listing_complete = items_readable
         except ZuoraError as exc:
-            result.errors.append(SyncError(None, None, f"listing stopped: {exc}"))
+            stopped = f"listing stopped after page {pages}: " if pages else ""
+            result.errors.append(SyncError(None, None, f"{stopped}{exc}"))
         self._collect(result, pending, stored, done_only=False)
         self._flush()
         result.total = len(seen)

@@ -183,7 +183,7 @@ def test_a_workflow_missing_only_because_a_page_failed_is_kept(zuora_sqlite: Zuo
     zuora_sqlite.admin.faults(tenant, {"kind": "500", "target": "list", "page": 2, "count": -1})
     result = zuora_sqlite.sync("acme")
     assert result.status == "failed" and result.deleted == 0
-    assert "listing stopped: GET /workflows?page=2" in result.errors[0].error
+    assert "listing stopped after page 1: GET /workflows?page=2" in result.errors[0].error
     assert len(workflow_ids(zuora_sqlite)) == 120  # pages 2 and 3 unseen: nothing deleted, not even 1000
     zuora_sqlite.admin.clear_faults(tenant)
     assert zuora_sqlite.sync("acme").deleted == 1  # a complete listing deletes what is really gone
