@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
 from resources.control.database import ControlDatabase
+from resources.control.id_lists import chunks
 from resources.control.models import Task, Workflow, utcnow
 from resources.control.upsert import upsert
 from resources.registry.customers import CustomerRegistry, CustomerSpec
@@ -44,7 +45,6 @@ from resources.secrets import SecretBox, new_key
 from resources.zuora.client import TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.records import export_tasks, parse_listing
-from resources.zuora.workflow_sync import chunks
 from resources.zuora_fake.admin import FakeZuoraAdmin
 from tests.harness.processes import process_group, wait_until
 

@@ -19,7 +19,8 @@ class _ExportBar:
     """A tqdm bar over one customer's exports; its total grows as listed pages reveal work."""
 
     def __init__(self, customer: str) -> None:
-        self.bar = tqdm(total=0, desc=f"{customer}: exports", unit="export", file=sys.stderr, leave=False)
+        self.bar = tqdm(total=0, desc=f"{customer}: exports", unit="export", file=sys.stderr, leave=False,
+                        disable=None)  # shown on a terminal only
 
     def scheduled(self, exports: int) -> None:
         self.bar.total += exports
@@ -101,7 +102,8 @@ def _launch(ctx: CliContext, customers: list[str], full: bool, wait: bool) -> bo
             click.echo(f"{customer_of[run.run_id]}: queued run {run.run_id}")
         if not wait:
             return True
-        with tqdm(total=len(runs), desc="runs finished", unit="run", file=sys.stderr, leave=False) as bar:
+        with tqdm(total=len(runs), desc="runs finished", unit="run", file=sys.stderr, leave=False,
+                  disable=None) as bar:
             def changed(run) -> None:
                 bar.write(f"{customer_of[run.run_id]}: {run.status.value.lower()}", file=sys.stderr)
                 if run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):

@@ -15,9 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.control.database import ControlDatabase
+from resources.control.id_lists import chunks
 from resources.control.models import Task, Workflow, utcnow
 from resources.zuora.records import RecordError, TaskRecord, export_tasks
-from resources.zuora.workflow_sync import SyncError, chunks
+from resources.zuora.workflow_sync import SyncError
 
 TASKS = Task.__table__
 WORKFLOWS = Workflow.__table__

@@ -13,16 +13,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from resources.control.database import ControlDatabase
+from resources.control.id_lists import chunks
 from resources.control.models import Customer, Workflow, utcnow
 from resources.control.upsert import upsert
 from resources.zuora.client import ZuoraClient, ZuoraError
@@ -30,7 +29,6 @@ from resources.zuora.records import RecordError, WorkflowListing, parse_listing
 
 WORKFLOWS = Workflow.__table__
 CUSTOMERS = Customer.__table__
-CHUNK = 900  # ids per IN (...) list, below SQLite's bound-parameter limit
 LISTING_COLUMNS = ("name", "description", "state", "created_on", "updated_on", "active_version_id",
                    "active_version_number")
 EXPORT_COLUMNS = ("json_export", "exported_updated_on", "exported_version_id")
@@ -117,12 +115,6 @@ class _Stored:
         return (not self.has_export or listing.updated_on is None
                 or self.exported_updated_on != listing.updated_on
                 or self.exported_version_id != listing.active_version_id)
-
-
-def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    iterator = iter(values)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 class WorkflowSync:
