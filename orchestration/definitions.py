@@ -9,9 +9,10 @@ from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
+from orchestration.assets.zuora import zuora_tasks, zuora_workflows
 from orchestration.checks import freshness_job, freshness_schedule, snapshot_fresh
 from orchestration.jobs.spool import spool_job, spool_request_job
-from orchestration.resources import ControlDatabaseResource
+from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
 from orchestration.schedules import (
     failed_jobs_schedule,
     failure_rollup_schedule,
@@ -20,15 +21,21 @@ from orchestration.schedules import (
     queue_sweep_job,
     rollup_job,
     snapshot_job,
+    zuora_sync_job,
+    zuora_sync_schedule,
 )
 from orchestration.sensors.registry_sync import registry_partitions_sensor
 from orchestration.sensors.spool import spool_run_failure_sensor, spool_sensor
+from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
 
 defs = dg.Definitions(
-    assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state],
+    assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state, zuora_workflows,
+            zuora_tasks],
     asset_checks=[snapshot_fresh],
-    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job, spool_job, spool_request_job],
-    schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule],
-    sensors=[registry_partitions_sensor, fleet_automation_sensor, spool_sensor, spool_run_failure_sensor],
-    resources={"control_db": ControlDatabaseResource()},
+    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job, zuora_sync_job, spool_job, spool_request_job],
+    schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule,
+               zuora_sync_schedule],
+    sensors=[registry_partitions_sensor, fleet_automation_sensor, zuora_first_sync_sensor, spool_sensor,
+             spool_run_failure_sensor],
+    resources={"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource()},
 )

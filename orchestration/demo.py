@@ -8,18 +8,24 @@ from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.queue_state import queue_state
+from orchestration.assets.zuora import zuora_tasks, zuora_workflows
 from orchestration.jobs.spool import spool_request_job
-from orchestration.partitions import projects_partitions
-from orchestration.resources import ControlDatabaseResource
+from orchestration.partitions import projects_partitions, zuora_customers_partitions
+from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.control.models import utcnow
+from resources.demo_zuora import DEMO_TENANTS
+from resources.zuora_fake.admin import FakeZuoraAdmin
 
 ROLLUP_HOURS = 6
 DEMO_SPOOL_PROJECT = "crm"
 
 
 def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
-    """Snapshot every project, roll up the last hours, group failures, sweep queues; returns what failed."""
-    resources = {"control_db": ControlDatabaseResource()}
+    """Snapshot every project, roll up the last hours, group failures, sweep queues, sync the Zuora customers.
+
+    Returns what failed.
+    """
+    resources = {"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource()}
     failures: list[str] = []
 
     def run(assets: list, **kwargs) -> None:
@@ -37,8 +43,26 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
             run([failure_rollup], partition_key=dg.MultiPartitionKey({"project": project, "hour": hour}))
     run([failure_groups])
     run([queue_state])
+    customers = instance.get_dynamic_partitions(zuora_customers_partitions.name)
+    for customer in customers:
+        run([zuora_workflows, zuora_tasks], partition_key=customer)
+    biggest = max(DEMO_TENANTS, key=lambda tenant: tenant.workflows).customer
+    if biggest in customers and not failures:
+        _edit_in_zuora(biggest)
+        run([zuora_workflows, zuora_tasks], partition_key=biggest)
     _release_stuck_from_launchpad(instance, resources, failures)
     return failures
+
+
+def _edit_in_zuora(customer: str) -> None:
+    """A few edits in the demo tenant between two syncs, so the plots have a change to show."""
+    base_url = ControlDatabaseResource().customers().get(customer)["base_url"]
+    admin = FakeZuoraAdmin(base_url)
+    workflows = admin.workflows(customer)
+    for workflow in workflows[:3]:
+        admin.change_workflow(customer, workflow["id"])
+    admin.change_workflow(customer, workflows[3]["id"], new_version=True)
+    admin.delete_workflow(customer, workflows[4]["id"])
 
 
 def _release_stuck_from_launchpad(instance: dg.DagsterInstance, resources: dict, failures: list[str]) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dagster as dg
 
 from resources.control.database import ControlDatabase
+from resources.registry.customers import CustomerRegistry
 from resources.registry.projects import ProjectRegistry
 from resources.secrets import SecretBox
+from resources.zuora.client import RetrySettings
 
 
 class ControlDatabaseResource(dg.ConfigurableResource):
@@ -23,3 +25,20 @@ class ControlDatabaseResource(dg.ConfigurableResource):
 
     def projects(self) -> ProjectRegistry:
         return ProjectRegistry(self.database(), SecretBox.from_env())
+
+    def customers(self) -> CustomerRegistry:
+        return CustomerRegistry(self.database(), SecretBox.from_env())
+
+
+class ZuoraApiResource(dg.ConfigurableResource):
+    """How long a Zuora call may keep trying before its customer's sync reports it failed (no secrets here)."""
+
+    retries: int = 5
+    """Retries of a call after 429, 5xx or a connection error (429 waits for Retry-After)."""
+    backoff_seconds: float = 0.5
+    """Wait before the second retry, doubling after, plus jitter."""
+    retry_budget_seconds: float = 180.0
+    """Total seconds one call may spend retrying."""
+
+    def retry(self) -> RetrySettings:
+        return RetrySettings(retries=self.retries, backoff=self.backoff_seconds, budget=self.retry_budget_seconds)

@@ -10,23 +10,21 @@ at the source), so memory stays flat however large the traces are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
 
 from resources.control.database import ControlDatabase
+from resources.control.id_lists import chunks
 from resources.control.models import FleetFailedJob, utcnow
 from resources.laravel.failed_store import DatabaseFailedStore, FailedJob, failed_job_from_row
 
 TABLE = FleetFailedJob.__table__
 PARSED_COLUMNS = ("uuid", "connection", "queue", "job_class", "exception_class", "message", "fingerprint",
                   "failed_at", "payload_size", "parse_error")
-CHUNK = 900  # ids per IN (...) list, below SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,6 @@ def mirror_row(project: str, job: FailedJob, now: datetime) -> dict[str, Any]:
 def mirror_page(project: str, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     """Mirror rows for one page of raw failed_jobs rows."""
     return [mirror_row(project, failed_job_from_row(row, False), now) for row in rows]
-
-
-def _chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(values)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 class FailureSnapshot:
@@ -153,6 +145,6 @@ class FailureSnapshot:
             ).scalars()
             vanished = [laravel_id for laravel_id in mirrored if laravel_id not in present]
         with self.db.engine.begin() as conn:
-            for chunk in _chunks(vanished, CHUNK):
+            for chunk in chunks(vanished):
                 conn.execute(TABLE.update().where(self._mine(), TABLE.c.laravel_id.in_(chunk)).values(gone_at=now))
         return len(vanished)

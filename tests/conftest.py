@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.harness.cli",
     "tests.harness.fleet",
     "tests.harness.dagster_stack",
+    "tests.harness.zuora",
 ]

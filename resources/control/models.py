@@ -89,8 +89,64 @@ class Customer(Timestamps, Base):
     client_id: Mapped[str] = mapped_column(sa.String(255))
     client_secret: Mapped[str] = mapped_column(sa.Text)
     enabled: Mapped[bool] = mapped_column(default=True)
+    max_concurrency: Mapped[int] = mapped_column(default=4, doc="Zuora requests in flight at once for this tenant")
+    requests_per_minute: Mapped[int] = mapped_column(default=1500, doc="pace of requests to this tenant")
     last_synced_at: Mapped[datetime | None]
+    last_sync_status: Mapped[str | None] = mapped_column(sa.String(16), doc="complete | incomplete | failed")
     last_sync_stats: Mapped[dict[str, Any] | None]
+
+
+class Workflow(Timestamps, Base):
+    """A Zuora workflow definition of one customer (seed 001's table, keyed per customer)."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (
+        sa.UniqueConstraint("customer_id", "zuora_id"),
+        sa.Index("ix_workflows_customer_id", "customer_id"),
+        sa.Index("ix_workflows_zuora_id", "zuora_id"),
+        sa.Index("ix_workflows_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"))
+    zuora_id: Mapped[str] = mapped_column(sa.String(255), doc="the definition id of Zuora's workflow list")
+    name: Mapped[str] = mapped_column(sa.String(255))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    state: Mapped[str | None] = mapped_column(sa.String(255), doc="Zuora's `status`, e.g. Active")
+    created_on: Mapped[datetime | None] = mapped_column(doc="Zuora's createdAt")
+    updated_on: Mapped[datetime | None] = mapped_column(doc="Zuora's updatedAt")
+    active_version_id: Mapped[str | None] = mapped_column(sa.String(255))
+    active_version_number: Mapped[str | None] = mapped_column(sa.String(64))
+    json_export: Mapped[dict[str, Any] | None] = mapped_column(doc="the last export that downloaded without error")
+    exported_updated_on: Mapped[datetime | None] = mapped_column(doc="updatedAt the stored export belongs to")
+    exported_version_id: Mapped[str | None] = mapped_column(sa.String(255), doc="active version of the export")
+    export_error: Mapped[str | None] = mapped_column(sa.Text, doc="why the last export failed; NULL once it works")
+    last_synced_at: Mapped[datetime | None] = mapped_column(doc="last listing that contained this workflow")
+
+
+class Task(Timestamps, Base):
+    """A task of a workflow's stored export (seed 001's table)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.UniqueConstraint("workflow_id", "zuora_id"),
+        sa.Index("ix_tasks_workflow_id", "workflow_id"),
+        sa.Index("ix_tasks_zuora_id", "zuora_id"),
+        sa.Index("ix_tasks_task_type", "task_type"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("workflows.id", ondelete="CASCADE")
+    )
+    zuora_id: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str] = mapped_column(sa.String(255))
+    task_type: Mapped[str | None] = mapped_column(sa.String(255), doc="Zuora's `object`: what the task acts on")
+    object_id: Mapped[str | None] = mapped_column(sa.Text)
+    action_type: Mapped[str | None] = mapped_column(sa.String(255))
+    call_type: Mapped[str | None] = mapped_column(sa.String(255))
+    data: Mapped[dict[str, Any] | None] = mapped_column(doc="the task's `parameters`")
+    workflow_task_json: Mapped[dict[str, Any] | None] = mapped_column(doc="the task as the export has it")
 
 
 class SpoolAction(Timestamps, Base):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from resources import identifiers
@@ -24,6 +26,25 @@ class CustomerSpec:
     client_id: str
     client_secret: str
     enabled: bool = True
+    max_concurrency: int = 4
+    requests_per_minute: int = 1500
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """What a Zuora client needs for one customer, its secret revealed (and kept out of repr)."""
+
+    id: int
+    name: str
+    base_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    max_concurrency: int = 4
+    requests_per_minute: int = 1500
+
+
+MAX_CONCURRENCY = 40  # Zuora's default concurrent-request limit per tenant
+MAX_REQUESTS_PER_MINUTE = 50_000  # Zuora production's per-tenant limit
 
 
 def base_url(value: str) -> str:
@@ -49,6 +70,10 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
             raise ValidationError("--client-id must not be empty")
         if not spec.client_secret:
             raise ValidationError("the client secret must not be empty")
+        if not 1 <= spec.max_concurrency <= MAX_CONCURRENCY:
+            raise ValidationError(f"--max-concurrency must be between 1 and {MAX_CONCURRENCY}")
+        if not 1 <= spec.requests_per_minute <= MAX_REQUESTS_PER_MINUTE:
+            raise ValidationError(f"--requests-per-minute must be between 1 and {MAX_REQUESTS_PER_MINUTE:,}")
 
     def fields(self, spec: CustomerSpec) -> dict[str, Any]:
         values = super().fields(spec)
@@ -58,8 +83,28 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
     def spec_of(self, row: Customer) -> CustomerSpec:
         return CustomerSpec(
             name=row.name, base_url=row.base_url, client_id=row.client_id,
-            client_secret=row.client_secret, enabled=row.enabled,
+            client_secret=row.client_secret, enabled=row.enabled, max_concurrency=row.max_concurrency,
+            requests_per_minute=row.requests_per_minute,
         )
+
+    def never_synced(self) -> list[tuple[str, datetime]]:
+        """Enabled customers no sync has finished for yet: (name, created_at), oldest first."""
+        with self.db.session() as session:
+            query = (sa.select(Customer.name, Customer.created_at)
+                     .where(Customer.enabled.is_(True), Customer.last_synced_at.is_(None)).order_by(Customer.id))
+            return [(name, created_at) for name, created_at in session.execute(query)]
+
+    def id_of(self, name: str) -> int:
+        with self.db.session() as session:
+            return self._get(session, name).id
+
+    def tenant(self, name: str) -> Tenant:
+        """The customer's connection settings, secret revealed (SecretError when it cannot be)."""
+        with self.db.session() as session:
+            row = self._get(session, name)
+            return Tenant(id=row.id, name=row.name, base_url=row.base_url, client_id=row.client_id,
+                          client_secret=self.box.reveal(row.client_secret), max_concurrency=row.max_concurrency,
+                          requests_per_minute=row.requests_per_minute)
 
     def view(self, row: Customer, *, include_secrets: bool = False) -> dict[str, Any]:
         return {
@@ -68,7 +113,10 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
             "client_id": row.client_id,
             "client_secret": self.box.reveal(row.client_secret) if include_secrets else describe(row.client_secret),
             "enabled": row.enabled,
+            "max_concurrency": row.max_concurrency,
+            "requests_per_minute": row.requests_per_minute,
             "last_synced_at": row.last_synced_at.isoformat(timespec="seconds") if row.last_synced_at else None,
+            "last_sync_status": row.last_sync_status,
             "last_sync_stats": row.last_sync_stats,
             **timestamps(row),
         }

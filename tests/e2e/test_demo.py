@@ -1,13 +1,20 @@
-"""`make demo`'s script on a fresh home: UI up, demo projects as partitions, sensor live in a real daemon."""
+"""`make demo`'s script on a fresh home: UI up, demo projects as partitions, sensor live in a real daemon.
+
+Zuora: the three demo customers are synced on start; with the real daemon running, a customer
+registered later gets its first sync by itself, `fleetops customer sync --wait` queues a run the
+daemon executes, and a backfill over two customers (the UI's own GraphQL mutation) completes.
+"""
 
 import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
+from resources.zuora_fake.admin import FakeZuoraAdmin
 from tests.harness.processes import free_port, group_alive, process_group, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -34,6 +41,29 @@ def latest_numbers(port: int, asset: str, partition: str | None = None) -> dict[
     return {e["label"]: e["intValue"] for e in materialization["metadataEntries"] if "intValue" in e}
 
 
+BACKFILL = """
+mutation ($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }
+"""
+BACKFILL_STATUS = """
+query ($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }
+"""
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}},
+                             timeout=30)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def materialization_count(port: int, asset: str, partition: str) -> int:
+    query = """query ($path: [String!]!, $partitions: [String!]) { assetOrError(assetKey: {path: $path}) {
+        ... on Asset { assetMaterializations(partitions: $partitions) { partition } } } }"""
+    data = graphql(port, query, {"path": [asset], "partitions": [partition]})
+    return len(data["assetOrError"]["assetMaterializations"])
+
+
 def project_partitions(port: int) -> list[str]:
     response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": PARTITIONS_QUERY}, timeout=10)
     response.raise_for_status()
@@ -49,13 +79,6 @@ RUN_QUERY = """
 query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { status
     eventConnection { events { ... on MessageEvent { message } } } } } }
 """
-
-
-def graphql(port: int, query: str, variables: dict) -> dict:
-    response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables},
-                             timeout=30)
-    response.raise_for_status()
-    return response.json()["data"]
 
 
 def launch(port: int, job: str, run_config: dict) -> str:
@@ -107,16 +130,57 @@ def test_demo_serves_the_ui_with_the_demo_fleet(tmp_path: Path) -> None:
         wait_until(lambda: run_status(port, run_id) in ("SUCCESS", "FAILURE"), timeout=120, interval=1,
                    what="the Launchpad spool run")
         assert run_status(port, run_id) == "SUCCESS"
-        launched = next(row for row in spool_rows(cli_env) if row["run_id"] == run_id)
-        assert launched["status"] == "completed" and launched["result"]["released"] == 2
+        from_launchpad = next(row for row in spool_rows(cli_env) if row["run_id"] == run_id)
+        assert from_launchpad["status"] == "completed" and from_launchpad["result"]["released"] == 2
         assert "processed" in run_logs(port, run_id)
         assert latest_numbers(port, "failure_groups")["groups"] == 7
+        # the three demo customers synced on start: 1,200, 1 and 0 workflows; acme twice, around edits in Zuora
+        acme = latest_numbers(port, "zuora_workflows", "acme")
+        assert (acme["total"], acme["updated"], acme["deleted"], acme["errors"]) == (1199, 4, 1, 0)
+        assert materialization_count(port, "zuora_workflows", "acme") == 2
+        assert latest_numbers(port, "zuora_workflows", "globex")["total"] == 1
+        assert latest_numbers(port, "zuora_workflows", "initech")["total"] == 0
+        assert latest_numbers(port, "zuora_tasks", "acme")["total"] > 10_000
+        zuora_url = (tmp_path / "home" / "zuora" / "url").read_text()
+        zuora_pid = int((tmp_path / "home" / "zuora" / "server.pid").read_text())
 
         # Registered without telling Dagster (no DAGSTER_HOME): the daemon's sensor must add it.
+        fleetops = str(REPO / ".venv/bin/fleetops")
         subprocess.run(
-            [str(REPO / ".venv/bin/fleetops"), "project", "add", "late", "--failed-db", "sqlite:////srv/late.sqlite"],
+            [fleetops, "project", "add", "late", "--failed-db", "sqlite:////srv/late.sqlite"],
             env=cli_env, check=True, capture_output=True, timeout=60,
         )
+        # A Zuora customer registered the same way gets its partition and its first sync by itself.
+        client_id, secret = str(uuid.uuid4()), uuid.uuid4().hex
+        FakeZuoraAdmin(zuora_url).add_tenant("latecomer", client_id, secret, workflows=30)
+        subprocess.run([fleetops, "customer", "add", "latecomer", "--base-url", zuora_url, "--client-id", client_id,
+                        "--client-secret-stdin"], input=secret, text=True, env=cli_env, check=True,
+                       capture_output=True, timeout=60)
+        # A resync of two customers as a backfill, launched as the UI launches it.
+        launched = graphql(port, BACKFILL, {"params": {
+            "partitionNames": ["globex", "initech"],
+            "assetSelection": [{"path": ["zuora_workflows"]}, {"path": ["zuora_tasks"]}]}})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        # `customer sync --wait` queues a run on the instance; the daemon runs it.
+        dagster_env = {**cli_env, "DAGSTER_HOME": str(tmp_path / "home" / "dagster")}
+        waited = subprocess.run([fleetops, "customer", "sync", "acme", "--wait"], env=dagster_env, text=True,
+                                capture_output=True, timeout=300)
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert "acme: run success, last sync complete: 0 created, 0 updated, 1199 unchanged" in waited.stdout
+
         wait_until(lambda: "late" in project_partitions(port), timeout=120, interval=2,
                    what="registry_partitions_sensor to add the new project")
+        wait_until(lambda: materialization_count(port, "zuora_workflows", "latecomer"), timeout=240, interval=3,
+                   what="zuora_first_sync_sensor to sync the new customer")
+        assert latest_numbers(port, "zuora_workflows", "latecomer")["created"] == 30
+        wait_until(lambda: graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})[
+            "partitionBackfillOrError"]["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), timeout=300, interval=3,
+            what="the backfill over globex and initech")
+        assert materialization_count(port, "zuora_workflows", "globex") == 2
+        assert materialization_count(port, "zuora_tasks", "initech") == 2
+        customers = json.loads(subprocess.run([fleetops, "customer", "list", "--json"], env=cli_env, text=True,
+                                              capture_output=True, check=True, timeout=60).stdout)
+        assert all(c["last_sync_status"] == "complete" for c in customers)
+        assert secret not in (tmp_path / "demo.log").read_text()
     assert not group_alive(demo.pid), "demo processes survived teardown"
+    wait_until(lambda: not group_alive(zuora_pid), timeout=10, what="the local Zuora server to stop with the demo")

@@ -13,7 +13,7 @@ SHOP_DSN = "mysql://laravel:hunter2-shop@db.internal:3306/shop"
 
 def test_init_is_idempotent(fleetops: Fleetops) -> None:
     result = fleetops.ok("init")
-    assert f"already at revision {ControlDatabase().head_revision()}" in result.output
+    assert f"already at revision {ControlDatabase('sqlite://').head_revision()}" in result.output
 
 
 def test_commands_before_init_say_to_run_init(tmp_path) -> None:

@@ -1,5 +1,7 @@
 """The control database: migrations match the models, SQLite runs in WAL mode."""
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -44,3 +46,23 @@ def test_spool_rejects_unknown_status_and_source(control_db: ControlDatabase) ->
     for bad in ({"status": "lost"}, {"source": "email"}):
         with pytest.raises(sa.exc.IntegrityError), control_db.engine.begin() as conn:
             conn.execute(table.insert().values(**{**row, **bad}))
+
+
+def test_zuora_migration_keeps_existing_customers_and_downgrades(control_db: ControlDatabase) -> None:
+    from alembic import command
+
+    config = control_db._alembic_config()
+    command.upgrade(config, "0002")
+    with control_db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO customers (name, base_url, client_id, client_secret, enabled, created_at, updated_at) "
+            "VALUES ('acme', 'https://rest.zuora.com', 'cid', 'env:ACME', :yes, :now, :now)"),
+            {"yes": True, "now": datetime(2026, 1, 1)})
+    control_db.migrate()
+    with control_db.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT max_concurrency, requests_per_minute, last_sync_status FROM customers"))
+        assert row.one() == (4, 1500, None)
+    command.downgrade(config, "0002")
+    assert not {"workflows", "tasks"} & set(sa.inspect(control_db.engine).get_table_names())
+    control_db.migrate()
+    assert {"workflows", "tasks"} <= set(sa.inspect(control_db.engine).get_table_names())

@@ -1,0 +1,33 @@
+"""A registered customer's sync, as the Dagster assets and `fleetops customer sync --in-process` run it."""
+
+from __future__ import annotations
+
+from resources.control.database import ControlDatabase
+from resources.registry.customers import CustomerRegistry, Tenant
+from resources.secrets import SecretBox
+from resources.zuora.client import RetrySettings, TokenCache, ZuoraClient
+from resources.zuora.task_extraction import TaskExtractionResult, extract_tasks
+from resources.zuora.workflow_sync import SyncProgress, WorkflowSync, WorkflowSyncResult, record_sync
+
+
+def open_client(tenant: Tenant, *, retry: RetrySettings | None = None, tokens: TokenCache | None = None) -> ZuoraClient:
+    """A client on the customer's tenant with the customer's own concurrency and request pace."""
+    return ZuoraClient(tenant.base_url, tenant.client_id, tenant.client_secret,
+                       max_concurrency=tenant.max_concurrency, requests_per_minute=tenant.requests_per_minute,
+                       retry=retry, tokens=tokens)
+
+
+def sync_workflows(db: ControlDatabase, box: SecretBox, customer: str, *, full: bool = False,
+                   progress: SyncProgress | None = None, retry: RetrySettings | None = None,
+                   tokens: TokenCache | None = None) -> WorkflowSyncResult:
+    """List, export what changed, upsert, delete what Zuora no longer has; the outcome is kept on the customer."""
+    tenant = CustomerRegistry(db, box).tenant(customer)
+    with open_client(tenant, retry=retry, tokens=tokens) as client:
+        result = WorkflowSync(db, tenant.id, customer, client, progress=progress).run(full=full)
+    record_sync(db, tenant.id, result.status, result.stats())
+    return result
+
+
+def sync_tasks(db: ControlDatabase, box: SecretBox, customer: str) -> TaskExtractionResult:
+    """Re-extract the customer's tasks from its stored exports (no Zuora call, no secret needed)."""
+    return extract_tasks(db, CustomerRegistry(db, box).id_of(customer), customer)

@@ -1,0 +1,104 @@
+"""`fleetops customer add/list/sync` with the local Zuora server: in-process syncs and runs queued on an instance."""
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.harness.cli import Fleetops
+from tests.harness.zuora import ZuoraServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tenant(server: ZuoraServer, workflows: int, secret: str = "cli-tenant-secret") -> tuple[str, str]:
+    """A new tenant; returns (its name on the server, its client id)."""
+    name, client_id = f"cli-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    server.admin.add_tenant(name, client_id, secret, workflows=workflows, max_tasks=5)
+    return name, client_id
+
+
+def add(fleetops: Fleetops, server: ZuoraServer, customer: str, client_id: str, secret: str = "cli-tenant-secret",
+        *extra: str) -> None:
+    fleetops.ok("customer", "add", customer, "--base-url", server.url, "--client-id", client_id,
+                "--client-secret-stdin", *extra, input=secret + "\n")
+
+
+def test_add_takes_the_request_limits_and_list_shows_the_last_sync(fleetops: Fleetops,
+                                                                   zuora_server: ZuoraServer) -> None:
+    _, client_id = tenant(zuora_server, 3)
+    add(fleetops, zuora_server, "acme", client_id, "cli-tenant-secret", "--max-concurrency", "8",
+        "--requests-per-minute", "20000")
+    shown = json.loads(fleetops.ok("customer", "show", "acme", "--json").stdout)
+    assert (shown["max_concurrency"], shown["requests_per_minute"], shown["last_sync_status"]) == (8, 20000, None)
+    synced = fleetops.ok("customer", "sync", "acme", "--in-process").stdout
+    assert "acme: workflows complete: 3 listed: 3 created" in synced and "acme: tasks:" in synced
+    listed = fleetops.ok("customer", "list").stdout
+    assert "STATUS" in listed and "complete" in listed
+    assert "cli-tenant-secret" not in listed + synced
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--max-concurrency", "0"], "--max-concurrency must be between 1 and 40"),
+    (["--max-concurrency", "41"], "--max-concurrency must be between 1 and 40"),
+    (["--requests-per-minute", "0"], "--requests-per-minute must be between 1 and 50,000"),
+])
+def test_limits_out_of_range_are_refused(fleetops_sqlite: Fleetops, args: list[str], message: str) -> None:
+    result = fleetops_sqlite("customer", "add", "acme", "--base-url", "https://z.example", "--client-id", "c",
+                             "--client-secret-env", "S", *args)
+    assert result.exit_code == 2 and f"error: {message}" in result.stderr
+
+
+def test_sync_all_in_process_reports_each_customer_and_exits_1_when_one_fails(
+    fleetops_sqlite: Fleetops, zuora_server: ZuoraServer
+) -> None:
+    _, good = tenant(zuora_server, 4)
+    _, bad = tenant(zuora_server, 4)
+    add(fleetops_sqlite, zuora_server, "good", good)
+    add(fleetops_sqlite, zuora_server, "bad", bad, "not-the-secret")
+    result = fleetops_sqlite("customer", "sync", "--all", "--in-process")
+    assert result.exit_code == 1
+    assert "good: workflows complete: 4 listed: 4 created" in result.stdout
+    assert "bad: workflows failed" in result.stdout and "refused the client credentials" in result.stderr
+    assert "not-the-secret" not in result.output
+    again = fleetops_sqlite("customer", "sync", "good", "--in-process", "--full")
+    assert again.exit_code == 0 and "4 unchanged" in again.stdout and "4 export calls" in again.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "give a customer NAME or --all"),
+    (["acme", "--all"], "give a customer NAME or --all"),
+    (["nope", "--in-process"], "unknown customer 'nope'"),
+    (["acme"], "DAGSTER_HOME is not set"),
+])
+def test_sync_refuses_what_it_cannot_do(fleetops_sqlite: Fleetops, args: list[str], message: str) -> None:
+    fleetops_sqlite.ok("customer", "add", "acme", "--base-url", "https://z.example", "--client-id", "c",
+                       "--client-secret-env", "S")
+    result = fleetops_sqlite("customer", "sync", *args)
+    assert result.exit_code == 2 and f"error: {message}" in result.stderr
+
+
+def test_sync_queues_one_run_per_customer_on_the_instance(fleetops_sqlite: Fleetops, zuora_server: ZuoraServer,
+                                                           tmp_path: Path) -> None:
+    """Without a daemon the runs stay queued, exactly as the daemon would find them (tests/e2e runs one)."""
+    for name in ("acme", "globex"):
+        _, client_id = tenant(zuora_server, 2)
+        add(fleetops_sqlite, zuora_server, name, client_id)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    fleetops_sqlite.env["DAGSTER_HOME"] = str(home)
+    queued = fleetops_sqlite.ok("customer", "sync", "--all", "--full").stdout
+    assert queued.count(": queued run ") == 2
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert sorted(instance.get_dynamic_partitions("zuora_customers")) == ["acme", "globex"]
+        runs = instance.get_runs()
+        assert sorted(run.tags["dagster/partition"] for run in runs) == ["acme", "globex"]
+        for run in runs:
+            assert run.job_name == "zuora_sync" and run.status == dg.DagsterRunStatus.QUEUED
+            assert run.run_config == {"ops": {"zuora_workflows": {"config": {"full": True}}}}
+            assert run.remote_job_origin.location_name == "fleetops"
+            assert run.tags["fleetops/trigger"] == "cli"

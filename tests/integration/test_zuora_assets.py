@@ -1,0 +1,198 @@
+"""The Zuora assets in a real Dagster instance: partitions fail alone, numbers and checks, secrets stay out."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._serdes import serialize_value
+
+from orchestration.assets.zuora import FULL_TAG, zuora_tasks, zuora_workflows
+from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
+from orchestration.schedules import zuora_sync_schedule
+from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
+from resources.registry.customers import CustomerRegistry, CustomerSpec
+from resources.zuora.client import TOKENS
+from tests.harness.zuora import ZuoraCustomers
+
+REPO = Path(__file__).resolve().parents[2]
+RESOURCES = {"control_db": ControlDatabaseResource(),
+             "zuora": ZuoraApiResource(retries=2, backoff_seconds=0.05, retry_budget_seconds=5)}
+
+
+@pytest.fixture
+def customers(zuora_customers: ZuoraCustomers, monkeypatch: pytest.MonkeyPatch) -> ZuoraCustomers:
+    """The control database and key the Dagster resources read from the environment."""
+    monkeypatch.setenv("FLEETOPS_DATABASE_URL", zuora_customers.db.url)
+    monkeypatch.setenv("FLEETOPS_SECRET_KEY", zuora_customers.box.key)
+    return zuora_customers
+
+
+@pytest.fixture
+def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    """A real instance in a temporary DAGSTER_HOME (SQLite storage), as `make demo` has."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def sync(instance: dg.DagsterInstance, customer: str, **kwargs) -> dg.ExecuteInProcessResult:
+    if customer not in instance.get_dynamic_partitions("zuora_customers"):
+        instance.add_dynamic_partitions("zuora_customers", [customer])
+    return dg.materialize([zuora_workflows, zuora_tasks], partition_key=customer, instance=instance,
+                          resources=RESOURCES, raise_on_error=False, **kwargs)
+
+
+def failure(result: dg.ExecuteInProcessResult) -> str:
+    (event,) = [e for e in result.all_events if e.is_step_failure]
+    return event.step_failure_data.error.message
+
+
+def latest(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, customer: str) -> dict:
+    event = instance.get_latest_materialization_event(asset.key)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=[customer]), limit=1).records
+    assert event is not None and records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+            for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+
+
+def test_a_sync_records_its_numbers_and_passes_its_checks(customers: ZuoraCustomers,
+                                                          instance: dg.DagsterInstance) -> None:
+    customers.add("acme", workflows=60)
+    result = sync(instance, "acme")
+    assert result.success
+    numbers = latest(instance, zuora_workflows, "acme")
+    assert {k: numbers[k] for k in ("created", "updated", "unchanged", "deleted", "total", "errors", "list_calls",
+                                    "export_calls")} == {"created": 60, "updated": 0, "unchanged": 0, "deleted": 0,
+                                                         "total": 60, "errors": 0, "list_calls": 2,
+                                                         "export_calls": 60}
+    assert numbers["error_table"] == "_none_"
+    assert latest(instance, zuora_tasks, "acme")["created"] > 0
+    assert checks(result) == {"sync_complete": True, "tasks_have_workflows": True}
+
+    again = sync(instance, "acme")
+    numbers = latest(instance, zuora_workflows, "acme")
+    assert again.success and (numbers["unchanged"], numbers["export_calls"]) == (60, 0)
+
+
+def test_failing_customers_fail_alone_with_a_clear_message_and_keep_their_workflows(
+    customers: ZuoraCustomers, instance: dg.DagsterInstance
+) -> None:
+    tenants = {name: customers.add(name, workflows=55) for name in ("good", "badcreds", "outage", "malformed")}
+    for name in tenants:
+        assert sync(instance, name).success
+    registry = CustomerRegistry(customers.db, customers.box)
+    spec = registry.spec("badcreds")
+    with customers.db.session() as session:
+        registry.put(CustomerSpec(**{**spec.__dict__, "client_secret": "rotated-wrong-secret"}), session)
+    customers.admin.faults(tenants["outage"], {"kind": "503", "target": "any", "count": -1})
+    customers.admin.faults(tenants["malformed"], {"kind": "malformed", "target": "list", "count": -1})
+    for name in tenants.values():
+        customers.admin.delete_workflow(name, 1000)  # gone in Zuora: only a complete listing may delete it
+    TOKENS.clear()  # a new run process starts without tokens
+
+    results = {name: sync(instance, name) for name in tenants}
+    assert results["good"].success and latest(instance, zuora_workflows, "good")["deleted"] == 1
+    assert "customer badcreds: POST /oauth/token: Zuora refused the client credentials of client id" in failure(
+        results["badcreds"])
+    assert "customer outage: POST /oauth/token: Zuora failed after 2 retries: HTTP 503" in failure(
+        results["outage"])
+    assert "customer malformed: GET /workflows?page=1&page_length=50: Zuora answered with malformed JSON" in failure(
+        results["malformed"])
+    assert "nothing was deleted" in failure(results["malformed"])
+    for name in ("badcreds", "outage", "malformed"):
+        assert not results[name].success
+        assert registry.get(name)["last_sync_status"] == "failed"
+    with customers.db.engine.connect() as conn:
+        counts = dict(conn.exec_driver_sql(
+            "SELECT c.name, count(w.id) FROM customers c LEFT JOIN workflows w ON w.customer_id = c.id "
+            "GROUP BY c.name").all())
+    assert counts == {"good": 54, "badcreds": 55, "outage": 55, "malformed": 55}
+
+
+def test_failed_exports_show_in_the_error_table_and_fail_the_check(customers: ZuoraCustomers,
+                                                                     instance: dg.DagsterInstance) -> None:
+    tenant = customers.add("acme", workflows=10)
+    customers.admin.faults(tenant, {"kind": "malformed", "target": "export", "workflow": 1010, "count": -1})
+    result = sync(instance, "acme")
+    assert result.success  # the other nine are stored; the run does not hide the tenth
+    numbers = latest(instance, zuora_workflows, "acme")
+    assert (numbers["created"], numbers["errors"]) == (10, 1)
+    assert "| 1010 | Workflow 1010 | GET /workflows/1010/export: Zuora answered with malformed JSON" in numbers[
+        "error_table"]
+    assert checks(result) == {"sync_complete": False, "tasks_have_workflows": True}
+
+
+def test_full_by_config_or_by_run_tag(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
+    customers.add("acme", workflows=5)
+    sync(instance, "acme")
+    sync(instance, "acme", run_config={"ops": {"zuora_workflows": {"config": {"full": True}}}})
+    assert latest(instance, zuora_workflows, "acme")["export_calls"] == 5
+    sync(instance, "acme")
+    assert latest(instance, zuora_workflows, "acme")["export_calls"] == 0
+    sync(instance, "acme", tags={FULL_TAG: "true"})
+    assert latest(instance, zuora_workflows, "acme")["export_calls"] == 5
+
+
+def test_client_secrets_never_reach_the_event_log(customers: ZuoraCustomers, instance: dg.DagsterInstance,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    secret, wrong = "tenant-secret-7c1f0e9a", "wrong-secret-52d8b3"
+    tenant = customers.add("acme", workflows=20, secret=secret)
+    customers.add("bad", workflows=3, register_secret=wrong)
+    monkeypatch.setenv("ZUORA_ENV_SECRET", "env-secret-91aa4f")
+    env_tenant = customers.add("viaenv", workflows=3, secret="env-secret-91aa4f",
+                               register_secret="env:ZUORA_ENV_SECRET")
+    customers.admin.faults(tenant, {"kind": "malformed", "target": "export", "workflow": 1000, "count": -1},
+                           {"kind": "429", "target": "list", "count": 1, "retry_after": 1}, revoke_tokens_after=10)
+    customers.admin.faults(env_tenant, {"kind": "401", "target": "list", "count": -1})
+    outcomes = [sync(instance, name).success for name in ("acme", "bad", "viaenv")]
+    assert outcomes == [True, False, False]
+
+    runs = instance.get_runs()
+    assert len(runs) == 3
+    text = "".join(serialize_value(entry) for run in runs for entry in instance.all_logs(run.run_id))
+    text += "".join(serialize_value(run) for run in runs)  # run config and tags
+    assert "refused the client credentials" in text and "refused a fresh access token" in text  # errors are there
+    for value in (secret, wrong, "env-secret-91aa4f"):
+        assert value not in text
+    stored = b"".join(path.read_bytes() for path in Path(instance.root_directory).rglob("*") if path.is_file())
+    for value in (secret, wrong, "env-secret-91aa4f"):
+        assert value.encode() not in stored
+
+
+def test_the_hourly_schedule_requests_one_run_per_enabled_customer(customers: ZuoraCustomers,
+                                                                    instance: dg.DagsterInstance) -> None:
+    for name in ("acme", "globex", "paused"):
+        customers.add(name)
+    registry = CustomerRegistry(customers.db, customers.box)
+    with customers.db.session() as session:
+        registry.put(CustomerSpec(**{**registry.spec("paused").__dict__, "enabled": False}), session)
+    instance.add_dynamic_partitions("zuora_customers", ["acme", "globex", "paused"])
+    context = dg.build_schedule_context(instance=instance, resources={"control_db": ControlDatabaseResource()})
+    requests = zuora_sync_schedule(context)
+    assert sorted(r.partition_key for r in requests) == ["acme", "globex"]
+    assert zuora_sync_schedule.cron_schedule == "0 * * * *"
+
+
+def test_a_new_customer_gets_its_first_sync_once(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
+    def evaluate():
+        context = dg.build_sensor_context(instance=instance, resources={"control_db": ControlDatabaseResource()})
+        return zuora_first_sync_sensor(context)
+
+    customers.add("acme", workflows=2)
+    assert isinstance(evaluate(), dg.SkipReason)  # no partition yet: the registry sensor adds it first
+    instance.add_dynamic_partitions("zuora_customers", ["acme"])
+    (request,) = evaluate().run_requests
+    assert request.partition_key == "acme" and request.run_key.startswith("first-sync:acme:")
+    assert request.run_key == evaluate().run_requests[0].run_key  # stable: the daemon launches it once
+    assert sync(instance, "acme").success
+    assert isinstance(evaluate(), dg.SkipReason)
