@@ -44,8 +44,12 @@ def test_daemon_retries_100_real_failures_exactly_once(dagster_stack: DagsterSta
     laravel_app.set_succeed()
     row = ask(dagster_stack, key, "retry-all")
     assert row["result"]["retried"] == 100 and row["progress"]["processed"] == 100
-    runs = dagster_stack.graphql(RUNS_QUERY, {"tags": [{"key": "fleetops/spool-project", "value": key}]})
-    (run,) = runs["runsOrError"]["results"]
+    def spool_run() -> dict | None:  # the row is settled before the run's own end is recorded
+        runs = dagster_stack.graphql(RUNS_QUERY, {"tags": [{"key": "fleetops/spool-project", "value": key}]})
+        (run,) = runs["runsOrError"]["results"]
+        return run if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    run = wait_until(spool_run, timeout=60, what="the spool run to end")
     assert run["status"] == "SUCCESS" and run["runId"] == row["run_id"]
     laravel_app.work()
     assert successes(laravel_app) == {order: 1 for order in range(1000, 1100)}
