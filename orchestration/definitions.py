@@ -7,10 +7,18 @@ import dagster as dg
 from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup
+from orchestration.assets.horizon_supervisors import horizon_job, horizon_supervisors, horizon_supervisors_schedule
 from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
+from orchestration.assets.redis_health import (
+    redis_fleet_health,
+    redis_health,
+    redis_health_schedule,
+    redis_sweep_job,
+    redis_up,
+)
 from orchestration.checks import freshness_job, freshness_schedule, snapshot_fresh
-from orchestration.resources import ControlDatabaseResource
+from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
 from orchestration.schedules import (
     failed_jobs_schedule,
     failure_rollup_schedule,
@@ -23,10 +31,12 @@ from orchestration.schedules import (
 from orchestration.sensors.registry_sync import registry_partitions_sensor
 
 defs = dg.Definitions(
-    assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state],
-    asset_checks=[snapshot_fresh],
-    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job],
-    schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule],
+    assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state, redis_health,
+            redis_fleet_health, horizon_supervisors],
+    asset_checks=[snapshot_fresh, redis_up],
+    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job, redis_sweep_job, horizon_job],
+    schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule,
+               redis_health_schedule, horizon_supervisors_schedule],
     sensors=[registry_partitions_sensor, fleet_automation_sensor],
-    resources={"control_db": ControlDatabaseResource()},
+    resources={"control_db": ControlDatabaseResource(), "alerts": AlertWebhookResource()},
 )

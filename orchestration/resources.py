@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from resources.alerts import WebhookSender
 from resources.control.database import ControlDatabase
 from resources.registry.projects import ProjectRegistry
 from resources.secrets import SecretBox
@@ -23,3 +24,10 @@ class ControlDatabaseResource(dg.ConfigurableResource):
 
     def projects(self) -> ProjectRegistry:
         return ProjectRegistry(self.database(), SecretBox.from_env())
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """The alert webhook named by FLEETOPS_ALERT_WEBHOOK_URL (read in the run worker, never run config)."""
+
+    def sender(self) -> WebhookSender:
+        return WebhookSender.from_env()
