@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -73,10 +74,8 @@ class WebhookSender:
             session.mount("https://", self._adapter())
             try:
                 response = session.post(self._url, json=self.payload(text, fields), timeout=self.timeout)
-            except requests.Timeout:
-                return Delivery(False, error="webhook timed out")
             except requests.RequestException as exc:
-                return Delivery(False, error=f"webhook unreachable ({type(exc).__name__})")
+                return Delivery(False, error=_failure(exc))
         if 200 <= response.status_code < 300:
             return Delivery(True, response.status_code)
         detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
@@ -89,3 +88,12 @@ class WebhookSender:
                       allowed_methods=frozenset({"POST"}), respect_retry_after_header=True, raise_on_status=False)
         return HTTPAdapter(max_retries=retry)
 
+
+def _failure(exc: requests.RequestException) -> str:
+    """Why a post failed, in words that never quote the URL (urllib3 puts it in its messages)."""
+    cause = getattr(exc.args[0], "reason", None) if exc.args else None  # a MaxRetryError's last failure
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError subclass, yet refused
+        return f"webhook unreachable ({type(cause).__name__})"
+    if isinstance(exc, requests.Timeout) or isinstance(cause, urllib3.exceptions.TimeoutError):
+        return "webhook timed out"
+    return f"webhook unreachable ({type(cause or exc).__name__})"

@@ -79,7 +79,8 @@ def redis_servers(tmp_path: Path) -> Iterator[StartServer]:
             port = free_port()
             workdir = tmp_path / f"redis-{count}"
             workdir.mkdir()
-            argv = [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+            argv = [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", str(workdir)]
             ca_file = None
             if tls:
                 ca_file, key_file = self_signed_certificate(workdir)
@@ -198,7 +199,7 @@ def webhook() -> Iterator[Webhook]:
     hook = Webhook(url=f"http://127.0.0.1:{port}/services/T000/B000/hook-token-s3cr3t")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             hook.paths.append(self.path)
             if hook.status == 200:

@@ -51,7 +51,8 @@ def test_every_failure_gets_its_own_reason_in_one_bounded_sweep(
         ProbeTarget("tls", "127.0.0.1", tls.port, tls=True, tls_ca_file=str(tls.ca_file)),
         ProbeTarget("loading", "127.0.0.1", listeners.loading()),
         ProbeTarget("huge-info", "127.0.0.1", listeners.huge_info(megabytes=20)),
-        ProbeTarget("no-secret", "127.0.0.1", 6379, unavailable="password unavailable: environment variable X is not set"),
+        ProbeTarget("no-secret", "127.0.0.1", 6379,
+                    unavailable="password unavailable: environment variable X is not set"),
     ]
     started = time.monotonic()
     results = by_name(probe_all(targets, ProbeSettings(timeout=1.0)))
