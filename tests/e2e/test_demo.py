@@ -1,6 +1,7 @@
 """`make demo`'s script on a fresh home: UI up, demo projects as partitions, sensor live in a real daemon."""
 
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -24,12 +25,17 @@ query ($path: [String!]!, $partitions: [String!]) { assetOrError(assetKey: {path
 """
 
 
-def latest_numbers(port: int, asset: str, partition: str | None = None) -> dict[str, int]:
+def materializations(port: int, asset: str, partition: str | None = None, limit: int = 1) -> list[dict]:
+    query = METADATA_QUERY.replace("limit: 1", f"limit: {limit}")
     variables = {"path": [asset], "partitions": [partition] if partition else None}
     response = requests.post(f"http://127.0.0.1:{port}/graphql",
-                             json={"query": METADATA_QUERY, "variables": variables}, timeout=10)
+                             json={"query": query, "variables": variables}, timeout=10)
     response.raise_for_status()
-    (materialization,) = response.json()["data"]["assetOrError"]["assetMaterializations"]
+    return response.json()["data"]["assetOrError"]["assetMaterializations"]
+
+
+def latest_numbers(port: int, asset: str, partition: str | None = None) -> dict[str, int]:
+    (materialization,) = materializations(port, asset, partition)
     return {e["label"]: e["intValue"] for e in materialization["metadataEntries"] if "intValue" in e}
 
 
@@ -57,6 +63,15 @@ def test_demo_serves_the_ui_with_the_demo_fleet(tmp_path: Path) -> None:
         sweep = latest_numbers(port, "queue_state")
         assert sweep["shop/pending"] == 40 and sweep["crm/stuck"] == 4
         assert latest_numbers(port, "failure_groups")["groups"] == 7
+        # Redis: the local server up, the unreachable one down, with history and a recorded alert
+        local = latest_numbers(port, "redis_health", "demo-local")
+        assert local["status_level"] == 2 and local["used_memory"] > 0 and local["pending"] == 8
+        assert latest_numbers(port, "redis_health", "demo-unreachable")["status_level"] == 0
+        assert len(materializations(port, "redis_health", "demo-unreachable", limit=10)) >= 3
+        with sqlite3.connect(tmp_path / "home" / "fleetops.db") as control:
+            alerts = control.execute("SELECT connection, from_status, to_status, reason FROM redis_alerts").fetchall()
+        assert alerts == [("demo-unreachable", "up", "down", "refused")]
+        assert "fleetops-demo-local" in (tmp_path / "home" / "horizon" / "billing.php").read_text()
 
         # Registered without telling Dagster (no DAGSTER_HOME): the daemon's sensor must add it.
         cli_env = {**env, "FLEETOPS_SECRET_KEY": (tmp_path / "home" / "secret.key").read_text().strip()}

@@ -13,6 +13,7 @@ from dagster_shared.serdes import serialize_value
 
 from orchestration.assets.redis_health import redis_fleet_health, redis_health, redis_up
 from orchestration.definitions import defs
+from orchestration.partitions import sync_partitions
 from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
 from resources.control.database import ControlDatabase
 from resources.laravel import factory
@@ -165,3 +166,21 @@ def test_the_sweep_is_scheduled_every_minute_as_one_run() -> None:
     assert job.tags["fleetops/kind"] == "redis_sweep"
     assert [key.to_user_string() for key in job.asset_layer.selected_asset_keys] == [
         redis_fleet_health.key.to_user_string()]
+
+
+def test_the_demo_fleet_shows_local_up_unreachable_down_and_a_recorded_alert(
+    demo_fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLEETOPS_ALERT_WEBHOOK_URL", raising=False)
+    assert demo_fleet.summary.redis_reachable, "the local Redis must answer on 127.0.0.1:6379"
+    with dg.instance_for_test() as instance:
+        sync_partitions(instance, demo_fleet.db)
+        for _ in range(3):
+            assert dg.materialize([redis_fleet_health], instance=instance, resources=RESOURCES).success
+        assert latest(instance, "demo-local")["status"] == "up"
+        assert latest(instance, "demo-local")["pending"] == 8  # billing's Redis queue
+        assert (latest(instance, "demo-unreachable")["status"], latest(instance, "demo-unreachable")["reason"]) == (
+            "down", "refused")
+    (alert,) = recent_alerts(demo_fleet.db)
+    assert (alert["connection"], alert["to_status"], alert["delivered"]) == ("demo-unreachable", "down", False)
+    assert alert["error"] == "not sent: FLEETOPS_ALERT_WEBHOOK_URL is not set"
