@@ -36,6 +36,7 @@ class HealthSweep:
     seconds: float = 0.0
     pruned: int = 0
     alerts: list[AlertRecord] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)  # connections whose status or reason differs from their last row
 
     def counts(self) -> dict[str, int]:
         return {status: sum(1 for r in self.results if r.status == status) for status in (UP, DEGRADED, DOWN)}
@@ -89,6 +90,8 @@ def sweep(
     result.seconds = time.perf_counter() - started
     if not record:
         return result
+    before = latest_states(db, [r.connection for r in result.results])
+    result.changed = {r.connection for r in result.results if before.get(r.connection) != (r.status, r.reason)}
     if result.results:
         with db.engine.begin() as conn:
             conn.execute(LOGS.insert(), [r.row() for r in result.results])
@@ -102,6 +105,18 @@ def prune(db: ControlDatabase, before: datetime) -> int:
     """Delete health rows checked before `before` (uses the checked_at index); returns how many."""
     with db.engine.begin() as conn:
         return conn.execute(LOGS.delete().where(LOGS.c.checked_at < before)).rowcount or 0
+
+
+def latest_states(db: ControlDatabase, connections: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """(status, reason) of each connection's newest row; one indexed lookup per connection."""
+    states = {}
+    with db.engine.connect() as conn:
+        for name in connections:
+            row = conn.execute(sa.select(LOGS.c.status, LOGS.c.reason).where(LOGS.c.connection == name)
+                               .order_by(LOGS.c.checked_at.desc(), LOGS.c.id.desc()).limit(1)).first()
+            if row is not None:
+                states[name] = (row.status, row.reason)
+    return states
 
 
 def history(db: ControlDatabase, connection: str, limit: int = 60) -> list[dict[str, Any]]:

@@ -4,7 +4,10 @@
   in one run, rows recorded in redis_health_logs (old ones pruned), alerts sent on debounced
   state changes. For each connection it also logs a materialization of the `redis_health`
   partition of that name, with the numbers the UI plots (latency, memory, clients, queue
-  depth), and an evaluation of the `redis_up` check for that partition.
+  depth), and, when the connection's status or reason changed since its previous probe (or it
+  is its first), an evaluation of the `redis_up` check for that partition. A verdict stands
+  until it changes, and writing 200 unchanged verdicts a minute into Dagster's event log would
+  cost more than the sweep itself.
 - `redis_health` (partitioned by `redis_connections`) materialized by hand or in a backfill
   probes only its own connection, the same way.
 - `redis_up` (partitioned check): up passes, degraded fails as a warning, down fails as an error.
@@ -99,8 +102,8 @@ def redis_up(context: dg.AssetCheckExecutionContext, control_db: ControlDatabase
     group_name="redis",
     kinds={"redis"},
     description="The sweep: every enabled Redis connection probed at once (hard 1 s timeouts), recorded in "
-    "redis_health_logs (pruned after the retention), alerts on debounced state changes, and one redis_health "
-    "materialization plus one redis_up evaluation per connection.",
+    "redis_health_logs (pruned after the retention), alerts on debounced state changes, one redis_health "
+    "materialization per connection and a redis_up evaluation for each connection whose status changed.",
 )
 def redis_fleet_health(
     context: dg.AssetExecutionContext, control_db: ControlDatabaseResource, alerts: AlertWebhookResource
@@ -113,9 +116,10 @@ def redis_fleet_health(
     for probe in result.results:
         context.log_event(dg.AssetMaterialization(asset_key=redis_health.key, partition=probe.connection,
                                                   metadata=health_metadata(probe)))
-        context.log_event(dg.AssetCheckEvaluation(asset_key=redis_health.key, check_name="redis_up",
-                                                  partition=probe.connection,
-                                                  **up_check(probe.status, probe.reason, probe.error)))
+        if probe.connection in result.changed:  # the verdict stands until the status or reason changes
+            context.log_event(dg.AssetCheckEvaluation(asset_key=redis_health.key, check_name="redis_up",
+                                                      partition=probe.connection,
+                                                      **up_check(probe.status, probe.reason, probe.error)))
     for alert in result.alerts:
         context.log.warning("alert: %s (delivered: %s)", alert.line(), alert.delivered)
     rows = [{"connection": r.connection, "status": r.status, "reason": r.reason, "latency_ms": r.latency_ms,

@@ -56,6 +56,19 @@ def run(db: ControlDatabase, box: SecretBox, alerter: Alerter) -> list:
     return sweep(db, box, probe_settings=FAST, alerter=alerter).alerts
 
 
+def test_a_sweep_names_the_connections_whose_status_changed(
+    control: ControlDatabase, box: SecretBox, listeners: Listeners
+) -> None:
+    switch = Switch(listeners)
+    register(control, box, "switch", switch.port)
+    register(control, box, "local", 6379)
+    changes = []
+    for up in (True, True, False, False, True):
+        switch.up = up
+        changes.append(sweep(control, box, probe_settings=FAST).changed)
+    assert changes == [{"switch", "local"}, set(), {"switch"}, set(), {"switch"}]
+
+
 def test_a_flapping_server_sends_nothing_and_held_states_one_alert_each_way(
     control: ControlDatabase, box: SecretBox, listeners: Listeners, webhook: Webhook
 ) -> None:
