@@ -30,10 +30,14 @@ QUEUE_COLUMNS = ["queue", "pending", "delayed", "reserved", "stuck"]
 FLEET_COLUMNS = ["connection", "status", "reason", "latency_ms", "used_memory", "pending", "horizon"]
 
 
-def _run_sweep(control_db: ControlDatabaseResource, alerts: AlertWebhookResource,
+def _run_sweep(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource, alerts: AlertWebhookResource,
                names: list[str] | None = None) -> HealthSweep:
+    """Probe, record, prune and alert; the alerts sent also go to the run's log."""
     db = control_db.database()
-    return sweep(db, SecretBox.from_env(), names=names, alerter=Alerter(db, alerts.sender()))
+    result = sweep(db, SecretBox.from_env(), names=names, alerter=Alerter(db, alerts.sender()))
+    for alert in result.alerts:
+        context.log.warning("alert: %s (delivered: %s)", alert.line(), alert.delivered)
+    return result
 
 
 def health_metadata(result: ProbeResult) -> dict:
@@ -81,10 +85,7 @@ def up_check(status: str | None, reason: str | None, error: str | None) -> dict:
 def redis_health(
     context: dg.AssetExecutionContext, control_db: ControlDatabaseResource, alerts: AlertWebhookResource
 ) -> dg.MaterializeResult:
-    result = _run_sweep(control_db, alerts, [context.partition_key])
-    (probe,) = result.results
-    for alert in result.alerts:
-        context.log.warning("alert: %s (delivered: %s)", alert.line(), alert.delivered)
+    (probe,) = _run_sweep(context, control_db, alerts, [context.partition_key]).results
     return dg.MaterializeResult(metadata=health_metadata(probe))
 
 
@@ -108,7 +109,7 @@ def redis_up(context: dg.AssetCheckExecutionContext, control_db: ControlDatabase
 def redis_fleet_health(
     context: dg.AssetExecutionContext, control_db: ControlDatabaseResource, alerts: AlertWebhookResource
 ) -> dg.MaterializeResult:
-    result = _run_sweep(control_db, alerts)
+    result = _run_sweep(context, control_db, alerts)
     names = [r.connection for r in result.results]
     known = set(context.instance.get_dynamic_partitions(redis_connections_partitions.name))
     if missing := [name for name in names if name not in known]:  # registered since the last sensor tick
@@ -120,8 +121,6 @@ def redis_fleet_health(
             context.log_event(dg.AssetCheckEvaluation(asset_key=redis_health.key, check_name="redis_up",
                                                       partition=probe.connection,
                                                       **up_check(probe.status, probe.reason, probe.error)))
-    for alert in result.alerts:
-        context.log.warning("alert: %s (delivered: %s)", alert.line(), alert.delivered)
     rows = [{"connection": r.connection, "status": r.status, "reason": r.reason, "latency_ms": r.latency_ms,
              "used_memory": r.info.get("used_memory"), "pending": r.queue_totals()["pending"] if r.queues else None,
              "horizon": r.horizon.status if r.horizon else None} for r in result.results]
