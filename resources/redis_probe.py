@@ -113,6 +113,22 @@ class ProbeSettings:
         return self.timeout * self.budget_timeouts
 
 
+INT32, INT64 = 2**31, 2**63
+# redis_health_logs column -> longest text or largest magnitude it takes (INT32 when not named)
+ROW_LIMITS: dict[str, int] = {"version": 32, "role": 16, "replica_link": 16, "uptime_seconds": INT64,
+                              "used_memory": INT64, "maxmemory": INT64, "evicted_keys": INT64,
+                              "rejected_connections": INT64}
+
+
+def _cut(value: Any, limit: int) -> Any:
+    """Text shortened to `limit` characters; a number that does not fit the column dropped (None)."""
+    if isinstance(value, str):
+        return value[:limit]
+    if isinstance(value, int) and not -limit < value < limit:
+        return None
+    return value
+
+
 @dataclass
 class ProbeResult:
     connection: str
@@ -127,13 +143,14 @@ class ProbeResult:
     address: str | None = None
 
     def row(self) -> dict[str, Any]:
-        """The redis_health_logs row."""
+        """The redis_health_logs row, every value cut to its column: a server's odd INFO never fails a sweep."""
         return {
             "connection": self.connection, "checked_at": self.checked_at, "status": self.status,
-            "reason": self.reason[:255] if self.reason else None, "latency_ms": self.latency_ms,
-            **{name: self.info.get(name) for name, _ in INFO_FIELDS.values()},
+            "reason": _cut(self.reason, 255), "latency_ms": self.latency_ms,
+            **{name: _cut(self.info.get(name), ROW_LIMITS.get(name, INT32)) for name, _ in INFO_FIELDS.values()},
             "queues": self.queues, "horizon_status": self.horizon.status if self.horizon else None,
-            "horizon_recent_failed": self.horizon.recent_failed if self.horizon else None, "error": self.error,
+            "horizon_recent_failed": _cut(self.horizon.recent_failed, INT32) if self.horizon else None,
+            "error": _cut(self.error, 1000),
         }
 
     def as_dict(self) -> dict[str, Any]:

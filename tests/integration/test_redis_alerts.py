@@ -166,3 +166,21 @@ def test_one_sweep_of_many_connections_stays_within_its_budget(
     result = sweep(control, box, probe_settings=FAST)
     assert time.monotonic() - started < 2.0
     assert result.counts() == {"up": 10, "degraded": 0, "down": 10}
+
+
+def test_a_server_with_absurd_info_is_still_recorded_on_postgresql(pg_url: str, box: SecretBox,
+                                                                   listeners: Listeners) -> None:
+    odd = (b"redis_version:" + b"7" * 60 + b"\r\nrole:" + b"r" * 40 + b"\r\nconnected_clients:99999999999\r\n"
+           b"used_memory:" + b"9" * 40 + b"\r\nuptime_in_seconds:12\r\n")
+    port = listeners.answering(lambda c: b"+PONG\r\n" if b"PING" in c.upper() else b"$%d\r\n%s\r\n" % (len(odd), odd))
+    db = ControlDatabase(pg_url)
+    db.migrate()
+    try:
+        register(db, box, "odd", port)
+        (result,) = sweep(db, box, probe_settings=FAST).results
+        assert result.status == "up"
+        (row,) = history(db, "odd")
+        assert (row["version"], row["role"]) == ("7" * 32, "r" * 16)
+        assert (row["connected_clients"], row["used_memory"], row["uptime_seconds"]) == (None, None, 12)
+    finally:
+        db.dispose()
