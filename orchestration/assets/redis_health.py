@@ -17,6 +17,7 @@ import dagster as dg
 
 from orchestration.partitions import redis_connections_partitions
 from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
+from resources.errors import FleetopsError
 from resources.failure_report import markdown_table
 from resources.redis_alerting import Alerter
 from resources.redis_health import HealthSweep, history, sweep
@@ -34,7 +35,10 @@ def _run_sweep(context: dg.AssetExecutionContext, control_db: ControlDatabaseRes
                names: list[str] | None = None) -> HealthSweep:
     """Probe, record, prune and alert; the alerts sent also go to the run's log."""
     db = control_db.database()
-    result = sweep(db, SecretBox.from_env(), names=names, alerter=Alerter(db, alerts.sender()))
+    try:
+        result = sweep(db, SecretBox.from_env(), names=names, alerter=Alerter(db, alerts.sender()))
+    except FleetopsError as exc:  # an unknown connection, a bad setting: one clear line, no traceback
+        raise dg.Failure(description=str(exc)) from None
     for alert in result.alerts:
         context.log.warning("alert: %s (delivered: %s)", alert.line(), alert.delivered)
     return result

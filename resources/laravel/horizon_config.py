@@ -92,19 +92,25 @@ def supervisors_for(project: Project, connections: list[RedisConnection], box: S
     supervisors = {}
     for row in sorted(connections, key=lambda r: r.name):
         options = row.options or {}
-        overrides = options.get("horizon") or {}
-        if not isinstance(overrides, dict):
-            raise ValidationError(f"Redis connection {row.name}: option 'horizon' must be a mapping")
-        unknown = sorted(set(overrides) - set(SUPERVISOR_DEFAULTS))
-        if unknown:
-            raise ValidationError(f"Redis connection {row.name}: unknown Horizon setting {unknown[0]!r}")
         supervisors[f"fleetops-{row.name}"] = {
             "connection": options.get("queue_connection") or _queue_connection(project, row, box) or row.name,
             "queue": list(options.get("queues") or ["default"]),
-            **SUPERVISOR_DEFAULTS, **overrides,
+            **supervisor_settings(options.get("horizon"), f"Redis connection {row.name}"),
         }
     check_supervisors(supervisors)
     return supervisors
+
+
+def supervisor_settings(overrides: Any, where: str) -> dict[str, Any]:
+    """Horizon's defaults with a connection's `horizon` option over them (unknown keys refused)."""
+    overrides = overrides or {}
+    if not isinstance(overrides, dict):
+        raise ValidationError(f"{where}: option horizon must be a mapping of Horizon supervisor settings")
+    unknown = sorted(set(overrides) - set(SUPERVISOR_DEFAULTS))
+    if unknown:
+        raise ValidationError(f"{where}: unknown Horizon setting {unknown[0]!r} "
+                              f"(known: {', '.join(SUPERVISOR_DEFAULTS)})")
+    return {**SUPERVISOR_DEFAULTS, **overrides}
 
 
 def _queue_connection(project: Project, row: RedisConnection, box: SecretBox) -> str | None:

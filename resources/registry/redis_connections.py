@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from resources import dsn, identifiers
 from resources.control.models import Project, RedisConnection
 from resources.errors import NotFoundError, ValidationError
+from resources.laravel.horizon_config import check_supervisors, supervisor_settings
 from resources.registry.base import Registry, timestamps
 from resources.secrets import REDACTED, describe
 
@@ -61,8 +62,8 @@ def check_options(options: dict[str, Any]) -> None:
             raise ValidationError(f"option {name} must be a string")
     if options.get("queue_connection") is not None:
         identifiers.connection_name(options["queue_connection"])
-    if not isinstance(options.get("horizon", {}), dict):
-        raise ValidationError("option horizon must be a mapping of Horizon supervisor settings")
+    settings = supervisor_settings(options.get("horizon"), "option horizon")
+    check_supervisors({"fleetops": {"connection": "redis", "queue": queues or ["default"], **settings}})
 
 
 def build_url(row: RedisConnection, password: str | None) -> str:

@@ -92,6 +92,10 @@ def test_a_bad_import_changes_nothing(fleetops: Fleetops, tmp_path: Path) -> Non
         ({"redis": {"q": {"url": "redis://10.0.0.1:6379/0", "options": {"queues": ["a b"]}}}}, "invalid queue name"),
         ({"projects": {"p": {"failed_db": "sqlite:////x"}}}, "only a 'redis' section can be imported"),
         ({"redis": {"cache": {"url": "redis://h:1/0", "colour": "red"}}}, "unknown field 'colour'"),
+        ({"redis": {"h": {"url": "redis://h:1/0", "options": {"horizon": {"balance": "sideways"}}}}},
+         "balance must be auto, simple or false"),
+        ({"redis": {"h": {"url": "redis://h:1/0", "options": {"horizon": {"processes": 3}}}}},
+         "unknown Horizon setting 'processes'"),
     ]:
         path = tmp_path / "bad.yaml"
         path.write_text(yaml.safe_dump(document))

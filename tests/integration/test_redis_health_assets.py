@@ -139,6 +139,15 @@ def test_one_partition_by_hand_probes_only_its_connection_and_checks_it(setup: S
     assert result.get_asset_check_evaluations()[0].passed
 
 
+def test_a_partition_whose_connection_is_gone_fails_with_one_clear_line(setup: Setup) -> None:
+    setup.instance.add_dynamic_partitions("redis_connections", ["gone"])
+    result = dg.materialize([redis_health], partition_key="gone", instance=setup.instance, resources=RESOURCES,
+                            raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_failure_data.user_failure_data.description == "unknown Redis connection 'gone'"
+
+
 def test_passwords_reach_neither_the_control_database_nor_the_dagster_event_log(setup: Setup) -> None:
     sweep_run(setup)
     for partition in ("locked", "wrong-password"):
