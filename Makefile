@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python bench/queue_sweep_bench.py
 	$(BIN)/python bench/snapshot_bench.py --engine all
 	$(BIN)/python bench/zuora_sync_bench.py
+	$(BIN)/python bench/redis_probe_bench.py
 
 # Re-resolve and pin every package (run after changing pyproject.toml's dependencies).
 lock:

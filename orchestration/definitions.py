@@ -7,12 +7,20 @@ import dagster as dg
 from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup
+from orchestration.assets.horizon_supervisors import horizon_job, horizon_supervisors, horizon_supervisors_schedule
 from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
+from orchestration.assets.redis_health import (
+    redis_fleet_health,
+    redis_health,
+    redis_health_schedule,
+    redis_sweep_job,
+    redis_up,
+)
 from orchestration.assets.zuora import zuora_tasks, zuora_workflows
 from orchestration.checks import freshness_job, freshness_schedule, snapshot_fresh
 from orchestration.jobs.spool import spool_job, spool_request_job
-from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
+from orchestration.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
 from orchestration.schedules import (
     failed_jobs_schedule,
     failure_rollup_schedule,
@@ -30,12 +38,13 @@ from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
 
 defs = dg.Definitions(
     assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state, zuora_workflows,
-            zuora_tasks],
-    asset_checks=[snapshot_fresh],
-    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job, zuora_sync_job, spool_job, spool_request_job],
+            zuora_tasks, redis_health, redis_fleet_health, horizon_supervisors],
+    asset_checks=[snapshot_fresh, redis_up],
+    jobs=[snapshot_job, rollup_job, queue_sweep_job, freshness_job, zuora_sync_job, spool_job, spool_request_job,
+          redis_sweep_job, horizon_job],
     schedules=[failed_jobs_schedule, failure_rollup_schedule, queue_state_schedule, freshness_schedule,
-               zuora_sync_schedule],
+               zuora_sync_schedule, redis_health_schedule, horizon_supervisors_schedule],
     sensors=[registry_partitions_sensor, fleet_automation_sensor, zuora_first_sync_sensor, spool_sensor,
              spool_run_failure_sensor],
-    resources={"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource()},
+    resources={"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource(), "alerts": AlertWebhookResource()},
 )

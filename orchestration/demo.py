@@ -7,11 +7,14 @@ import dagster as dg
 from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup
+from orchestration.assets.horizon_supervisors import horizon_supervisors
 from orchestration.assets.queue_state import queue_state
+from orchestration.assets.redis_health import redis_fleet_health
 from orchestration.assets.zuora import zuora_tasks, zuora_workflows
 from orchestration.jobs.spool import spool_request_job
 from orchestration.partitions import projects_partitions, zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
+from orchestration.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
+from resources import settings
 from resources.control.models import utcnow
 from resources.demo_zuora import DEMO_TENANTS
 from resources.zuora_fake.admin import FakeZuoraAdmin
@@ -21,11 +24,13 @@ DEMO_SPOOL_PROJECT = "crm"
 
 
 def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
-    """Snapshot every project, roll up the last hours, group failures, sweep queues, sync the Zuora customers.
+    """Snapshot every project, roll up the last hours, group failures, sweep queues and Redis, sync the Zuora
+    customers, and release crm's stuck jobs as an operator would from the Launchpad; returns what failed.
 
-    Returns what failed.
+    The Redis sweep runs as many times as an alert needs consecutive probes, so the history
+    plots have points and the unreachable server's alert is recorded from the start.
     """
-    resources = {"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource()}
+    resources = {"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource(), "alerts": AlertWebhookResource()}
     failures: list[str] = []
 
     def run(assets: list, **kwargs) -> None:
@@ -43,6 +48,9 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
             run([failure_rollup], partition_key=dg.MultiPartitionKey({"project": project, "hour": hour}))
     run([failure_groups])
     run([queue_state])
+    for _ in range(settings.redis_alert_after()):
+        run([redis_fleet_health])
+    run([horizon_supervisors])
     customers = instance.get_dynamic_partitions(zuora_customers_partitions.name)
     for customer in customers:
         run([zuora_workflows, zuora_tasks], partition_key=customer)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from resources.alerts import WebhookSender
 from resources.control.database import ControlDatabase
 from resources.registry.customers import CustomerRegistry
 from resources.registry.projects import ProjectRegistry
@@ -42,3 +43,10 @@ class ZuoraApiResource(dg.ConfigurableResource):
 
     def retry(self) -> RetrySettings:
         return RetrySettings(retries=self.retries, backoff=self.backoff_seconds, budget=self.retry_budget_seconds)
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """The alert webhook named by FLEETOPS_ALERT_WEBHOOK_URL (read in the run worker, never run config)."""
+
+    def sender(self) -> WebhookSender:
+        return WebhookSender.from_env()

@@ -45,3 +45,13 @@ def connection_name(value: str) -> str:
     if not CONNECTION_NAME.match(value or ""):
         raise ValidationError(f"invalid queue connection name {value!r}")
     return value
+
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,255}$")
+
+
+def queue_name(value: str) -> str:
+    """A Laravel queue name (the part after `queues:`), as it may appear in a Redis key or PHP config."""
+    if not isinstance(value, str) or not QUEUE_NAME.match(value):
+        raise ValidationError(f"invalid queue name {value!r}: letters, digits and _ . : {{ }} - only")
+    return value

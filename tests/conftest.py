@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.harness.fleet",
     "tests.harness.dagster_stack",
     "tests.harness.zuora",
+    "tests.harness.redis_servers",
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from orchestration.cli.context import CliContext, pass_context
+from orchestration.cli.files import read_text
 from orchestration.cli.output import emit_json
-from resources.errors import ValidationError
+from resources.registry.fleet_file import Plan
 
 
 @click.group()
@@ -21,23 +22,21 @@ def fleet() -> None:
 @pass_context
 def apply(ctx: CliContext, file: str, dry_run: bool, as_json: bool) -> None:
     """Make the registry match FILE (sections present in it are authoritative)."""
-    try:
-        with click.open_file(file, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{file} is not UTF-8 text") from None
-    plan = ctx.fleet.apply(text, dry_run=dry_run)
-    if as_json:
-        emit_json({"dry_run": dry_run, **plan.as_dict()})
-    else:
-        for line in plan.lines():
-            click.echo(line)
-        click.echo(("would change" if dry_run else "changed") + f": {len(plan.add)} added, "
-                   f"{len(plan.change)} changed, {len(plan.remove)} removed" if not plan.empty else "no changes")
+    plan = ctx.fleet.apply(read_text(file), dry_run=dry_run)
+    emit_plan(plan, as_json, dry_run=dry_run)
     if not dry_run and not plan.empty:
         ctx.sync_partitions()
+
+
+def emit_plan(plan: Plan, as_json: bool, *, dry_run: bool = False) -> None:
+    """What an apply or import did (or would do): `+`/`~`/`-` lines and a count, or JSON."""
+    if as_json:
+        emit_json({"dry_run": dry_run, **plan.as_dict()})
+        return
+    for line in plan.lines():
+        click.echo(line)
+    click.echo(("would change" if dry_run else "changed") + f": {len(plan.add)} added, "
+               f"{len(plan.change)} changed, {len(plan.remove)} removed" if not plan.empty else "no changes")
 
 
 @fleet.command("export")

@@ -10,7 +10,7 @@ same run (the row is born claimed by it, so no sensor run competes for it).
 import dagster as dg
 from pydantic import Field
 
-from orchestration.resources import ControlDatabaseResource
+from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.spool.actions import ACTIONS, ActionRequest
 from resources.spool.processing import process_claimed
@@ -47,15 +47,16 @@ def _raise_if_failed(settled: list[Settled]) -> None:
 
 @dg.op(description="Claim these spool rows and carry them out against the project's own storage.")
 def execute_spool_actions(context: dg.OpExecutionContext, config: SpoolBatchConfig,
-                          control_db: ControlDatabaseResource) -> None:
+                          control_db: ControlDatabaseResource, alerts: AlertWebhookResource) -> None:
     projects = control_db.projects()
-    settled = process_claimed(projects.db, projects, config.spool_ids, context.run_id, log=context.log.info)
+    settled = process_claimed(projects.db, projects, config.spool_ids, context.run_id, log=context.log.info,
+                              alerts=alerts.sender())
     _raise_if_failed(settled)
 
 
 @dg.op(description="Write the Launchpad's request to the spool and carry it out in this run.")
 def request_spool_action(context: dg.OpExecutionContext, config: SpoolRequestConfig,
-                         control_db: ControlDatabaseResource) -> None:
+                         control_db: ControlDatabaseResource, alerts: AlertWebhookResource) -> None:
     projects = control_db.projects()
     request = ActionRequest(project=config.project, action=config.action, ids=tuple(config.ids),
                             uuids=tuple(config.uuids), queue=config.queue, hours=config.hours,
@@ -70,7 +71,8 @@ def request_spool_action(context: dg.OpExecutionContext, config: SpoolRequestCon
     except FleetopsError as exc:  # the operator's request does not fit: say why, in the run's failure
         raise dg.Failure(f"request refused, nothing written: {exc}", allow_retries=False) from None
     context.log.info(f"spool #{done.id} written: {request.action} on {request.project} {done.payload}")
-    _raise_if_failed(process_claimed(projects.db, projects, [done.id], context.run_id, log=context.log.info))
+    _raise_if_failed(process_claimed(projects.db, projects, [done.id], context.run_id, log=context.log.info,
+                                     alerts=alerts.sender()))
 
 
 @dg.job(

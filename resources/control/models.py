@@ -227,3 +227,52 @@ class QueueObservation(Base):
     stuck: Mapped[int]
     failed: Mapped[int]
     oldest_pending_age: Mapped[float | None] = mapped_column(sa.Float)
+
+
+class RedisHealthLog(Base):
+    """One probe of one Redis connection (seed 004's redis_health_logs); pruned after the retention."""
+
+    __tablename__ = "redis_health_logs"
+    __table_args__ = (
+        sa.Index("ix_redis_health_logs_connection_checked_at", "connection", "checked_at"),
+        sa.Index("ix_redis_health_logs_checked_at", "checked_at"),
+        sa.CheckConstraint("status IN ('up', 'degraded', 'down')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    connection: Mapped[str] = mapped_column(sa.String(64))
+    checked_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.String(255), doc="why not up: refused, timeout, slow, ...")
+    latency_ms: Mapped[float | None] = mapped_column(sa.Float, doc="median of three PINGs")
+    version: Mapped[str | None] = mapped_column(sa.String(32))
+    role: Mapped[str | None] = mapped_column(sa.String(16))
+    uptime_seconds: Mapped[int | None] = mapped_column(sa.BigInteger)
+    used_memory: Mapped[int | None] = mapped_column(sa.BigInteger)
+    maxmemory: Mapped[int | None] = mapped_column(sa.BigInteger)
+    connected_clients: Mapped[int | None]
+    blocked_clients: Mapped[int | None]
+    ops_per_sec: Mapped[int | None]
+    evicted_keys: Mapped[int | None] = mapped_column(sa.BigInteger)
+    rejected_connections: Mapped[int | None] = mapped_column(sa.BigInteger)
+    replica_link: Mapped[str | None] = mapped_column(sa.String(16), doc="master_link_status of a replica")
+    queues: Mapped[dict[str, Any] | None] = mapped_column(doc="queue -> pending, delayed, reserved, stuck")
+    horizon_status: Mapped[str | None] = mapped_column(sa.String(16), doc="running, paused or inactive")
+    horizon_recent_failed: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class RedisAlert(Base):
+    """One state change of one Redis connection that was announced (or that failed to be)."""
+
+    __tablename__ = "redis_alerts"
+    __table_args__ = (sa.Index("ix_redis_alerts_connection_sent_at", "connection", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    connection: Mapped[str] = mapped_column(sa.String(64))
+    from_status: Mapped[str] = mapped_column(sa.String(16))
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.String(255))
+    sent_at: Mapped[datetime]
+    delivered: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(sa.Text, doc="why it was not delivered")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,18 +159,55 @@ class Fleet:
                 session.rollback()
         return plan
 
-    def export(self, *, include_secrets: bool = False) -> str:
+    def export(self, *, include_secrets: bool = False, sections: Sequence[str] | None = None,
+               omit_sealed: bool = False) -> str:
+        """The registry (or some sections of it) as a fleet file.
+
+        Sealed secrets are written as their `fernet:` tokens, in clear with `include_secrets`,
+        or left out altogether with `omit_sealed` (`env:` references are not secrets and stay).
+        """
         document = {}
         for section, registry in self.registries.items():
+            if sections is not None and section not in sections:
+                continue
             entries = {}
             for spec in registry.specs():
                 body = dataclasses.asdict(spec)
                 key = body.pop(registry.key_column)
-                entries[key] = self._secrets_out(body, registry, include_secrets)
+                entries[key] = self._secrets_out(body, registry, include_secrets, omit_sealed)
             document[section] = entries
         return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
-    def _secrets_out(self, body: dict[str, Any], registry: Registry, include_secrets: bool) -> dict[str, Any]:
+    def merge(self, text: str, section: str) -> Plan:
+        """Add or update one section's entries by name, removing nothing (an import, not an apply).
+
+        A secret field missing from an entry keeps the stored value, so importing an export made
+        without secrets changes nothing. One transaction: one bad entry and nothing changes.
+        """
+        wanted = parse(text)
+        others = sorted(set(wanted) - {section})
+        if others:
+            raise ValidationError(f"only a {section!r} section can be imported here, found {others[0]!r}")
+        registry = self.registries[section]
+        plan = Plan()
+        with self.db.session() as session:
+            existing = {getattr(row, registry.key_column): row for row in session.query(registry.model)}
+            for key, spec in wanted.get(section, {}).items():
+                row = existing.get(key)
+                if row is not None:
+                    kept = {f: getattr(row, f) for f in registry.secret_fields if getattr(spec, f, None) is None}
+                    spec = dataclasses.replace(spec, **kept)
+                registry.validate(spec, session)
+                if row is None:
+                    plan.add.append((section, key))
+                elif changed := registry.changes(row, spec):
+                    plan.change.append((section, key, changed))
+                registry.put(spec, session)
+                session.flush()
+        return plan
+
+    def _secrets_out(self, body: dict[str, Any], registry: Registry, include_secrets: bool,
+                     omit_sealed: bool = False) -> dict[str, Any]:
         def out(value: Any) -> Any:
             if isinstance(value, dict):
                 return {k: out(v) for k, v in value.items()}
@@ -177,4 +215,9 @@ class Fleet:
                 return self.box.reveal(value)
             return value
 
-        return {name: out(value) if name in registry.secret_fields else value for name, value in body.items()}
+        def left_out(name: str, value: Any) -> bool:
+            return omit_sealed and not include_secrets and name in registry.secret_fields and (
+                value is None or (isinstance(value, str) and is_sealed(value)))
+
+        return {name: out(value) if name in registry.secret_fields else value
+                for name, value in body.items() if not left_out(name, value)}

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from resources import dsn, identifiers
 from resources.control.models import Project, RedisConnection
 from resources.errors import NotFoundError, ValidationError
+from resources.laravel.horizon_config import check_supervisors, supervisor_settings
 from resources.registry.base import Registry, timestamps
 from resources.secrets import REDACTED, describe
 
@@ -47,6 +48,24 @@ def split_url(url: str) -> dict[str, Any]:
     }
 
 
+def check_options(options: dict[str, Any]) -> None:
+    """The options fleetops reads (others are kept as given): queues, Horizon, TLS."""
+    queues = options.get("queues", [])
+    if not isinstance(queues, list):
+        raise ValidationError("option queues must be a list of queue names")
+    for queue in queues:
+        identifiers.queue_name(queue)
+    if options.get("horizon_prefix") is not None:
+        identifiers.redis_prefix(str(options["horizon_prefix"]))
+    for name in ("queue_connection", "tls_ca_file"):
+        if options.get(name) is not None and not isinstance(options[name], str):
+            raise ValidationError(f"option {name} must be a string")
+    if options.get("queue_connection") is not None:
+        identifiers.connection_name(options["queue_connection"])
+    settings = supervisor_settings(options.get("horizon"), "option horizon")
+    check_supervisors({"fleetops": {"connection": "redis", "queue": queues or ["default"], **settings}})
+
+
 def build_url(row: RedisConnection, password: str | None) -> str:
     """The connection's URL; a `***` password is shown as is (masked), a real one URL-quoted."""
     auth = ""
@@ -70,6 +89,7 @@ class RedisRegistry(Registry[RedisConnection, RedisSpec]):
         known = sa.select(Project.id).where(Project.key == spec.project)
         if spec.project is not None and session.scalar(known) is None:
             raise NotFoundError(f"unknown project {spec.project!r}")
+        check_options(spec.options)
 
     def fields(self, spec: RedisSpec) -> dict[str, Any]:
         columns = split_url(spec.url)

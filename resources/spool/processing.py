@@ -3,7 +3,8 @@
 Per row: claim (atomic), open the project's storage, execute with progress written as it goes,
 then settle. A problem with the project's storage (database or Redis down, a missing table, an
 unset env var) is a failed attempt retried with backoff; jobs Laravel itself could not retry end
-the action failed at once, naming them. An action that has used its last attempt raises an alert.
+the action failed at once, naming them. An action that ends failed is announced to the alert
+webhook (FLEETOPS_ALERT_WEBHOOK_URL) and the delivery recorded in its result.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
+from resources.alerts import Delivery, WebhookSender
 from resources.control.database import ControlDatabase
 from resources.errors import FleetopsError, first_line
 from resources.registry.projects import ProjectRegistry
@@ -22,11 +24,10 @@ from resources.spool.executor import execute
 from resources.spool.store import Claimed, Settled, SpoolStore
 
 Log = Callable[[str], None]
-Alert = Callable[[Claimed, str], None]
 
 
 def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[int], run_id: str,
-                    log: Log = print, alert: Alert | None = None) -> list[Settled]:
+                    log: Log = print, alerts: WebhookSender | None = None) -> list[Settled]:
     """Claim `ids` for `run_id` (rows already claimed by it are kept) and carry each out."""
     store = SpoolStore(db)
     claimed = store.claim(ids, run_id)
@@ -34,20 +35,20 @@ def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[in
     claimed += [c for c in store.claimed_by(run_id, [i for i in ids if i not in taken])]
     if len(claimed) < len(ids):
         log(f"{len(ids) - len(claimed)} of {len(ids)} spool action(s) were already taken by another run")
-    return [_carry_out(store, projects, action, run_id, log, alert) for action in claimed]
+    return [_carry_out(store, projects, action, run_id, log, alerts or WebhookSender.from_env()) for action in claimed]
 
 
 def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str | None = None, limit: int = 100,
-                log: Log = print, alert: Alert | None = None) -> list[Settled]:
+                log: Log = print, alerts: WebhookSender | None = None) -> list[Settled]:
     """Seed 000's process-spool: due rows (of one project, or all), executed here without Dagster."""
     store = SpoolStore(db)
     store.release_expired()
     due = [i for i, key, _ in store.due(limit=10 * limit) if project in (None, key)][:limit]
-    return process_claimed(db, projects, due, f"cli-{uuid.uuid4()}", log, alert)
+    return process_claimed(db, projects, due, f"cli-{uuid.uuid4()}", log, alerts)
 
 
 def _carry_out(store: SpoolStore, projects: ProjectRegistry, action: Claimed, run_id: str, log: Log,
-               alert: Alert | None) -> Settled:
+               alerts: WebhookSender) -> Settled:
     label = f"spool #{action.id} {action.action} on {action.project} (attempt {action.attempts}/{action.max_attempts})"
     log(f"{label}: started")
 
@@ -67,7 +68,17 @@ def _carry_out(store: SpoolStore, projects: ProjectRegistry, action: Claimed, ru
             settled = store.complete(action.id, run_id, outcome.as_result())
     detail = store.get(action.id)
     log(f"{label}: {settled.status}" + (f" ({detail['error']})" if detail["error"] else f" {detail['result']}"))
-    if settled.status == "failed" and alert is not None:
-        alert(action, detail["error"] or "failed")
+    if settled.status == "failed":
+        delivery = _alert(alerts, action, detail)
+        store.note_alert(action.id, delivery)
+        log(f"{label}: alert {'sent' if delivery.delivered else delivery.error}")
     return settled
+
+
+def _alert(alerts: WebhookSender, action: Claimed, detail: dict[str, Any]) -> Delivery:
+    """Tell a person: the action has used its attempts (or cannot succeed) and stays failed."""
+    text = (f":rotating_light: fleetops spool #{action.id} {action.action} on {action.project} failed "
+            f"after {action.attempts} attempt(s): {detail['error']}")
+    return alerts.send(text, {"project": action.project, "action": action.action, "spool id": action.id,
+                              "requested by": detail["requested_by"], "source": detail["source"]})
 

@@ -163,6 +163,14 @@ class SpoolStore:
             ).all()
         return [self.fail(i, run, f"lease expired: run {run} stopped reporting", retryable=True) for i, run in stale]
 
+    def note_alert(self, spool_id: int, delivery: Any) -> None:
+        """Record, in a failed row's result, whether its alert reached the webhook."""
+        with self.db.session() as session:
+            row = session.get(SpoolAction, spool_id)
+            if row is not None:
+                alert = {"delivered": delivery.delivered, "error": delivery.error, "at": utcnow().isoformat()}
+                row.result = {**(row.result or {}), "alert": alert}
+
     def cancel(self, spool_id: int) -> None:
         """Withdraw a pending row (it becomes failed with the reason 'cancelled')."""
         now = utcnow()

@@ -7,6 +7,7 @@ daemon executes, and a backfill over two customers (the UI's own GraphQL mutatio
 
 import json
 import os
+import sqlite3
 import subprocess
 import uuid
 from pathlib import Path
@@ -32,12 +33,17 @@ query ($path: [String!]!, $partitions: [String!]) { assetOrError(assetKey: {path
 """
 
 
-def latest_numbers(port: int, asset: str, partition: str | None = None) -> dict[str, int]:
+def materializations(port: int, asset: str, partition: str | None = None, limit: int = 1) -> list[dict]:
+    query = METADATA_QUERY.replace("limit: 1", f"limit: {limit}")
     variables = {"path": [asset], "partitions": [partition] if partition else None}
     response = requests.post(f"http://127.0.0.1:{port}/graphql",
-                             json={"query": METADATA_QUERY, "variables": variables}, timeout=10)
+                             json={"query": query, "variables": variables}, timeout=10)
     response.raise_for_status()
-    (materialization,) = response.json()["data"]["assetOrError"]["assetMaterializations"]
+    return response.json()["data"]["assetOrError"]["assetMaterializations"]
+
+
+def latest_numbers(port: int, asset: str, partition: str | None = None) -> dict[str, int]:
+    (materialization,) = materializations(port, asset, partition)
     return {e["label"]: e["intValue"] for e in materialization["metadataEntries"] if "intValue" in e}
 
 
@@ -143,6 +149,15 @@ def test_demo_serves_the_ui_with_the_demo_fleet(tmp_path: Path) -> None:
         assert latest_numbers(port, "zuora_tasks", "acme")["total"] > 10_000
         zuora_url = (tmp_path / "home" / "zuora" / "url").read_text()
         zuora_pid = int((tmp_path / "home" / "zuora" / "server.pid").read_text())
+        # Redis: the local server up, the unreachable one down, with history and a recorded alert
+        local = latest_numbers(port, "redis_health", "demo-local")
+        assert local["status_level"] == 2 and local["used_memory"] > 0 and local["pending"] == 8
+        assert latest_numbers(port, "redis_health", "demo-unreachable")["status_level"] == 0
+        assert len(materializations(port, "redis_health", "demo-unreachable", limit=10)) >= 3
+        with sqlite3.connect(tmp_path / "home" / "fleetops.db") as control:
+            alerts = control.execute("SELECT connection, from_status, to_status, reason FROM redis_alerts").fetchall()
+        assert alerts == [("demo-unreachable", "up", "down", "refused")]
+        assert "fleetops-demo-local" in (tmp_path / "home" / "horizon" / "billing.php").read_text()
 
         # Registered without telling Dagster (no DAGSTER_HOME): the daemon's sensor must add it.
         fleetops = str(REPO / ".venv/bin/fleetops")

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from orchestration.jobs.spool import spool_job, spool_request_job
-from orchestration.resources import ControlDatabaseResource
+from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
 from orchestration.sensors.spool import spool_run_failure_sensor, spool_sensor
 from resources.control.database import ControlDatabase
 from resources.spool.store import SpoolStore
@@ -15,7 +15,7 @@ from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY, LaravelApp
 from tests.harness.spool import APP_KEY_ENV, failed_count, register, successes
 
-RESOURCES = {"control_db": ControlDatabaseResource()}
+RESOURCES = {"control_db": ControlDatabaseResource(), "alerts": AlertWebhookResource()}
 
 
 @pytest.fixture

@@ -116,3 +116,22 @@ def test_watch_shows_progress_and_exits_by_outcome(fleetops_sqlite: Fleetops, la
     assert watched.exit_code == 0 and "3/3" in watched.output and "completed" in watched.output
     watched = fleetops_sqlite("spool", "watch", str(bad))
     assert watched.exit_code == 1 and "failed: boom" in watched.output
+
+
+def test_an_action_that_ends_failed_alerts_the_webhook_once(fleetops_sqlite: Fleetops, webhook,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEETOPS_SPOOL_BACKOFF_SECONDS", "0")
+    fleetops_sqlite.ok("project", "add", "dead", "--failed-db", "mysql://nobody@127.0.0.1:1/gone",
+                       "--queue-connection", "database=mysql://nobody@127.0.0.1:1/gone")
+    spool_id = int(fleetops_sqlite.ok("spool", "enqueue", "dead", "release-stuck").output)
+    env = {"FLEETOPS_ALERT_WEBHOOK_URL": webhook.url}
+    for attempt in (1, 2, 3):
+        result = fleetops_sqlite("spool", "process", **env)
+        assert result.exit_code == (1 if attempt == 3 else 0), result.output
+        assert len(webhook.posts) == (1 if attempt == 3 else 0), "no alert while attempts remain"
+    (post,) = webhook.posts
+    assert f"spool #{spool_id} release-stuck on dead failed after 3 attempt(s)" in post["text"]
+    assert "Can't connect to MySQL server" in post["text"]
+    row = json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)
+    assert row["status"] == "failed" and row["result"]["alert"]["delivered"] is True
+    assert "hook-token-s3cr3t" not in result.output

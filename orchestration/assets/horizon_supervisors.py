@@ -1,0 +1,67 @@
+"""Horizon supervisor files generated from the registry, one per Horizon project."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.resources import ControlDatabaseResource
+from resources import settings
+from resources.failure_report import markdown_table
+from resources.laravel.horizon_config import generate
+from resources.secrets import SecretBox
+
+
+class HorizonConfig(dg.Config):
+    output_dir: str | None = None
+    """Directory of the generated files; default $FLEETOPS_HORIZON_CONFIG_DIR, else $FLEETOPS_HOME/horizon."""
+
+
+@dg.asset(
+    group_name="redis",
+    kinds={"laravel", "php"},
+    check_specs=[dg.AssetCheckSpec("horizon_configs_valid", asset="horizon_supervisors")],
+    description="Per Horizon project, a PHP file returning its supervisors (one per registered Redis connection, "
+    "its queues and balance settings) for config/horizon.php to include; checked with php -l and by loading it, "
+    "written atomically and only when it changes, the diff in the metadata. The app reloads it with "
+    "`php artisan horizon:terminate`.",
+)
+def horizon_supervisors(
+    context: dg.AssetExecutionContext, config: HorizonConfig, control_db: ControlDatabaseResource
+) -> dg.MaterializeResult:
+    out_dir = settings.horizon_config_dir() if config.output_dir is None else Path(config.output_dir).resolve()
+    run = generate(control_db.database(), SecretBox.from_env(), out_dir)
+    for rendered in run.written:
+        context.log.info("wrote %s (%d supervisors); the app reloads it with `php artisan horizon:terminate`",
+                         rendered.path, len(rendered.supervisors))
+    for project, error in run.errors.items():
+        context.log.error("project %s: %s", project, error)
+    diffs = "\n\n".join(f"**{r.project}** `{r.path}`\n\n```diff\n{r.diff()}```" for r in run.written)
+    files = [{"project": r.project, "path": str(r.path), "supervisors": len(r.supervisors),
+              "changed": r.changed, "checked_with": ", ".join(r.checked_with) or "-"}
+             for r in sorted(run.written + run.unchanged, key=lambda r: r.project)]
+    return dg.MaterializeResult(
+        metadata={
+            "written": len(run.written),
+            "unchanged": len(run.unchanged),
+            "failed": len(run.errors),
+            "output_dir": str(out_dir),
+            "files": dg.MetadataValue.md(markdown_table(files, ["project", "path", "supervisors", "changed",
+                                                                "checked_with"])),
+            "diff": dg.MetadataValue.md(diffs or "_no changes_"),
+            "errors": dg.MetadataValue.md(markdown_table(
+                [{"project": p, "error": e} for p, e in run.errors.items()], ["project", "error"])),
+            "stale_files": ", ".join(str(p) for p in run.stale) or "-",
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="horizon_configs_valid", passed=not run.errors,
+            metadata={"failed_projects": ", ".join(run.errors) or "-"},
+        )],
+    )
+
+
+horizon_job = dg.define_asset_job("horizon_supervisors_refresh", selection=[horizon_supervisors])
+horizon_supervisors_schedule = dg.ScheduleDefinition(
+    name="horizon_supervisors_schedule", job=horizon_job, cron_schedule="*/5 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-render the Horizon supervisor files every 5 minutes (a file is only rewritten when it changes).",
+)
