@@ -13,7 +13,8 @@ from resources import dsn
 from resources.laravel.connections import database_engine, redis_client
 from resources.laravel.failed_edits import FailedJobEditor
 from resources.laravel.failed_store import DatabaseFailedStore
-from resources.laravel.horizon import HorizonRecords, default_horizon_prefix
+from resources.laravel.horizon import HorizonRecords
+from resources.laravel.horizon_state import horizon_prefix
 from resources.laravel.queue_writes import DatabaseQueueWriter, RedisQueueWriter
 from resources.laravel.retry import FailedJobRetrier, QueueWriter
 from resources.secrets import SecretBox
@@ -80,7 +81,7 @@ class ProjectStorage:
     @cached_property
     def horizon(self) -> HorizonRecords | None:
         """Horizon's records, for a Horizon project: on its (first) Redis queue connection."""
-        prefix = self.spec.horizon_prefix or default_horizon_prefix(self.spec.redis_prefix)
+        prefix = horizon_prefix(self.spec.redis_prefix, self.spec.horizon_prefix)
         redis_writers = [w for w in self.writers.values() if isinstance(w, RedisQueueWriter)]
         if not (self.spec.horizon and prefix and redis_writers):
             return None

@@ -71,7 +71,7 @@ def _target(row: RedisConnection, project: Project | None, box: SecretBox) -> Pr
         tls=row.scheme == "rediss", tls_ca_file=options.get("tls_ca_file"),
         queue_prefix=(project.redis_prefix or "") if project else None, queues=queues,
         stuck_after=project.stuck_after_seconds if project else 300,
-        horizon_prefix=horizon_prefix(project.redis_prefix, options.get("horizon_prefix"))
+        horizon_prefix=horizon_prefix(project.redis_prefix, options.get("horizon_prefix") or project.horizon_prefix)
         if project is not None and project.horizon else None,
         unavailable=unavailable,
     )

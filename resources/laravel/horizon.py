@@ -15,9 +15,6 @@ from collections.abc import Sequence
 
 import redis
 
-LARAVEL_PREFIX_SUFFIX = "database_"
-HORIZON_PREFIX_SUFFIX = "horizon:"
-
 # KEYS: failed job hashes; ARGV[1] unix time, ARGV[i+1] the id the i-th job was pushed again as.
 _MARK_RETRIED = """
 local marked = 0
@@ -33,13 +30,6 @@ for i, key in ipairs(KEYS) do
 end
 return marked
 """
-
-
-def default_horizon_prefix(redis_prefix: str | None) -> str | None:
-    """Horizon's default prefix next to Laravel's default Redis prefix (`app_database_` -> `app_horizon:`)."""
-    if redis_prefix and redis_prefix.endswith(LARAVEL_PREFIX_SUFFIX):
-        return redis_prefix[: -len(LARAVEL_PREFIX_SUFFIX)] + HORIZON_PREFIX_SUFFIX
-    return None
 
 
 class HorizonRecords:
