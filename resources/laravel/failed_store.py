@@ -10,7 +10,7 @@ robust against whatever is in it:
   drain the rest of the table; a PostgreSQL cursor would hold a snapshot and block vacuum);
 - a scan can read its pages on a few connections at once (`readers`): the planning connection
   finds each page's last id on the primary key, reader threads fetch the pages, and the caller
-  still receives them in id order (resources/read_ahead.py). On MariaDB/MySQL the server reads
+  still receives them in id order (resources/overlap.py). On MariaDB/MySQL the server reads
   every exception's whole off-page BLOB even for its head, so the scan is bound by the source's
   disk latency, which concurrent reads hide;
 - `with_bodies=False` cuts the exception to its head in SQL, so 10 MB traces never cross the wire;
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from resources.errors import NotFoundError, ValidationError
 from resources.laravel.exception_text import ParsedException, fingerprint, parse_exception
 from resources.laravel.payload import ParsedPayload, parse_payload
-from resources.read_ahead import read_ahead
+from resources.overlap import read_ahead
 
 _COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
 _TEXT_COLUMNS = ("uuid", "connection", "queue", "payload", "exception")
@@ -126,15 +126,18 @@ class DatabaseFailedStore:
     def _present_columns(self) -> frozenset[str]:
         """Reflect the table once: which of Laravel's columns it has."""
         if self._columns is None:
+            probe = sa.select(sa.literal_column("*")).select_from(sa.table(self._bare_name, schema=self._schema))
             with self._connection() as conn:
-                inspector = sa.inspect(conn)
-                if not inspector.has_table(self._bare_name, schema=self._schema):
-                    raise NotFoundError(
-                        f"failed-job table {self._table_name!r} does not exist "
-                        f"in database {self._engine.url.database!r}"
-                    )
-                columns = inspector.get_columns(self._bare_name, schema=self._schema)
-            names = {column["name"].lower() for column in columns}
+                try:  # one cheap statement; the inspector's catalogue queries only to explain a failure
+                    keys = conn.execute(probe.limit(0)).keys()
+                    names = {str(name).lower() for name in keys}
+                except sa.exc.DBAPIError:
+                    if not sa.inspect(conn).has_table(self._bare_name, schema=self._schema):
+                        raise NotFoundError(
+                            f"failed-job table {self._table_name!r} does not exist "
+                            f"in database {self._engine.url.database!r}"
+                        ) from None
+                    raise
             missing = {"id", "payload", "exception"} - names
             if missing:
                 raise ValidationError(
