@@ -14,10 +14,11 @@ JSON parse, so it happens only on request (`decode_command=True` or `command_pro
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import phpserialize
 
 Scalar = str | int | float | bool | None
@@ -104,9 +105,12 @@ def payload_summary(raw: str | bytes | None) -> tuple[str | None, int, str | Non
     """(job class, size in bytes, parse error): what a failed-job snapshot keeps of a payload.
 
     The same reading as `parse_payload` without building a ParsedPayload, because a snapshot
-    does this for every row and needs three of its fields.
+    does this for every row and needs three of its fields; and JSON read by orjson, 2-3 times
+    faster than json. orjson accepts no text that json refuses, and decodes objects and strings
+    alike (it differs in numbers beyond 64 bits, which the summary does not read); whatever it
+    refuses goes to json, so a bad payload gets json's error message as with `parse_payload`.
     """
-    decoded, size, errors = _json_object(raw)
+    decoded, size, errors = _json_object(raw, _orjson_then_json)
     error = "; ".join(errors) or None
     if decoded is None:
         return None, size, error
@@ -120,7 +124,16 @@ def job_class_of(display_name: str | None, command_name: str | None, job: str | 
     return display_name or command_name or job
 
 
-def _json_object(raw: str | bytes | None) -> tuple[dict[str, Any] | None, int, list[str]]:
+def _orjson_then_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _json_object(
+    raw: str | bytes | None, loads: Callable[[str], Any] = json.loads
+) -> tuple[dict[str, Any] | None, int, list[str]]:
     """The payload's JSON object (None if it has none), its size in bytes, and what went wrong reading it."""
     if raw is None:
         return None, 0, ["payload is NULL"]
@@ -141,7 +154,7 @@ def _json_object(raw: str | bytes | None) -> tuple[dict[str, Any] | None, int, l
         return None, 0, [f"payload is a {type(raw).__name__}, not text"]
 
     try:
-        decoded = json.loads(text)
+        decoded = loads(text)
     except (ValueError, RecursionError) as exc:
         errors.append(f"payload is not valid JSON: {_short(str(exc))}")
         return None, size, errors
