@@ -130,9 +130,9 @@ class WriteBehind:
         return self
 
     def __exit__(self, exc_type: object, *_exc: object) -> None:
-        if exc_type is not None:
-            self._failed = True  # the caller gave up: run nothing more
         try:
-            self.results()
+            if exc_type is None:
+                self.results()
         finally:
+            self._failed = True  # leaving on an error: run nothing more, and raise only the first error
             self._pool.shutdown(wait=True, cancel_futures=True)

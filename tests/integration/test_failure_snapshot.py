@@ -12,7 +12,7 @@ from orchestration.resources import ControlDatabaseResource
 from resources.control.database import ControlDatabase
 from resources.control.models import FleetFailedJob
 from resources.failure_report import top_fingerprints
-from resources.failure_snapshot import FailureSnapshot
+from resources.failure_snapshot import MIRROR_COLUMNS, FailureSnapshot, mirror_row
 from resources.laravel.factory import write_failed_jobs
 from resources.laravel.failed_store import DatabaseFailedStore
 from resources.laravel.schema import create_laravel_tables, define_failed_jobs
@@ -158,3 +158,45 @@ def test_factory_volume_with_large_traces(control: ControlDatabase, pg_url: str)
         engine.dispose()
     assert (result.total, result.new, result.parse_errors, result.watermark) == (20_000, 20_000, 0, 20_000)
     assert len(top_fingerprints(control, "big", limit=100)) == 7
+
+
+def test_parallel_pages_mirror_exactly_what_mirror_row_gives(
+    control: ControlDatabase, source: sa.Engine, tmp_path: Path
+) -> None:
+    """The snapshot's fast path (pages on 3 connections, tuples through executemany) stores what a plain
+    SQLAlchemy insert of `mirror_row` stores, byte for byte, datetimes' text included."""
+    write_failed_jobs(source, 900, seed=12, start=START, end=END, trace_bytes=3_000)
+    failed = define_failed_jobs()
+    with source.begin() as conn:  # gaps in the ids, so pages are not id ranges of equal width
+        conn.execute(failed.delete().where(failed.c.id.in_([*range(40, 90), 333, 334, 700])))
+    store = DatabaseFailedStore(source)
+    result = FailureSnapshot(control, "shop", store, batch_size=64, readers=3).run()
+    assert (result.new, result.total, result.watermark) == (847, 847, 900)
+
+    reference = ControlDatabase(f"sqlite:///{tmp_path}/reference.db")
+    reference.migrate()
+    now = datetime(2026, 11, 9, 12, 0, 0)
+    with reference.engine.begin() as conn:
+        conn.execute(MIRROR.insert(), [mirror_row("shop", job, now) for job in store.iter_failed(with_bodies=False)])
+    columns = ", ".join(name for name in MIRROR_COLUMNS if name not in ("first_seen_at", "last_seen_at"))
+    query = f"SELECT {columns}, length(first_seen_at), length(last_seen_at) FROM fleet_failed_jobs ORDER BY laravel_id"
+    with control.engine.connect() as fast, reference.engine.connect() as plain:
+        assert fast.exec_driver_sql(query).all() == plain.exec_driver_sql(query).all()
+    reference.dispose()
+
+
+def test_reconciliation_compares_only_the_buckets_that_changed(control: ControlDatabase, source: sa.Engine) -> None:
+    write_failed_jobs(source, 2_000, seed=13, start=START, end=END, trace_bytes=300)
+    snapshot = FailureSnapshot(control, "shop", DatabaseFailedStore(source), batch_size=500)
+    snapshot.run()
+    write_failed_jobs(source, 300, seed=14, start=END, end=datetime(2026, 11, 9), trace_bytes=300)
+    doomed = [5, 600, 1030, 1999, 2000, 2100]  # several buckets, the watermark's own, and a new row
+    failed = define_failed_jobs()
+    with source.begin() as conn:
+        conn.execute(failed.delete().where(failed.c.id.in_(doomed)))
+    result = snapshot.run()
+    assert (result.new, result.gone, result.total, result.watermark) == (299, 5, 2_294, 2_300)
+    with control.engine.connect() as conn:
+        gone = conn.execute(sa.select(MIRROR.c.laravel_id).where(MIRROR.c.gone_at.is_not(None))).scalars().all()
+    assert sorted(gone) == doomed[:5]
+    assert snapshot.run().gone == 0
