@@ -23,6 +23,7 @@ Where the time goes, and what is done about it (bench/snapshot_bench.py has the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -44,7 +45,7 @@ PARSED_COLUMNS = ("uuid", "connection", "queue", "job_class", "exception_class",
                   "failed_at", "payload_size", "parse_error")
 CHUNK = 900  # ids per IN (...) list, below SQLite's bound-parameter limit
 RANGES_PER_QUERY = 200  # id ranges OR-ed into one reconciliation query
-BUCKET_WIDTH = 512  # ids per reconciliation bucket
+MIN_BUCKET_WIDTH, MAX_BUCKETS = 64, 4096  # reconciliation buckets: narrow, but not too many to list
 ROWS_PER_TRANSACTION = 10_000
 FULL_SCAN_READERS = 4  # source connections a scan of more than one page reads on
 
@@ -190,9 +191,11 @@ class FailureSnapshot:
     def run(self, *, full: bool = False) -> SnapshotResult:
         now = utcnow()
         watermark = self.watermark()
-        with self.store.session():
+        with self.store.session(), ThreadPoolExecutor(1, thread_name_prefix="source-counts") as counting:
+            # The source's COUNT(*) scans an index of every row: it runs beside the copy, not after it.
+            counts = counting.submit(self.store.counts, watermark, own_connection=True)
             new, parse_errors, last = self._copy(after=0 if full else watermark, now=now)
-            total, gone = self._reconcile(watermark, now)
+            total, gone = self._reconcile(watermark, now, counts)
         return SnapshotResult(
             project=self.project, full=full, total=total, new=new, gone=gone,
             parse_errors=parse_errors, watermark=max(watermark, last),
@@ -256,11 +259,14 @@ class FailureSnapshot:
     def _live(self, *conditions: sa.ColumnElement[bool]) -> list[sa.ColumnElement[bool]]:
         return [self._mine(), TABLE.c.gone_at.is_(None), *conditions]
 
-    def _reconcile(self, watermark: int, now: datetime) -> tuple[int, int]:
-        """(rows at the source, rows at or below the old watermark that vanished there and are now marked)."""
+    def _reconcile(self, watermark: int, now: datetime, counts: Future[tuple[int, int]]) -> tuple[int, int]:
+        """(rows at the source, rows at or below the old watermark that vanished there and are now marked).
+
+        `counts` is the source's (rows, rows above the watermark), being counted.
+        """
+        total, above = counts.result()
         if watermark == 0:
-            return self.store.count(), 0
-        total, above = self.store.counts(watermark)
+            return total, 0
         with self.db.engine.connect() as conn:
             live = conn.execute(
                 sa.select(sa.func.count()).select_from(TABLE).where(*self._live(TABLE.c.laravel_id <= watermark))
@@ -268,7 +274,7 @@ class FailureSnapshot:
         if total - above == live:
             return total, 0
         vanished: list[int] = []
-        for ranges in _chunks(self._suspect_ranges(watermark), RANGES_PER_QUERY):
+        for ranges in _chunks(self._suspect_ranges(watermark, _bucket_width(total)), RANGES_PER_QUERY):
             present = self.store.ids_in(ranges)
             with self.db.engine.connect() as conn:
                 mirrored = conn.execute(sa.select(TABLE.c.laravel_id).where(
@@ -280,30 +286,38 @@ class FailureSnapshot:
                 conn.execute(TABLE.update().where(self._mine(), TABLE.c.laravel_id.in_(chunk)).values(gone_at=now))
         return total, len(vanished)
 
-    def _suspect_ranges(self, watermark: int) -> list[tuple[int, int]]:
+    def _suspect_ranges(self, watermark: int, width: int) -> list[tuple[int, int]]:
         """Id ranges (inclusive, up to the watermark) whose buckets hold a different number of rows on each side.
 
         The bucket holding the watermark is always suspect: at the source it also counts newer rows.
         """
-        source = self.store.bucket_counts(BUCKET_WIDTH)
-        bucket = bucket_of(TABLE.c.laravel_id, BUCKET_WIDTH)
+        source = self.store.bucket_counts(width)
+        bucket = bucket_of(TABLE.c.laravel_id, width)
         with self.db.engine.connect() as conn:
             mirror = dict(conn.execute(
                 sa.select(bucket, sa.func.count()).where(*self._live(TABLE.c.laravel_id <= watermark)).group_by(bucket)
             ).all())
-        last_bucket = watermark - watermark % BUCKET_WIDTH
+        last_bucket = watermark - watermark % width
         suspects = sorted(
             start for start in set(source) | set(mirror)
             if start == last_bucket or (start < last_bucket and source.get(start, 0) != mirror.get(start, 0))
         )
         ranges: list[tuple[int, int]] = []
         for start in suspects:
-            end = min(start + BUCKET_WIDTH - 1, watermark)
+            end = min(start + width - 1, watermark)
             if ranges and ranges[-1][1] + 1 == start:
                 ranges[-1] = (ranges[-1][0], end)
             else:
                 ranges.append((start, end))
         return ranges
+
+
+def _bucket_width(rows: int) -> int:
+    """Ids per bucket: MIN_BUCKET_WIDTH, doubled until the rows fill at most MAX_BUCKETS buckets."""
+    width = MIN_BUCKET_WIDTH
+    while rows > width * MAX_BUCKETS:
+        width *= 2
+    return width
 
 
 _REFRESHED = (*PARSED_COLUMNS, "last_seen_at", "gone_at")
