@@ -47,7 +47,6 @@ CHUNK = 900  # ids per IN (...) list, below SQLite's bound-parameter limit
 RANGES_PER_QUERY = 200  # id ranges OR-ed into one reconciliation query
 MIN_BUCKET_WIDTH, MAX_BUCKETS = 64, 4096  # reconciliation buckets: narrow, but not too many to list
 ROWS_PER_TRANSACTION = 10_000
-FULL_SCAN_READERS = 4  # source connections a scan of more than one page reads on
 
 
 @dataclass(frozen=True)
@@ -173,13 +172,13 @@ class FailureSnapshot:
 
     def __init__(
         self, db: ControlDatabase, project: str, store: DatabaseFailedStore, *,
-        batch_size: int = 2000, readers: int = FULL_SCAN_READERS,
+        batch_size: int = 2000, readers: int | None = None,
     ):
         self.db = db
         self.project = project
         self.store = store
         self.batch_size = batch_size
-        self.readers = readers
+        self.readers = readers or store.scan_readers()
 
     def _mine(self) -> sa.ColumnElement[bool]:
         return TABLE.c.project == self.project

@@ -124,6 +124,16 @@ class DatabaseFailedStore:
         with _autocommit(self._engine) as conn:
             yield conn
 
+    def scan_readers(self) -> int:
+        """How many connections a scan of many pages is worth.
+
+        MariaDB/MySQL read every exception's off-page BLOB with one synchronous read per page per
+        connection, so a scan goes as fast as reads are in flight (4 -> 8 connections: 9.2 -> 7.9 s
+        for 200k rows of 14 KB). PostgreSQL cuts the head from the compressed value itself and
+        the scan is bound by parsing here: more connections than 4 only cost memory.
+        """
+        return 8 if self._engine.dialect.name in ("mysql", "mariadb") else 4
+
     def _present_columns(self) -> frozenset[str]:
         """Reflect the table once: which of Laravel's columns it has."""
         if self._columns is None:
@@ -213,7 +223,7 @@ class DatabaseFailedStore:
                 return rows
 
             yield from read_ahead(self._page_bounds(after_id, top, page_size), fetch,
-                                  workers=readers, ahead=readers + 2)
+                                  workers=readers, ahead=readers + 1)
 
     def _serial_pages(
         self, query: sa.Select[Any], after_id: int, top: int, page_size: int
