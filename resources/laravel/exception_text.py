@@ -25,7 +25,8 @@ from dataclasses import dataclass
 HEAD_CHARS = 16_384
 MESSAGE_CHARS = 2_000  # longest first line we keep (and normalise)
 
-_STACK_TRACE = "\nStack trace:"
+STACK_TRACE = "\nStack trace:"  # where the first block of `(string) $exception` ends
+LEADING_SPACE = "\ufeff \t\r\n"  # stripped before parsing
 _CLASS_AND_MESSAGE = re.compile(r"(?P<cls>\\?[A-Za-z_\x80-\uffff][\w\\]*)(?:: (?P<msg>.*))?\Z", re.DOTALL)
 _FILE_AND_LINE = re.compile(r"(?P<file>\S.*):(?P<line>\d+)\Z")
 
@@ -74,7 +75,7 @@ def parse_exception(text: str | bytes | None) -> ParsedException:
     else:
         return ParsedException(parse_error=f"exception is a {type(text).__name__}, not text")
 
-    parsed = _parse_head(head.lstrip("\ufeff \t\r\n"))
+    parsed = _parse_head(head.lstrip(LEADING_SPACE))
     if decode_error is None:
         return parsed
     error = decode_error if parsed.parse_error is None else f"{decode_error}; {parsed.parse_error}"
@@ -84,7 +85,7 @@ def parse_exception(text: str | bytes | None) -> ParsedException:
 def _parse_head(head: str) -> ParsedException:
     if not head:
         return ParsedException(parse_error="exception is empty")
-    end = head.find(_STACK_TRACE)
+    end = head.find(STACK_TRACE)
     # Without "Stack trace:" in the head the message is huge or the text is not PHP's; use line one.
     block = head[:end] if end >= 0 else head.split("\n", 1)[0]
 

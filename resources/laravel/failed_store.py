@@ -35,7 +35,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.errors import NotFoundError, ValidationError
-from resources.laravel.exception_text import ParsedException, fingerprint, parse_exception
+from resources.laravel.exception_text import (
+    LEADING_SPACE,
+    STACK_TRACE,
+    ParsedException,
+    fingerprint,
+    parse_exception,
+)
 from resources.laravel.payload import ParsedPayload, parse_payload
 from resources.overlap import read_ahead
 
@@ -45,6 +51,8 @@ _MAX_BIGINT = 2**63 - 1
 # Without bodies only this much of an exception leaves the database: the first line and its
 # " in FILE:LINE" fit, and the server decompresses no more of a TOASTed trace than this.
 SUMMARY_HEAD_CHARS = 2_048
+_PG_TEXT_TYPES = frozenset({25, 1042, 1043})  # text, char, varchar: where strpos() works
+_LEADING_SPACE_CODES = sorted({ord(char) for char in LEADING_SPACE} | {0xEF})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,7 @@ class DatabaseFailedStore:
         self._columns: frozenset[str] | None = None
         self._clause: sa.TableClause | None = None
         self._session: sa.Connection | None = None
+        self._cut_in_sql = False  # whether summary heads end at "Stack trace:" already in SQL
 
     def dispose(self) -> None:
         """Close the store's connections (its engine)."""
@@ -140,8 +149,7 @@ class DatabaseFailedStore:
             probe = sa.select(sa.literal_column("*")).select_from(sa.table(self._bare_name, schema=self._schema))
             with self._connection() as conn:
                 try:  # one cheap statement; the inspector's catalogue queries only to explain a failure
-                    keys = conn.execute(probe.limit(0)).keys()
-                    names = {str(name).lower() for name in keys}
+                    description = conn.execute(probe.limit(0)).cursor.description
                 except sa.exc.DBAPIError:
                     if not sa.inspect(conn).has_table(self._bare_name, schema=self._schema):
                         raise NotFoundError(
@@ -149,6 +157,8 @@ class DatabaseFailedStore:
                             f"in database {self._engine.url.database!r}"
                         ) from None
                     raise
+            types = {str(column[0]).lower(): column[1] for column in description}
+            names = set(types)
             missing = {"id", "payload", "exception"} - names
             if missing:
                 raise ValidationError(
@@ -156,6 +166,10 @@ class DatabaseFailedStore:
                     f"(no {', '.join(sorted(missing))})"
                 )
             self._columns = frozenset(name for name in _COLUMNS if name in names)
+            dialect = self._engine.dialect.name
+            self._cut_in_sql = dialect in ("mysql", "mariadb") or (
+                dialect == "postgresql" and types["exception"] in _PG_TEXT_TYPES
+            )
         return self._columns
 
     def has_uuid(self) -> bool:
@@ -170,10 +184,14 @@ class DatabaseFailedStore:
             self._clause = sa.table(self._bare_name, *present, schema=self._schema)
         return self._clause
 
-    def _select(self, with_bodies: bool) -> sa.Select[Any]:
-        """All of Laravel's columns in `_COLUMNS` order (NULL for one the table lacks), so rows are plain tuples."""
+    def _select(self, with_bodies: bool, *, cut: bool = False) -> sa.Select[Any]:
+        """All of Laravel's columns in `_COLUMNS` order (NULL for one the table lacks), so rows are plain tuples.
+
+        Without bodies the exception is its first SUMMARY_HEAD_CHARS characters, and with `cut`
+        the head ends at its first STACK_TRACE (see `_cut_at_stack_trace`).
+        """
         table = self._table()
-        as_blob = self._engine.dialect.name == "sqlite"
+        dialect = self._engine.dialect.name
         columns: list[Any] = []
         for name in _COLUMNS:
             if name not in table.c:
@@ -182,10 +200,36 @@ class DatabaseFailedStore:
             column: Any = table.c[name]
             if name == "exception" and not with_bodies:
                 column = sa.func.substr(column, 1, SUMMARY_HEAD_CHARS)
-            if as_blob and name in _TEXT_COLUMNS:
+                if cut:
+                    column = _cut_at_stack_trace(column, dialect)
+            if dialect == "sqlite" and name in _TEXT_COLUMNS:
                 column = sa.cast(column, sa.LargeBinary)
             columns.append(column.label(name))
         return sa.select(*columns)
+
+    def _page_query(
+        self, with_bodies: bool, *where: sa.ColumnElement[bool], limit: int | None = None
+    ) -> sa.Select[Any]:
+        """Rows matching `where` (with `limit`: the first ones in id order); summary heads cut where they may be.
+
+        Without bodies, and where the engine can do it exactly, an exception head ends with its
+        first "\nStack trace:" (the frames after it are never parsed): a tenth of the bytes to
+        send, decode and hold. MySQL has read the whole value anyway, so the head expression may
+        repeat; PostgreSQL computes it once in a derived table (OFFSET 0 keeps the planner from
+        inlining it, which would cut the slice out of the TOASTed value three times over).
+        """
+        table = self._table()
+        cut = not with_bodies and self._cut_in_sql
+        derived = cut and self._engine.dialect.name == "postgresql"
+        query = self._select(with_bodies, cut=cut and not derived).where(*where)
+        if limit is not None:
+            query = query.order_by(table.c.id).limit(limit)
+        if not derived:
+            return query
+        page = query.offset(0).subquery("page")
+        head = _cut_at_stack_trace(page.c.exception, "postgresql")
+        outer = sa.select(*(head.label(name) if name == "exception" else page.c[name] for name in _COLUMNS))
+        return outer.order_by(page.c.id) if limit is not None else outer
 
     def iter_failed(
         self, after_id: int = 0, batch_size: int = 1000, with_bodies: bool = True
@@ -211,11 +255,10 @@ class DatabaseFailedStore:
             top = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()
         if top is None or top <= after_id:
             return
-        query = self._select(with_bodies)
         if readers == 1 or top - after_id <= page_size:
-            yield from self._serial_pages(query, after_id, top, page_size)
+            yield from self._serial_pages(with_bodies, after_id, top, page_size)
             return
-        ranged = query.where(table.c.id > sa.bindparam("low"), table.c.id <= sa.bindparam("high"))
+        ranged = self._page_query(with_bodies, table.c.id > sa.bindparam("low"), table.c.id <= sa.bindparam("high"))
         with _ThreadConnections(self._engine) as connections:
             def fetch(bounds: tuple[int, int]) -> list[sa.Row[Any]]:
                 rows = list(connections.get().execute(ranged, {"low": bounds[0], "high": bounds[1]}))
@@ -226,7 +269,7 @@ class DatabaseFailedStore:
                                   workers=readers, ahead=readers + 1)
 
     def _serial_pages(
-        self, query: sa.Select[Any], after_id: int, top: int, page_size: int
+        self, with_bodies: bool, after_id: int, top: int, page_size: int
     ) -> Iterator[list[sa.Row[Any]]]:
         """Keyset pages, `id > last ORDER BY id LIMIT page_size`, each on a short-lived connection.
 
@@ -234,12 +277,11 @@ class DatabaseFailedStore:
         (a freshly filled table) sorts the whole remaining range for every page. Rows above
         `top` are dropped here instead.
         """
-        id_column = self._table().c.id
-        page = query.order_by(id_column).limit(page_size)
+        page = self._page_query(with_bodies, self._table().c.id > sa.bindparam("low"), limit=page_size)
         last = after_id
         while last < top:
             with self._connection() as conn:
-                rows = list(conn.execute(page.where(id_column > last)))
+                rows = list(conn.execute(page, {"low": last}))
             full = len(rows) == page_size
             if rows and rows[-1][0] > top:
                 rows = [row for row in rows if row[0] <= top]
@@ -327,6 +369,30 @@ class DatabaseFailedStore:
                 if row is not None:
                     return failed_job_from_row(row, True)
         return None
+
+
+def _cut_at_stack_trace(head: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """`head` up to and including its first STACK_TRACE, when that leaves parse_exception's result unchanged.
+
+    parse_exception strips LEADING_SPACE and reads the text before the first STACK_TRACE, so a
+    head that starts with anything else may end right after that marker. A head that starts with
+    leading space is left whole (the marker's own newline could be stripped). ASCII() gives the
+    first character's code on PostgreSQL and its first byte on MySQL (0xEF for a BOM): an extra
+    code in the list only means a head left whole. MySQL looks for the marker as bytes, so case
+    and collation cannot match anything else; a byte offset is never less than the character
+    offset, so the cut lands on or after the marker's end. BLOB columns are left whole there:
+    bytes after the marker can still make the head invalid UTF-8, which the parser reports.
+    """
+    marker = sa.literal(STACK_TRACE)
+    if dialect == "postgresql":
+        at = sa.func.strpos(head, marker)
+        text_column = sa.true()
+    else:
+        at = sa.func.locate(sa.cast(marker, sa.LargeBinary), head)
+        text_column = sa.func.charset(head) != "binary"
+    first = sa.func.ascii(head)
+    cut = sa.and_(text_column, first.not_in(_LEADING_SPACE_CODES), at > 0)
+    return sa.case((cut, sa.func.substr(head, 1, at + (len(STACK_TRACE) - 1))), else_=head)
 
 
 def _first(row: Sequence[Any]) -> Any:
