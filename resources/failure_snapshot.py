@@ -190,9 +190,10 @@ class FailureSnapshot:
     def run(self, *, full: bool = False) -> SnapshotResult:
         now = utcnow()
         watermark = self.watermark()
-        with self.store.session(), ThreadPoolExecutor(1, thread_name_prefix="source-counts") as counting:
-            # The source's COUNT(*) scans an index of every row: it runs beside the copy, not after it.
-            counts = counting.submit(self.store.counts, watermark, own_connection=True)
+        with self.store.session(), ThreadPoolExecutor(1, thread_name_prefix="snapshot-counts") as counting:
+            # Counting scans an index of every row on both sides: it runs beside the copy, not after it
+            # (rows up to the old watermark are all it counts, and the copy adds none of those).
+            counts = counting.submit(self._counts, watermark)
             new, parse_errors, last = self._copy(after=0 if full else watermark, now=now)
             total, gone = self._reconcile(watermark, now, counts)
         return SnapshotResult(
@@ -258,19 +259,26 @@ class FailureSnapshot:
     def _live(self, *conditions: sa.ColumnElement[bool]) -> list[sa.ColumnElement[bool]]:
         return [self._mine(), TABLE.c.gone_at.is_(None), *conditions]
 
-    def _reconcile(self, watermark: int, now: datetime, counts: Future[tuple[int, int]]) -> tuple[int, int]:
-        """(rows at the source, rows at or below the old watermark that vanished there and are now marked).
-
-        `counts` is the source's (rows, rows above the watermark), being counted.
-        """
-        total, above = counts.result()
+    def _counts(self, watermark: int) -> tuple[int, int, int]:
+        """(rows at the source, of which above the watermark, live mirror rows at or below it)."""
+        total, above = self.store.counts(watermark, own_connection=True)
         if watermark == 0:
-            return total, 0
+            return total, above, 0
         with self.db.engine.connect() as conn:
             live = conn.execute(
                 sa.select(sa.func.count()).select_from(TABLE).where(*self._live(TABLE.c.laravel_id <= watermark))
             ).scalar_one()
-        if total - above == live:
+        return total, above, int(live)
+
+    def _reconcile(
+        self, watermark: int, now: datetime, counts: Future[tuple[int, int, int]]
+    ) -> tuple[int, int]:
+        """(rows at the source, rows at or below the old watermark that vanished there and are now marked).
+
+        `counts` is `_counts(watermark)`, being counted.
+        """
+        total, above, live = counts.result()
+        if watermark == 0 or total - above == live:
             return total, 0
         vanished: list[int] = []
         for ranges in _chunks(self._suspect_ranges(watermark, _bucket_width(total)), RANGES_PER_QUERY):
