@@ -261,7 +261,7 @@ class DatabaseFailedStore:
         ranged = self._page_query(with_bodies, table.c.id > sa.bindparam("low"), table.c.id <= sa.bindparam("high"))
         with _ThreadConnections(self._engine) as connections:
             def fetch(bounds: tuple[int, int]) -> list[sa.Row[Any]]:
-                rows = list(connections.get().execute(ranged, {"low": bounds[0], "high": bounds[1]}))
+                rows = connections.get().execute(ranged, {"low": bounds[0], "high": bounds[1]}).all()
                 rows.sort(key=_first)  # ordered here: no ORDER BY, so no sort node at the source
                 return rows
 
@@ -281,7 +281,7 @@ class DatabaseFailedStore:
         last = after_id
         while last < top:
             with self._connection() as conn:
-                rows = list(conn.execute(page, {"low": last}))
+                rows = conn.execute(page, {"low": last}).all()
             full = len(rows) == page_size
             if rows and rows[-1][0] > top:
                 rows = [row for row in rows if row[0] <= top]
