@@ -187,7 +187,7 @@ class FleetFailedJob(Base):
     __tablename__ = "fleet_failed_jobs"
     __table_args__ = (
         sa.UniqueConstraint("project", "laravel_id"),
-        sa.Index("ix_fleet_failed_jobs_project_gone_at", "project", "gone_at"),
+        sa.Index("ix_fleet_failed_jobs_project_gone_at_laravel_id", "project", "gone_at", "laravel_id"),
         sa.Index("ix_fleet_failed_jobs_project_failed_at", "project", "failed_at"),
         sa.Index("ix_fleet_failed_jobs_fingerprint", "fingerprint"),
     )

@@ -14,10 +14,11 @@ JSON parse, so it happens only on request (`decode_command=True` or `command_pro
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import phpserialize
 
 Scalar = str | int | float | bool | None
@@ -60,36 +61,13 @@ class ParsedPayload:
     @property
     def job_class(self) -> str | None:
         """The class a person recognises: displayName, else data.commandName, else the handler string."""
-        return self.display_name or self.command_name or self.job
+        return job_class_of(self.display_name, self.command_name, self.job)
 
 
 def parse_payload(raw: str | bytes | None, *, decode_command: bool = False) -> ParsedPayload:
     """Parse one payload; never raises. Bad input gives a result with `parse_error` set."""
-    if raw is None:
-        return ParsedPayload(parse_error="payload is NULL")
-    errors: list[str] = []
-    if isinstance(raw, bytes | bytearray | memoryview):
-        data = bytes(raw)
-        size = len(data)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # Keep going with replacement characters: the keys we need are ASCII and usually survive.
-            text = data.decode("utf-8", errors="replace")
-            errors.append(f"payload is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")
-    elif isinstance(raw, str):
-        text = raw
-        size = len(raw) if raw.isascii() else len(raw.encode("utf-8", errors="surrogatepass"))
-    else:
-        return ParsedPayload(parse_error=f"payload is a {type(raw).__name__}, not text")
-
-    try:
-        decoded = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        errors.append(f"payload is not valid JSON: {_short(str(exc))}")
-        return ParsedPayload(size=size, parse_error="; ".join(errors))
-    if not isinstance(decoded, dict):
-        errors.append(f"payload JSON is a {_json_type(decoded)}, not an object")
+    decoded, size, errors = _json_object(raw)
+    if decoded is None:
         return ParsedPayload(size=size, parse_error="; ".join(errors))
 
     data_field = decoded.get("data")
@@ -121,6 +99,69 @@ def parse_payload(raw: str | bytes | None, *, decode_command: bool = False) -> P
         raw=decoded,
         parse_error="; ".join(errors) or None,
     )
+
+
+def payload_summary(raw: str | bytes | None) -> tuple[str | None, int, str | None]:
+    """(job class, size in bytes, parse error): what a failed-job snapshot keeps of a payload.
+
+    The same reading as `parse_payload` without building a ParsedPayload, because a snapshot
+    does this for every row and needs three of its fields; and JSON read by orjson, 2-3 times
+    faster than json. orjson accepts no text that json refuses, and decodes objects and strings
+    alike (it differs in numbers beyond 64 bits, which the summary does not read); whatever it
+    refuses goes to json, so a bad payload gets json's error message as with `parse_payload`.
+    """
+    decoded, size, errors = _json_object(raw, _orjson_then_json)
+    error = "; ".join(errors) or None
+    if decoded is None:
+        return None, size, error
+    data_field = decoded.get("data")
+    command_name = _str(data_field.get("commandName")) if isinstance(data_field, dict) else None
+    return job_class_of(_str(decoded.get("displayName")), command_name, _str(decoded.get("job"))), size, error
+
+
+def job_class_of(display_name: str | None, command_name: str | None, job: str | None) -> str | None:
+    """The class a person recognises: displayName, else data.commandName, else the handler string."""
+    return display_name or command_name or job
+
+
+def _orjson_then_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _json_object(
+    raw: str | bytes | None, loads: Callable[[str], Any] = json.loads
+) -> tuple[dict[str, Any] | None, int, list[str]]:
+    """The payload's JSON object (None if it has none), its size in bytes, and what went wrong reading it."""
+    if raw is None:
+        return None, 0, ["payload is NULL"]
+    errors: list[str] = []
+    if isinstance(raw, bytes | bytearray | memoryview):
+        data = bytes(raw)
+        size = len(data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # Keep going with replacement characters: the keys we need are ASCII and usually survive.
+            text = data.decode("utf-8", errors="replace")
+            errors.append(f"payload is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")
+    elif isinstance(raw, str):
+        text = raw
+        size = len(raw) if raw.isascii() else len(raw.encode("utf-8", errors="surrogatepass"))
+    else:
+        return None, 0, [f"payload is a {type(raw).__name__}, not text"]
+
+    try:
+        decoded = loads(text)
+    except (ValueError, RecursionError) as exc:
+        errors.append(f"payload is not valid JSON: {_short(str(exc))}")
+        return None, size, errors
+    if not isinstance(decoded, dict):
+        errors.append(f"payload JSON is a {_json_type(decoded)}, not an object")
+        return None, size, errors
+    return decoded, size, errors
 
 
 def command_properties(payload: ParsedPayload | Mapping[str, Any] | None) -> DecodedCommand:

@@ -8,7 +8,13 @@ import random
 import pytest
 
 from resources.laravel.factory import CATALOGUE, make_payload
-from resources.laravel.payload import ParsedPayload, command_properties, parse_payload, unserialize_command
+from resources.laravel.payload import (
+    ParsedPayload,
+    command_properties,
+    parse_payload,
+    payload_summary,
+    unserialize_command,
+)
 
 ORDER, EMAIL, ZUORA = CATALOGUE[0], CATALOGUE[1], CATALOGUE[2]
 NOW = 1_700_000_000
@@ -172,3 +178,21 @@ def test_laravel7_string_job_payload() -> None:
     assert parsed.uuid is None
     assert parsed.job_class == "App\\Mail\\Welcome"
     assert parsed.command_error == "payload has no data.command"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None, 42, "", "   ", "{not json", "[1, 2]", '"text"', "null", '{"displayName": "A"} trailing',
+        '\ufeff{"displayName": "A"}', '{"displayName": NaN}', '{"displayName": "A", "maxTries": 1e400}',
+        '{"displayName": "A", "displayName": "B"}', '{"displayName": "\\ud800 lone surrogate"}',
+        '{"displayName": 7, "data": {"commandName": "App\\\\Jobs\\\\FromData"}, "job": "x@y"}',
+        '{"job": "Illuminate\\\\Queue\\\\CallQueuedHandler@call", "retryUntil": 123456789012345678901234567890}',
+        '{"displayName": "a\\u0000b", "data": "not an object"}', "[" * 5000 + "]" * 5000,
+        '{"displayName": "\\u00e9t\\u00e9"}', b'{"displayName": "caf\xc3\xa9"}', b'{"displayName": "\xff\xfe"}',
+        payload_of(ORDER), payload_of(EMAIL, redis=True, attempts=3), payload_of(ZUORA),
+    ],
+)
+def test_payload_summary_agrees_with_parse_payload(raw: object) -> None:
+    parsed = parse_payload(raw)  # type: ignore[arg-type]
+    assert payload_summary(raw) == (parsed.job_class, parsed.size, parsed.parse_error)  # type: ignore[arg-type]
