@@ -4,15 +4,15 @@ The snapshot's reconciliation counts a project's live rows up to the watermark (
 bucket when a count differs); with `laravel_id` in the (project, gone_at) index that is an
 index range scan instead of a row lookup per mirrored failure (6 ms instead of 35 ms at 200k).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-25
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
