@@ -12,7 +12,8 @@ so Laravel can unserialize every command and a real worker can run it. Then:
 - fleetops: `enqueue(... retry-all)` into a fresh SQLite control database, then `process_due`, the
   code path of the Dagster op (claim, pages of 1,000, one DELETE ... RETURNING + one INSERT per
   page in one transaction, progress written per page). Timed from enqueue to settled.
-- baseline: `php artisan queue:retry all` on the other copy (find, push, forget: one job at a time).
+- baseline: `php artisan queue:retry all` on the other copy (each side after `--settle` seconds
+  of quiet, so neither pays for the server writing back the fill) (find, push, forget: one job at a time).
   With `--artisan-rows N` (N < rows) the baseline gets its own copy of only the first N rows and its
   per-job time is extrapolated to `--rows`; the output says so. The default times all rows.
 
@@ -161,7 +162,7 @@ def verify_worker(app: LaravelApp, rows: int) -> tuple[float, int]:
     return seconds, len(runs)
 
 
-def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool) -> EngineResult:
+def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle: float) -> EngineResult:
     kind = ENGINES[engine]
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-retry-bench-")))
@@ -173,9 +174,9 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool) -> Engin
         print(f"{engine}: filled 2 copies of failed_jobs ({rows} + {artisan_rows} rows) in "
               f"{time.perf_counter() - fill:.1f} s (not timed)", flush=True)
         try:
-            import os
-            time.sleep(float(os.environ.get("SETTLE","0")))
+            time.sleep(settle)
             fleetops_seconds = run_fleetops(ours, tmp, rows)
+            time.sleep(settle)
             artisan_seconds = run_artisan(theirs)
             result = EngineResult(engine, ours_db.label, rows, fleetops_seconds, artisan_rows, artisan_seconds,
                                   same_jobs(ours, theirs, rows, artisan_rows))
@@ -209,13 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--artisan-rows", type=int, default=None,
                         help="time artisan on the first N rows only and extrapolate (default: all rows)")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds of quiet before each timed side (the server writes back the fill)")
     parser.add_argument("--verify-worker", action=argparse.BooleanOptionalAction, default=True,
                         help="afterwards a real queue:work must run every pushed job exactly once")
     args = parser.parse_args(argv)
     artisan_rows = min(args.artisan_rows or args.rows, args.rows)
     require_php()
     ensure_app_dirs()
-    results = [run_engine(engine, args.rows, artisan_rows, args.verify_worker)
+    results = [run_engine(engine, args.rows, artisan_rows, args.verify_worker, args.settle)
                for engine in (ENGINES if args.engine == "all" else [args.engine])]
     for r in results:
         worker = f", worker {r.worker_seconds:.1f} s" if r.worker_seconds is not None else ""

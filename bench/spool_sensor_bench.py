@@ -6,9 +6,10 @@ Run: .venv/bin/python bench/spool_sensor_bench.py [--engine sqlite|postgresql|al
 For each engine a throwaway control database (a SQLite file in a temporary FLEETOPS_HOME, or a
 PostgreSQL database named by FLEETOPS_DATABASE_URL, dropped at the end) is migrated to head and
 given `--finished` completed and failed actions spread over 90 days across 50 projects, plus
-`--pending` due pending actions and as many in `processing` with fresh leases. Rows are written in bulk
-(executemany in one transaction on SQLite, COPY on PostgreSQL); PostgreSQL's statistics are
-refreshed as autovacuum would have, SQLite's planner works without any (nothing runs ANALYZE there). Then the sensor is evaluated as the daemon does it, through
+`--pending` due pending actions and as many in `processing` with fresh leases. Rows are written
+in bulk (executemany in one transaction on SQLite, COPY on PostgreSQL); PostgreSQL's statistics
+are refreshed as autovacuum would have, SQLite's planner works without any (nothing runs ANALYZE
+there). Then the sensor is evaluated as the daemon does it, through
 `dg.build_sensor_context(resources={"control_db": ControlDatabaseResource()})` on a Dagster
 instance built beforehand: each evaluation opens the control database, checks its schema revision,
 returns expired leases and reads the due rows. The first (cold) evaluation and the median and
@@ -31,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg

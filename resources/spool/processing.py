@@ -42,7 +42,7 @@ def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str 
     """Seed 000's process-spool: due rows (of one project, or all), executed here without Dagster."""
     store = SpoolStore(db)
     store.release_expired()
-    due = [i for i, key, _ in store.due(limit=10 * limit) if project in (None, key)][:limit]
+    due = [i for i, _, _ in store.due(limit=limit, project=project)]
     return process_claimed(db, projects, due, f"cli-{uuid.uuid4()}", log, alert)
 
 
