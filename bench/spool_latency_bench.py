@@ -151,8 +151,15 @@ def drain(db: ControlDatabase, ask: Asker, bulk: int) -> dict[str, float]:
     ids = [ask(keys[n % len(keys)]) for n in range(bulk)]
     enqueued = time.perf_counter() - started
     rows = settled(store, ids, timeout=1800)
-    return {"seconds": time.perf_counter() - started, "enqueue": enqueued,
-            "runs": len({row["run_id"] for row in rows})}
+    seconds = time.perf_counter() - started
+    spans: dict[str, list[datetime]] = {}
+    for row in rows:
+        first, last = spans.setdefault(row["run_id"], [row["claimed_at"], row["processed_at"]])
+        spans[row["run_id"]] = [min(first, row["claimed_at"]), max(last, row["processed_at"])]
+    op_seconds = [(last - first).total_seconds() for first, last in spans.values()]
+    first_claim = min(first for first, _ in spans.values())
+    return {"seconds": seconds, "enqueue": enqueued, "runs": len(spans), "op": statistics.median(op_seconds),
+            "first claim": (first_claim - min(r["created_at"] for r in rows)).total_seconds()}
 
 
 def check_pushed(root: Path, expected: Counter[str]) -> None:
@@ -190,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  median time in: " + ", ".join(f"{name} {single[name]:.2f} s" for name in STAGES))
     naive = NAIVE_PER_ACTION * args.bulk
     print(f"drain, {args.bulk} actions over {args.projects} projects: {bulk['seconds']:.1f} s from the first "
-          f"enqueue to the last completed (enqueueing took {bulk['enqueue']:.1f} s; {bulk['runs']} runs) "
+          f"enqueue to the last completed (enqueueing took {bulk['enqueue']:.1f} s; {bulk['runs']} runs, the first "
+          f"claiming after {bulk['first claim']:.1f} s, each carrying out its actions in {bulk['op']:.1f} s (median)) "
           f"(target <= {TARGETS['drain']:.0f} s; naive ~{NAIVE_PER_ACTION} s/action = ~{naive:,.0f} s, "
           f"x{naive / bulk['seconds']:.0f})")
     print(f"| spool latency, {args.singles} single actions | p50 {single['p50']:.1f} s, p95 {single['p95']:.1f} s | "

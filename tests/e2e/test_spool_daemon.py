@@ -44,8 +44,12 @@ def test_daemon_retries_100_real_failures_exactly_once(dagster_stack: DagsterSta
     laravel_app.set_succeed()
     row = ask(dagster_stack, key, "retry-all")
     assert row["result"]["retried"] == 100 and row["progress"]["processed"] == 100
-    runs = dagster_stack.graphql(RUNS_QUERY, {"tags": [{"key": "fleetops/spool-project", "value": key}]})
-    (run,) = runs["runsOrError"]["results"]
+    def finished_runs() -> list[dict] | None:  # the row completes inside the op, a moment before its run ends
+        runs = dagster_stack.graphql(RUNS_QUERY, {"tags": [{"key": "fleetops/spool-project", "value": key}]})
+        results = runs["runsOrError"]["results"]
+        return results if all(run["status"] not in ("STARTING", "STARTED") for run in results) else None
+
+    (run,) = wait_until(finished_runs, timeout=60, what="the spool run to end")
     assert run["status"] == "SUCCESS" and run["runId"] == row["run_id"]
     laravel_app.work()
     assert successes(laravel_app) == {order: 1 for order in range(1000, 1100)}
