@@ -1,23 +1,28 @@
 """Benchmark: retrying 20,000 failed jobs through the spool against `php artisan queue:retry all`.
 
 Run: .venv/bin/python bench/spool_retry_bench.py [--engine pgsql|mysql|all] [--rows 20000]
-         [--artisan-rows N] [--no-verify-worker]
+         [--repeat 3] [--settle 5] [--artisan-rows N] [--no-verify-worker]
 
-For each engine two throwaway databases are created on the local services (unique names, dropped
+For each engine throwaway databases are created on the local services (unique names, dropped
 at the end) and migrated by the real Laravel 8 harness app (tests/laravel_app, `php artisan
-migrate`). The fixture factory fills both `failed_jobs` tables with the same `--rows` rows (same
+migrate`). The fixture factory fills every `failed_jobs` table with the same `--rows` rows (same
 seed, same clock): real-shaped payloads of the harness's own `App\\Jobs\\FlakyJob`, ~4 KB traces,
 so Laravel can unserialize every command and a real worker can run it. Then:
 
 - fleetops: `enqueue(... retry-all)` into a fresh SQLite control database, then `process_due`, the
   code path of the Dagster op (claim, pages of 1,000, one DELETE ... RETURNING + one INSERT per
-  page in one transaction, progress written per page). Timed from enqueue to settled.
-- baseline: `php artisan queue:retry all` on the other copy (each side after `--settle` seconds
-  of quiet, so neither pays for the server writing back the fill) (find, push, forget: one job at a time).
-  With `--artisan-rows N` (N < rows) the baseline gets its own copy of only the first N rows and its
-  per-job time is extrapolated to `--rows`; the output says so. The default times all rows.
+  page in one transaction, progress written per page). Timed from enqueue to settled, on
+  `--repeat` identical copies (default 3; one before artisan's run, the others after it): the
+  figure is their median, all of them are printed. The machine is shared, and a one-second
+  measurement catches a neighbour's burst far more easily than a thirty-second one.
+- baseline: `php artisan queue:retry all` on its own copy (find, push, forget: one job at a time).
+  With `--artisan-rows N` (N < rows) that copy holds only the first N rows and the per-job time is
+  extrapolated to `--rows`, artisan's start-up included, so a small N overstates it; the output
+  says so. The default times all rows.
 
-Both sides must push the same jobs: the payloads in the two `jobs` tables are compared by uuid.
+Every timed side starts after `--settle` seconds of quiet, so none pays for the server writing
+back the fill. Both sides must push the same jobs: the payloads of artisan's `jobs` table and of
+the first fleetops copy's are compared by uuid.
 Afterwards (`--verify-worker`, on by default) a real `php artisan queue:work --stop-when-empty`
 with the harness succeed switch on runs what fleetops pushed; the bench checks from the harness
 run log that every one of the rows ran exactly once and that `failed_jobs` and `jobs` are empty.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -66,6 +72,7 @@ class EngineResult:
     artisan_rows: int
     artisan_seconds: float
     same_jobs: int
+    fleetops_runs: list[float]
     worker_seconds: float | None = None
     worker_ran: int | None = None
 
@@ -162,34 +169,35 @@ def verify_worker(app: LaravelApp, rows: int) -> tuple[float, int]:
     return seconds, len(runs)
 
 
-def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle: float) -> EngineResult:
+def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle: float, repeat: int) -> EngineResult:
     kind = ENGINES[engine]
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-retry-bench-")))
-        ours_db = stack.enter_context(throwaway_database(kind))
-        theirs_db = stack.enter_context(throwaway_database(kind))
         fill = time.perf_counter()
-        ours = laravel_app(ours_db, engine, tmp / "fleetops", rows)
+        copies = [laravel_app(stack.enter_context(throwaway_database(kind)), engine, tmp / f"fleetops{n}", rows)
+                  for n in range(repeat)]
+        theirs_db = stack.enter_context(throwaway_database(kind))
         theirs = laravel_app(theirs_db, engine, tmp / "artisan", artisan_rows)
-        print(f"{engine}: filled 2 copies of failed_jobs ({rows} + {artisan_rows} rows) in "
+        stack.callback(theirs.stop_workers)
+        for app in copies:
+            stack.callback(app.stop_workers)
+        print(f"{engine}: filled {repeat + 1} copies of failed_jobs ({repeat} x {rows} + {artisan_rows} rows) in "
               f"{time.perf_counter() - fill:.1f} s (not timed)", flush=True)
-        try:
+        timings = []
+        for n, app in enumerate(copies):
             time.sleep(settle)
-            fleetops_seconds = run_fleetops(ours, tmp, rows)
-            time.sleep(settle)
-            artisan_seconds = run_artisan(theirs)
-            result = EngineResult(engine, ours_db.label, rows, fleetops_seconds, artisan_rows, artisan_seconds,
-                                  same_jobs(ours, theirs, rows, artisan_rows))
-            print(line(result), flush=True)
-            if verify:
-                result.worker_seconds, result.worker_ran = verify_worker(ours, rows)
-                print(f"{engine}: queue:work --stop-when-empty ran all {result.worker_ran} jobs fleetops pushed, "
-                      f"each exactly once, in {result.worker_seconds:.1f} s "
-                      f"({result.worker_ran / result.worker_seconds:,.0f} jobs/s); failed_jobs and jobs empty",
-                      flush=True)
-        finally:
-            ours.stop_workers()
-            theirs.stop_workers()
+            timings.append(run_fleetops(app, tmp / f"fleetops{n}", rows))
+            if n == 0:
+                time.sleep(settle)
+                artisan_seconds = run_artisan(theirs)
+        result = EngineResult(engine, theirs_db.label, rows, statistics.median(timings), artisan_rows,
+                              artisan_seconds, same_jobs(copies[0], theirs, rows, artisan_rows), timings)
+        print(line(result), flush=True)
+        if verify:
+            result.worker_seconds, result.worker_ran = verify_worker(copies[0], rows)
+            print(f"{engine}: queue:work --stop-when-empty ran all {result.worker_ran} jobs fleetops pushed, "
+                  f"each exactly once, in {result.worker_seconds:.1f} s "
+                  f"({result.worker_ran / result.worker_seconds:,.0f} jobs/s); failed_jobs and jobs empty", flush=True)
     return result
 
 
@@ -198,8 +206,9 @@ def line(r: EngineResult) -> str:
     if r.artisan_rows != r.rows:
         baseline += f" (sample; extrapolated to {r.rows}: {r.artisan_extrapolated:.1f} s)"
     verdict = "meets" if r.ratio >= TARGET_RATIO else "MISSES"
+    runs = ", ".join(f"{seconds:.2f}" for seconds in r.fleetops_runs)
     return (f"{r.engine} ({r.label}): fleetops retry-all {r.rows} rows in {r.fleetops_seconds:.2f} s "
-            f"({r.rows / r.fleetops_seconds:,.0f} jobs/s) | {baseline} "
+            f"(median of {runs}; {r.rows / r.fleetops_seconds:,.0f} jobs/s) | {baseline} "
             f"({r.artisan_rows / r.artisan_seconds:,.0f} jobs/s) | x{r.ratio:.0f} ({verdict} the x{TARGET_RATIO} "
             f"target) | {r.same_jobs} pushed payloads byte-equal to artisan's")
 
@@ -210,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--artisan-rows", type=int, default=None,
                         help="time artisan on the first N rows only and extrapolate (default: all rows)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="fleetops retries this many identical copies; its figure is their median")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds of quiet before each timed side (the server writes back the fill)")
     parser.add_argument("--verify-worker", action=argparse.BooleanOptionalAction, default=True,
@@ -218,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     artisan_rows = min(args.artisan_rows or args.rows, args.rows)
     require_php()
     ensure_app_dirs()
-    results = [run_engine(engine, args.rows, artisan_rows, args.verify_worker, args.settle)
+    results = [run_engine(engine, args.rows, artisan_rows, args.verify_worker, args.settle, args.repeat)
                for engine in (ENGINES if args.engine == "all" else [args.engine])]
     for r in results:
         worker = f", worker {r.worker_seconds:.1f} s" if r.worker_seconds is not None else ""
