@@ -35,6 +35,9 @@ bench: setup
 	$(BIN)/python bench/snapshot_bench.py --engine all
 	$(BIN)/python bench/zuora_sync_bench.py
 	$(BIN)/python bench/redis_probe_bench.py
+	$(BIN)/python bench/spool_retry_bench.py --engine all
+	$(BIN)/python bench/spool_latency_bench.py
+	$(BIN)/python bench/spool_sensor_bench.py --engine all
 
 # Re-resolve and pin every package (run after changing pyproject.toml's dependencies).
 lock:

@@ -51,7 +51,7 @@ class ProjectStorage:
 
     @cached_property
     def editor(self) -> FailedJobEditor:
-        store = DatabaseFailedStore(database_engine(self._failed_dsn), self.spec.failed_table)
+        store = DatabaseFailedStore(database_engine(self._failed_dsn, reuse=True), self.spec.failed_table)
         self._opened.append(store)
         return FailedJobEditor(store)
 
@@ -64,7 +64,7 @@ class ProjectStorage:
             if dsn.kind_of(value) == "redis":
                 writers[name] = RedisQueueWriter(redis_client(value), self.spec.redis_prefix or "")
             else:
-                writers[name] = DatabaseQueueWriter(database_engine(value), self.spec.jobs_table)
+                writers[name] = DatabaseQueueWriter(database_engine(value, reuse=True), self.spec.jobs_table)
             self._opened.append(writers[name])
         return writers
 

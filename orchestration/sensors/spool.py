@@ -10,16 +10,18 @@ from orchestration.resources import ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.spool.store import SpoolStore
 
-DUE_PER_TICK = 500
 PER_RUN = 100
+DUE_PER_TICK = 10 * PER_RUN  # a full run's worth for each of 10 projects in one tick
+NOT_STARTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
 @dg.sensor(
     job=spool_job,
     minimum_interval_seconds=1,  # as often as the daemon's sensor loop (about every 5 s) evaluates it
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches one spool_job run per project with due pending spool actions, highest priority first; "
-    "returns actions of runs that stopped reporting (lease expired) to pending.",
+    description="Launches one spool_job run per project with due pending spool actions, highest priority first "
+    "(none for a project whose previous spool run has not started yet); returns actions of runs that stopped "
+    "reporting (lease expired) to pending.",
 )
 def spool_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabaseResource
                  ) -> dg.SensorResult | dg.SkipReason:
@@ -32,11 +34,25 @@ def spool_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabas
         return dg.SkipReason(str(exc))
     if not due:
         return dg.SkipReason("no due spool actions")
+    waiting = _projects_with_a_run_not_started(context.instance)
     batches: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for spool_id, project, attempts in due:
-        if len(batches[project]) < PER_RUN:
+        if project not in waiting and len(batches[project]) < PER_RUN:
             batches[project].append((spool_id, attempts))
+    if not batches:
+        return dg.SkipReason(f"the due actions' projects each have a spool run waiting to start ({len(due)} due)")
     return dg.SensorResult(run_requests=[_run_request(project, batch) for project, batch in batches.items()])
+
+
+def _projects_with_a_run_not_started(instance: dg.DagsterInstance) -> set[str]:
+    """Projects whose spool run is still queued or starting: it has not claimed its rows yet.
+
+    A second run for such a project could only wait behind the first (one spool run per project,
+    dagster.yaml) and would carry much the same rows; the next tick after the first one claims its
+    rows sends everything then due in one run instead of many small ones.
+    """
+    records = instance.get_run_records(dg.RunsFilter(job_name=spool_job.name, statuses=NOT_STARTED))
+    return {record.dagster_run.tags.get(SPOOL_PROJECT_TAG, "") for record in records}
 
 
 def _run_request(project: str, batch: list[tuple[int, int]]) -> dg.RunRequest:

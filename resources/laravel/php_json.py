@@ -44,12 +44,37 @@ def _refuse_constant(name: str) -> Any:
 
 def php_encode(value: Any) -> str:
     """`json_encode($value)` with PHP's default flags, for a value as php_decode returned it."""
+    if _encodes_alike(value):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
     floats: list[float] = []
     text = json.dumps(_php_shape(value, floats), separators=(",", ":"), ensure_ascii=True)
     text = text.replace("/", "\\/")
     if floats:
         text = _FLOAT_MARK_ENCODED.sub(lambda match: php_float(floats[int(match.group(1))]), text)
     return text
+
+
+def _encodes_alike(value: Any) -> bool:
+    """No value PHP would write differently: no empty or "0"-keyed object, no float, no int beyond 64 bits.
+
+    A Laravel payload almost always passes, and then Python's encoder alone writes PHP's text; this
+    walk costs a fraction of `_php_shape`, which rebuilds every value. Conservative: an object with
+    a "0" key is left to `_php_shape` even when PHP would keep it an object.
+    """
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            if not item or "0" in item:
+                return False
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is float or (kind is int and not _INT64[0] <= item <= _INT64[1]):
+            return False
+    return True
 
 
 def _php_shape(value: Any, floats: list[float]) -> Any:

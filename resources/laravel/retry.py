@@ -38,6 +38,15 @@ class RetryResult:
 
 
 @dataclass
+class PreparedRetry:
+    """A batch ready to push: its jobs per connection name, and the rows that stay failed."""
+
+    now: int
+    groups: dict[str, list[tuple[FailedRow, QueuedJob]]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, str] = field(default_factory=dict)  # public id -> why it stayed failed
+
+
+@dataclass
 class FailedJobRetrier:
     """Retries failed rows of one project onto its queue connections (Laravel connection name -> writer)."""
 
@@ -48,12 +57,15 @@ class FailedJobRetrier:
     horizon: HorizonRecords | None = None  # a Horizon project's own records, told of each retry
 
     def retry(self, rows: list[FailedRow], now: int) -> RetryResult:
-        result = RetryResult()
-        groups: dict[str, list[tuple[FailedRow, QueuedJob]]] = defaultdict(list)
+        return self.push(self.prepare(rows, now))
+
+    def prepare(self, rows: list[FailedRow], now: int) -> PreparedRetry:
+        """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection."""
+        prepared = PreparedRetry(now)
         for row in rows:
             name = row.connection or ""
             if name not in self.writers:
-                result.errors[row.public_id] = (
+                prepared.errors[row.public_id] = (
                     f"its connection {name!r} is not a queue connection of this project "
                     f"(fleetops project add ... --queue-connection {name or 'NAME'}=DSN)"
                 )
@@ -61,11 +73,17 @@ class FailedJobRetrier:
             try:
                 text = retry_payload(row.payload, now=now, failed_at=row.failed_at, app_key=self.app_key)
             except UnretryableJob as exc:
-                result.errors[row.public_id] = str(exc)
+                prepared.errors[row.public_id] = str(exc)
                 continue
-            groups[name].append((row, QueuedJob(row.queue or DEFAULT_QUEUE, text, f"{row.id}:{row.uuid or ''}")))
-        for name, batch in groups.items():
-            result.retried += self._push(name, batch, now)
+            job = QueuedJob(row.queue or DEFAULT_QUEUE, text, f"{row.id}:{row.uuid or ''}")
+            prepared.groups[name].append((row, job))
+        return prepared
+
+    def push(self, prepared: PreparedRetry) -> RetryResult:
+        """Delete the prepared rows and push their jobs, one crash-safe batch per connection."""
+        result = RetryResult(errors=dict(prepared.errors))
+        for name, batch in prepared.groups.items():
+            result.retried += self._push(name, batch, prepared.now)
         return result
 
     def _push(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int) -> int:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from resources.laravel.failed_edits import FailedRow
 from resources.laravel.queue_writes import DatabaseQueueWriter
+from resources.laravel.retry import FailedJobRetrier, PreparedRetry
 from resources.project_storage import ProjectStorage
 from resources.spool.actions import selection, spec_of
 
@@ -79,12 +81,31 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
     total, pages = _targets(action, payload, storage, outcome)
     progress = Progress(report, total)
     retrier = storage.retrier()
-    for page in pages:
-        result = retrier.retry(page, now=int(time.time()))
+    for page, prepared in _prepared_ahead(pages, retrier):
+        result = retrier.push(prepared)
         outcome.counts["retried"] += result.retried
         outcome.errors.update(result.errors)
         progress.advance(len(page), page[-1].public_id, len(outcome.errors))
     return outcome
+
+
+def _prepared_ahead(pages: Iterator[list[FailedRow]], retrier: FailedJobRetrier
+                    ) -> Iterator[tuple[list[FailedRow], PreparedRetry]]:
+    """Each page with its payloads computed, the next one read and computed in a thread meanwhile.
+
+    Reading a page and building Laravel's payloads is Python work; writing a batch is mostly
+    waiting for the database. Doing page n+1's first part while page n is written keeps both the
+    interpreter and the database busy. Writes stay in this thread, one batch at a time, in order.
+    """
+    def read_ahead() -> tuple[list[FailedRow], PreparedRetry] | None:
+        page = next(pages, None)
+        return None if page is None else (page, retrier.prepare(page, now=int(time.time())))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleetops-retry-ahead") as ahead:
+        pending = ahead.submit(read_ahead)
+        while (item := pending.result()) is not None:
+            pending = ahead.submit(read_ahead)
+            yield item
 
 
 def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:

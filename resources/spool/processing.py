@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import redis
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from resources.alerts import Delivery, WebhookSender
 from resources.control.database import ControlDatabase
 from resources.errors import FleetopsError, first_line
+from resources.project_storage import ProjectStorage
 from resources.registry.projects import ProjectRegistry
 from resources.spool.executor import execute
 from resources.spool.store import Claimed, Settled, SpoolStore
@@ -35,7 +37,17 @@ def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[in
     claimed += [c for c in store.claimed_by(run_id, [i for i in ids if i not in taken])]
     if len(claimed) < len(ids):
         log(f"{len(ids) - len(claimed)} of {len(ids)} spool action(s) were already taken by another run")
-    return [_carry_out(store, projects, action, run_id, log, alerts or WebhookSender.from_env()) for action in claimed]
+    with ExitStack() as closing:
+        opened: dict[str, ProjectStorage] = {}
+
+        def storage_of(key: str) -> ProjectStorage:
+            """A project's storage, opened once for all its actions here (a run carries one project's batch)."""
+            if key not in opened:
+                opened[key] = closing.enter_context(projects.storage(key))
+            return opened[key]
+
+        alerts = alerts or WebhookSender.from_env()
+        return [_carry_out(store, storage_of, action, run_id, log, alerts) for action in claimed]
 
 
 def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str | None = None, limit: int = 100,
@@ -43,12 +55,12 @@ def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str 
     """Seed 000's process-spool: due rows (of one project, or all), executed here without Dagster."""
     store = SpoolStore(db)
     store.release_expired()
-    due = [i for i, key, _ in store.due(limit=10 * limit) if project in (None, key)][:limit]
+    due = [i for i, _, _ in store.due(limit=limit, project=project)]
     return process_claimed(db, projects, due, f"cli-{uuid.uuid4()}", log, alerts)
 
 
-def _carry_out(store: SpoolStore, projects: ProjectRegistry, action: Claimed, run_id: str, log: Log,
-               alerts: WebhookSender) -> Settled:
+def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], action: Claimed, run_id: str,
+               log: Log, alerts: WebhookSender) -> Settled:
     label = f"spool #{action.id} {action.action} on {action.project} (attempt {action.attempts}/{action.max_attempts})"
     log(f"{label}: started")
 
@@ -57,8 +69,7 @@ def _carry_out(store: SpoolStore, projects: ProjectRegistry, action: Claimed, ru
         log(f"{label}: {progress['processed']}/{progress['total']} processed, {progress['errors']} error(s)")
 
     try:
-        with projects.storage(action.project) as storage:
-            outcome = execute(action.action, action.payload, storage, report)
+        outcome = execute(action.action, action.payload, storage_of(action.project), report)
     except (FleetopsError, sa.exc.SQLAlchemyError, redis.RedisError, OSError) as exc:
         settled = store.fail(action.id, run_id, f"{type(exc).__name__}: {first_line(exc)}", retryable=True)
     else:

@@ -74,14 +74,18 @@ class SpoolStore:
             return int(session.execute(sa.insert(TABLE).values(**row).returning(TABLE.c.id)).scalar_one())
 
     # -- the sensor's question ------------------------------------------------------------
-    def due(self, limit: int = 500, now: datetime | None = None) -> list[tuple[int, str, int]]:
-        """(id, project, attempts) of pending rows due now, highest priority first (the due index)."""
+    def due(self, limit: int = 500, now: datetime | None = None, project: str | None = None
+            ) -> list[tuple[int, str, int]]:
+        """(id, project, attempts) of pending rows due now (of one project, or all), highest priority first
+        (the due index)."""
         query = (
             sa.select(TABLE.c.id, TABLE.c.project, TABLE.c.attempts)
             .where(TABLE.c.status == "pending", TABLE.c.available_at <= (now or utcnow()))
             .order_by(TABLE.c.priority.desc(), TABLE.c.available_at, TABLE.c.id)
             .limit(limit)
         )
+        if project is not None:
+            query = query.where(TABLE.c.project == project)
         with self.db.session() as session:
             return [(int(i), p, int(a)) for i, p, a in session.execute(query)]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,21 +38,23 @@ class DagsterStack:
         return response.json()["data"]
 
 
-@pytest.fixture(scope="module")
-def dagster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterStack]:
-    root = tmp_path_factory.mktemp("dagster_stack")
+@contextmanager
+def running_dagster(root: Path, env: dict[str, str | None] | None = None) -> Iterator[DagsterStack]:
+    """`dagster dev` on a fresh instance and control database under `root`, its own process group, always
+    stopped; returns once the webserver answers. `env` adds to (or with None removes from) its environment."""
     home, dagster_home = root / "home", root / "dagster"
     dagster_home.mkdir()
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {
+    stack_env = {
         "FLEETOPS_HOME": str(home), "FLEETOPS_DATABASE_URL": None, "FLEETOPS_SECRET_KEY": new_key(),
         "DAGSTER_HOME": str(dagster_home), APP_KEY_ENV: APP_KEY, "FLEETOPS_SPOOL_BACKOFF_SECONDS": "1",
+        **(env or {}),
     }
-    fleetops = Fleetops(home=home, env=env)
+    fleetops = Fleetops(home=home, env=stack_env)
     fleetops.ok("init")
     port = free_port()
     process_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETOPS_", "DAGSTER_"))}
-    process_env.update({k: v for k, v in env.items() if v is not None})
+    process_env.update({k: v for k, v in stack_env.items() if v is not None})
     log = root / "dagster.log"
     argv = [str(REPO / ".venv/bin/dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
             "-p", str(port)]
@@ -59,3 +62,9 @@ def dagster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterS
         wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok,
                    timeout=180, what="the Dagster webserver")
         yield DagsterStack(port, fleetops, log)
+
+
+@pytest.fixture(scope="module")
+def dagster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterStack]:
+    with running_dagster(tmp_path_factory.mktemp("dagster_stack")) as stack:
+        yield stack

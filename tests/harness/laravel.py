@@ -34,6 +34,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from resources.laravel.factory import JobProperty, JobSpec
 from tests.harness.services import REDIS_URL
 
 Store = Literal["sqlite", "pgsql", "mysql", "redis"]
@@ -46,6 +47,10 @@ PHP = "php"
 # tests need it to decrypt ShouldBeEncrypted payloads.
 APP_KEY = "base64:ZmxlZXRvcHMtbGFyYXZlbC10ZXN0LWtleS0zMmJ5dGU="
 DEFAULT_TIMEOUT = 60.0
+# App\Jobs\FlakyJob as a fixture-factory job: rows written with it in the catalogue are failed
+# jobs this app's worker can unserialize and run (the succeed switch decides how they end).
+FLAKY_JOB = JobSpec("App\\Jobs\\FlakyJob", "default", "RuntimeException", "Order {orderId} failed: flaky", 45,
+                    properties=(JobProperty("orderId"), JobProperty("label", "word")), tries=1)
 
 # Only these are inherited from the pytest process: anything else (DATABASE_URL,
 # REDIS_URL, DB_*, QUEUE_CONNECTION set by CI or a developer shell) would silently

@@ -1,0 +1,53 @@
+"""Pushing onto a database queue stores each job's exact text, in order, on every engine.
+
+Each engine has its own bulk path (COPY on PostgreSQL, hex-literal multi-row INSERTs on MySQL,
+executemany on SQLite); what Laravel's worker later pops must be the same rows whichever ran.
+"""
+
+import sqlalchemy as sa
+
+from resources.laravel import queue_writes
+from resources.laravel.connections import database_engine
+from resources.laravel.queue_writes import DatabaseQueueWriter, QueuedJob
+from resources.laravel.schema import create_laravel_tables
+
+NOW = 1_700_000_000
+
+
+def stored(engine: sa.Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(sa.text(
+            "SELECT queue, payload, attempts, reserved_at, available_at, created_at FROM jobs ORDER BY id"))]
+
+
+def test_push_stores_exact_text_in_order(any_db_url: str, monkeypatch) -> None:
+    monkeypatch.setattr(queue_writes, "MYSQL_STATEMENT_BYTES", 20_000)  # several statements per batch on MySQL
+    engine = database_engine(any_db_url)
+    create_laravel_tables(engine)
+    writer = DatabaseQueueWriter(engine)
+    tricky = '{"uuid":"u","data":{"command":"O:3:\\"Foo\\":1:{s:1:\\"q\\";s:4:\\"it\'s\\";} %s \\\\ \\t"}}'
+    jobs = [QueuedJob("default", tricky)]
+    jobs += [QueuedJob("mail" if i % 2 else "default", f'{{"uuid":"{i}","pad":"{"x" * (i * 37 % 4000)}"}}')
+             for i in range(300)]
+    jobs.append(QueuedJob("wärme", '{"uuid":"ü","text":"naïve — ✓"}'))  # not ASCII: the plain path
+    try:
+        with engine.begin() as conn:
+            assert writer.push(conn, jobs[:-1], NOW) == 301
+        with engine.begin() as conn:
+            assert writer.push(conn, jobs[-1:], NOW) == 1
+        assert stored(engine) == [(job.queue, job.payload, 0, None, NOW, NOW) for job in jobs]
+    finally:
+        engine.dispose()
+
+
+def test_push_is_part_of_the_callers_transaction(any_db_url: str) -> None:
+    engine = database_engine(any_db_url)
+    create_laravel_tables(engine)
+    writer = DatabaseQueueWriter(engine)
+    try:
+        with engine.connect() as conn, conn.begin() as tx:
+            writer.push(conn, [QueuedJob("default", '{"uuid":"a"}')], NOW)
+            tx.rollback()
+        assert stored(engine) == []
+    finally:
+        engine.dispose()
