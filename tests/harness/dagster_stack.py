@@ -1,34 +1,52 @@
-"""A real Dagster stack (`dagster dev`: webserver + daemon) on a throwaway instance and control database.
+"""Real Dagster stacks (webserver + daemon) on throwaway instances and control databases.
 
-Module-scoped: starting Dagster costs tens of seconds, so the tests of one module share it.
+Module-scoped: starting Dagster costs tens of seconds, so the tests of one module share a stack.
 Tests drive it the way an operator does, through the `fleetops` CLI on the same FLEETOPS_HOME.
+
+- `dagster_stack`: `dagster dev` on the embedded default instance (dagster.yaml: SQLite under DAGSTER_HOME),
+  SQLite control database.
+- `production_stack`: deploy/dagster.yaml, as production runs it: `dagster instance migrate`, then
+  `dagster-webserver` and `dagster-daemon run` as two processes (each its own process group), Dagster's
+  storage and the control database each a fresh database on the local PostgreSQL.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy.engine import make_url
 
 from resources.secrets import new_key
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY
 from tests.harness.processes import free_port, process_group, wait_until
+from tests.harness.services import postgres_database
 from tests.harness.spool import APP_KEY_ENV
 
 REPO = Path(__file__).resolve().parents[2]
+BIN = REPO / ".venv/bin"
+RUNS_QUERY = """
+query ($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results { runId status tags {
+    key value } } } } }
+"""
 
 
 @dataclass
 class DagsterStack:
     port: int
     fleetops: Fleetops
-    log: Path
+    log: Path  # where the daemon (and so the runs it launches) write
+    dagster_home: Path
+    env: dict[str, str] = field(default_factory=dict)  # what the Dagster processes run with
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         response = requests.post(f"http://127.0.0.1:{self.port}/graphql",
@@ -36,26 +54,84 @@ class DagsterStack:
         response.raise_for_status()
         return response.json()["data"]
 
+    def spool_outcome(self, spool_id: int, timeout: float = 120) -> dict:
+        """`fleetops spool show ID --json` once the action has ended (completed or failed)."""
+        def probe() -> dict | None:
+            row = json.loads(self.fleetops.ok("spool", "show", str(spool_id), "--json").output)
+            return row if row["status"] in ("completed", "failed") else None
+
+        return wait_until(probe, timeout=timeout, interval=0.5, what=f"spool #{spool_id} to finish (see {self.log})")
+
+    def spool_run(self, project: str, timeout: float = 60) -> dict:
+        """The project's one spool run, as the webserver reports it, once it has ended."""
+        def probe() -> dict | None:  # the row is settled before the run's own end is recorded
+            runs = self.graphql(RUNS_QUERY, {"tags": [{"key": "fleetops/spool-project", "value": project}]})
+            (run,) = runs["runsOrError"]["results"]
+            return run if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+        return wait_until(probe, timeout=timeout, what=f"the spool run of {project} to end (see {self.log})")
+
+
+def _stack_env(root: Path, dagster_yaml: Path, **extra: str | None) -> tuple[Fleetops, dict[str, str], Path]:
+    """An initialised control database, a DAGSTER_HOME holding `dagster_yaml`, and the processes' environment."""
+    home, dagster_home = root / "home", root / "dagster"
+    dagster_home.mkdir()
+    shutil.copy(dagster_yaml, dagster_home / "dagster.yaml")
+    env = {
+        "FLEETOPS_HOME": str(home), "FLEETOPS_DATABASE_URL": None, "FLEETOPS_SECRET_KEY": new_key(),
+        "DAGSTER_HOME": str(dagster_home), APP_KEY_ENV: APP_KEY, "FLEETOPS_SPOOL_BACKOFF_SECONDS": "1", **extra,
+    }
+    fleetops = Fleetops(home=home, env=env)
+    fleetops.ok("init")
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETOPS_", "DAGSTER_"))}
+    process_env.update({k: v for k, v in env.items() if v is not None})
+    return fleetops, process_env, dagster_home
+
+
+def _webserver_up(port: int) -> None:
+    wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok,
+               timeout=180, what="the Dagster webserver")
+
 
 @pytest.fixture(scope="module")
 def dagster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterStack]:
     root = tmp_path_factory.mktemp("dagster_stack")
-    home, dagster_home = root / "home", root / "dagster"
-    dagster_home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {
-        "FLEETOPS_HOME": str(home), "FLEETOPS_DATABASE_URL": None, "FLEETOPS_SECRET_KEY": new_key(),
-        "DAGSTER_HOME": str(dagster_home), APP_KEY_ENV: APP_KEY, "FLEETOPS_SPOOL_BACKOFF_SECONDS": "1",
-    }
-    fleetops = Fleetops(home=home, env=env)
-    fleetops.ok("init")
+    fleetops, process_env, dagster_home = _stack_env(root, REPO / "dagster.yaml")
     port = free_port()
-    process_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETOPS_", "DAGSTER_"))}
-    process_env.update({k: v for k, v in env.items() if v is not None})
     log = root / "dagster.log"
-    argv = [str(REPO / ".venv/bin/dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
-            "-p", str(port)]
+    argv = [str(BIN / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     with process_group(argv, env=process_env, cwd=dagster_home, log=log):
-        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok,
-                   timeout=180, what="the Dagster webserver")
-        yield DagsterStack(port, fleetops, log)
+        _webserver_up(port)
+        yield DagsterStack(port, fleetops, log, dagster_home, process_env)
+
+
+def dagster_pg_env(url: str) -> dict[str, str]:
+    """The DAGSTER_PG_* variables deploy/dagster.yaml reads, for a database on the local PostgreSQL."""
+    parsed = make_url(url)
+    return {"DAGSTER_PG_HOST": parsed.host or "127.0.0.1", "DAGSTER_PG_PORT": str(parsed.port or 5432),
+            "DAGSTER_PG_DB": parsed.database or "", "DAGSTER_PG_USERNAME": parsed.username or "",
+            "DAGSTER_PG_PASSWORD": parsed.password or ""}
+
+
+@pytest.fixture(scope="module")
+def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterStack]:
+    root = tmp_path_factory.mktemp("production_stack")
+    with ExitStack() as stack:
+        storage_url = stack.enter_context(postgres_database())
+        control_url = stack.enter_context(postgres_database())
+        fleetops, process_env, dagster_home = _stack_env(
+            root, REPO / "deploy/dagster.yaml", FLEETOPS_DATABASE_URL=control_url, FLEETOPS_ACTOR="alice@ops",
+            **dagster_pg_env(storage_url))
+        workspace = str(REPO / "workspace.yaml")
+        # once, before the processes start, as an operator would: they would race to create the tables
+        subprocess.run([BIN / "dagster", "instance", "migrate"], env=process_env, cwd=dagster_home, check=True,
+                       capture_output=True, timeout=120)
+        port = free_port()
+        daemon_log = root / "daemon.log"
+        stack.enter_context(process_group([str(BIN / "dagster-daemon"), "run", "-w", workspace],
+                                          env=process_env, cwd=dagster_home, log=daemon_log))
+        stack.enter_context(process_group(
+            [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
+            env=process_env, cwd=dagster_home, log=root / "webserver.log"))
+        _webserver_up(port)
+        yield DagsterStack(port, fleetops, daemon_log, dagster_home, process_env)

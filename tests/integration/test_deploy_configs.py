@@ -92,8 +92,9 @@ def test_instance_file_keeps_the_run_limits_fleetops_relies_on(path: Path) -> No
     config = yaml.safe_load(path.read_text())
     assert config["concurrency"]["runs"]["tag_concurrency_limits"] == embedded
     assert config["run_monitoring"]["enabled"] is True and config["telemetry"] == {"enabled": False}
-    assert all(isinstance(value, dict) and set(value) == {"env"}
-               for value in config["storage"]["postgres"]["postgres_db"].values()), "connection details from env"
+    postgres_db = dict(config["storage"]["postgres"]["postgres_db"])
+    assert postgres_db.pop("scheme") == "postgresql+psycopg2", "the driver dagster-postgres is written for"
+    assert all(isinstance(value, dict) and set(value) == {"env"} for value in postgres_db.values()), "details from env"
     assert not [leaf for leaf in leaves(config) if "://" in leaf or "@" in leaf], "no URL or credential in the file"
 
 
