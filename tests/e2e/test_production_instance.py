@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterRunStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from tests.harness.dagster_stack import DagsterStack
@@ -28,8 +28,7 @@ def storage_url(stack: DagsterStack) -> str:
 
 
 def test_sensor_launched_retry_all_on_the_production_instance(production_stack: DagsterStack,
-                                                               laravel_pgsql: LaravelApp,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                               laravel_pgsql: LaravelApp) -> None:
     laravel_pgsql.dispatch(30, order=500)
     laravel_pgsql.work()
     assert failed_count(laravel_pgsql) == 30
@@ -43,9 +42,7 @@ def test_sensor_launched_retry_all_on_the_production_instance(production_stack: 
     run = production_stack.spool_run("shop")  # as the webserver reads it from PostgreSQL
     assert run["status"] == "SUCCESS" and run["runId"] == row["run_id"]
 
-    for name in ("DAGSTER_HOME", *(k for k in production_stack.env if k.startswith("DAGSTER_PG_"))):
-        monkeypatch.setenv(name, production_stack.env[name])
-    with DagsterInstance.get() as instance:
+    with production_stack.instance() as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert instance.run_monitoring_enabled
         stored = instance.get_run_by_id(row["run_id"])

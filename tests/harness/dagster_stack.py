@@ -16,13 +16,15 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
+from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
 from resources.secrets import new_key
@@ -31,6 +33,9 @@ from tests.harness.laravel import APP_KEY
 from tests.harness.processes import free_port, process_group, wait_until
 from tests.harness.services import postgres_database
 from tests.harness.spool import APP_KEY_ENV
+
+if TYPE_CHECKING:  # imported by pytest as a plugin: importing it here first would skip its assertion rewriting
+    from tests.harness.redis_servers import StartServer
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / ".venv/bin"
@@ -53,6 +58,16 @@ class DagsterStack:
                                  json={"query": query, "variables": variables or {}}, timeout=30)
         response.raise_for_status()
         return response.json()["data"]
+
+    @contextmanager
+    def instance(self) -> Iterator[DagsterInstance]:
+        """The stack's Dagster instance, opened here with the environment its processes have."""
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in self.env.items():
+                if name.startswith(("DAGSTER_", "FLEETOPS_CELERY_")):
+                    patch.setenv(name, value)
+            with DagsterInstance.get() as instance:
+                yield instance
 
     def spool_outcome(self, spool_id: int, timeout: float = 120) -> dict:
         """`fleetops spool show ID --json` once the action has ended (completed or failed)."""
@@ -85,6 +100,7 @@ def _stack_env(root: Path, dagster_yaml: Path, **extra: str | None) -> tuple[Fle
     fleetops.ok("init")
     process_env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETOPS_", "DAGSTER_"))}
     process_env.update({k: v for k, v in env.items() if v is not None})
+    process_env["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # `celery` and `dagster` of this venv
     return fleetops, process_env, dagster_home
 
 
@@ -113,19 +129,31 @@ def dagster_pg_env(url: str) -> dict[str, str]:
             "DAGSTER_PG_PASSWORD": parsed.password or ""}
 
 
-@pytest.fixture(scope="module")
-def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterStack]:
-    root = tmp_path_factory.mktemp("production_stack")
+@contextmanager
+def _production_env(root: Path, dagster_yaml: Path, **extra: str) -> Iterator[tuple[Fleetops, dict[str, str], Path]]:
+    """A DAGSTER_HOME holding a deploy/ instance file, Dagster's storage and the control database each a
+    fresh PostgreSQL database, both migrated once, before any process starts, as an operator would
+    (processes started on empty storage race to create the tables)."""
     with ExitStack() as stack:
         storage_url = stack.enter_context(postgres_database())
         control_url = stack.enter_context(postgres_database())
         fleetops, process_env, dagster_home = _stack_env(
-            root, REPO / "deploy/dagster.yaml", FLEETOPS_DATABASE_URL=control_url, FLEETOPS_ACTOR="alice@ops",
-            **dagster_pg_env(storage_url))
-        workspace = str(REPO / "workspace.yaml")
-        # once, before the processes start, as an operator would: they would race to create the tables
+            root, dagster_yaml, FLEETOPS_DATABASE_URL=control_url, FLEETOPS_ACTOR="alice@ops",
+            **dagster_pg_env(storage_url), **extra)
         subprocess.run([BIN / "dagster", "instance", "migrate"], env=process_env, cwd=dagster_home, check=True,
                        capture_output=True, timeout=120)
+        yield fleetops, process_env, dagster_home
+
+
+@contextmanager
+def _production_stack(root: Path, dagster_yaml: Path, *, workers: Sequence[tuple[str, list[str]]] = (),
+                      **extra: str) -> Iterator[DagsterStack]:
+    """`dagster-daemon run` and `dagster-webserver` (plus any `workers`), each its own process group."""
+    workspace = str(REPO / "workspace.yaml")
+    with ExitStack() as stack:
+        fleetops, process_env, dagster_home = stack.enter_context(_production_env(root, dagster_yaml, **extra))
+        for name, argv in workers:
+            stack.enter_context(process_group(argv, env=process_env, cwd=dagster_home, log=root / f"{name}.log"))
         port = free_port()
         daemon_log = root / "daemon.log"
         stack.enter_context(process_group([str(BIN / "dagster-daemon"), "run", "-w", workspace],
@@ -135,3 +163,23 @@ def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dagst
             env=process_env, cwd=dagster_home, log=root / "webserver.log"))
         _webserver_up(port)
         yield DagsterStack(port, fleetops, daemon_log, dagster_home, process_env)
+
+
+@pytest.fixture(scope="module")
+def production_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterStack]:
+    """deploy/dagster.yaml: runs launched by the daemon as local processes."""
+    with _production_stack(tmp_path_factory.mktemp("production_stack"), REPO / "deploy/dagster.yaml") as stack:
+        yield stack
+
+
+@pytest.fixture
+def celery_stack(tmp_path: Path, redis_servers: StartServer) -> Iterator[DagsterStack]:
+    """deploy/celery/: runs sent by the daemon through a Redis broker (a redis-server of its own) to a
+    `dagster-celery` worker started as deploy/celery/worker.yaml says; its log is `celery-worker.log`."""
+    broker = redis_servers()
+    worker = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+              "-y", str(REPO / "deploy/celery/worker.yaml"), "-q", "dagster", "--", "--concurrency=1"]
+    with _production_stack(tmp_path, REPO / "deploy/celery/dagster.yaml", workers=[("celery-worker", worker)],
+                           FLEETOPS_CELERY_BROKER_URL=f"redis://127.0.0.1:{broker.port}/0",
+                           FLEETOPS_CELERY_BACKEND_URL=f"redis://127.0.0.1:{broker.port}/1") as stack:
+        yield stack
