@@ -6,13 +6,10 @@ the grants the docs list for a retry, the same role retries, and a real worker r
 """
 
 import json
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from resources.control.database import ControlDatabase
 from resources.failure_snapshot import FailureSnapshot
@@ -20,11 +17,12 @@ from resources.registry.projects import ProjectRegistry
 from resources.secrets import SecretBox
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import LaravelApp
+from tests.harness.roles import Role, mysql_user, postgres_role
 from tests.harness.spool import failed_count, successes
 
 pytestmark = pytest.mark.laravel
 
-# What docs/security.md tells a DBA to run, per engine ({db} and {role} filled in).
+# What docs/security.md tells a DBA to run, per engine ({db} and {role} filled in by Role.grant).
 GRANTS = {
     "pgsql": {
         "observe": ["GRANT SELECT ON failed_jobs, jobs TO {role}"],
@@ -43,54 +41,6 @@ REFUSED = {
 }
 
 
-@dataclass
-class Role:
-    dsn: str
-    grant: Callable[[str], None]  # "observe" or "retry": run the documented statements
-
-
-def _pg_role(app: LaravelApp) -> Iterator[Role]:
-    name = f"fleetops_{uuid.uuid4().hex[:8]}"
-    url = make_url(app.db_url)
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE ROLE "{name}" LOGIN'))
-
-    def grant(purpose: str) -> None:
-        with admin.connect() as conn:
-            for statement in GRANTS["pgsql"][purpose]:
-                conn.execute(sa.text(statement.format(role=f'"{name}"')))
-
-    try:
-        yield Role(url.set(username=name).render_as_string(hide_password=False), grant)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP OWNED BY "{name}"'))
-            conn.execute(sa.text(f'DROP ROLE "{name}"'))
-        admin.dispose()
-
-
-def _mysql_role(app: LaravelApp) -> Iterator[Role]:
-    name, password = f"fleetops_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    url = make_url(app.db_url)
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    account = f"'{name}'@'%'"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE USER {account} IDENTIFIED BY '{password}'"))
-
-    def grant(purpose: str) -> None:
-        with admin.connect() as conn:
-            for statement in GRANTS["mysql"][purpose]:
-                conn.execute(sa.text(statement.format(role=account, db=f"`{url.database}`")))
-
-    try:
-        yield Role(url.set(username=name, password=password).render_as_string(hide_password=False), grant)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP USER {account}"))
-        admin.dispose()
-
-
 @pytest.fixture(params=["pgsql", "mysql"])
 def engine(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -103,7 +53,8 @@ def app(engine: str, request: pytest.FixtureRequest) -> LaravelApp:
 
 @pytest.fixture
 def role(engine: str, app: LaravelApp) -> Iterator[Role]:
-    yield from (_pg_role if engine == "pgsql" else _mysql_role)(app)
+    with (postgres_role if engine == "pgsql" else mysql_user)(app.db_url) as made:
+        yield made
 
 
 def table_state(app: LaravelApp) -> tuple[list, list]:
@@ -128,7 +79,7 @@ def test_select_only_role_observes_but_cannot_act_until_granted(
     app.dispatch(5, order=70)
     app.work()
     app.dispatch(1, queue="waiting", order=90)  # a job on the queue, which must stay as it is
-    role.grant("observe")
+    role.grant(*GRANTS[engine]["observe"])
     fleetops.ok("project", "add", "ro", "--failed-db", role.dsn, "--queue-connection", f"database={role.dsn}")
 
     # observe
@@ -156,7 +107,7 @@ def test_select_only_role_observes_but_cannot_act_until_granted(
     assert REFUSED[engine][0] in shown
 
     # exactly the documented grants for a retry
-    role.grant("retry")
+    role.grant(*GRANTS[engine]["retry"])
     app.set_succeed()
     retried = spool(fleetops, "retry-all")
     assert retried["status"] == "completed" and retried["result"]["retried"] == 5, retried
