@@ -16,6 +16,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from tests.harness.dagster_stack import DagsterStack
 from tests.harness.laravel import LaravelApp
+from tests.harness.processes import wait_until
 from tests.harness.spool import failed_count, register, successes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.laravel]
@@ -60,3 +61,35 @@ def test_sensor_launched_retry_all_on_the_production_instance(production_stack: 
     laravel_pgsql.work()
     assert successes(laravel_pgsql) == {order: 1 for order in range(500, 530)}
     assert failed_count(laravel_pgsql) == 0
+
+
+LAUNCH = """
+mutation ($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
+  ... on UnauthorizedError { message } ... on PythonError { message } } }
+"""
+SPOOL_REQUEST = {"selector": {"repositoryLocationName": "fleetops", "repositoryName": "__repository__",
+                              "jobName": "spool_request_job"},
+                 "runConfigData": {"ops": {"request_spool_action": {"config": {
+                     "project": "shop", "action": "retry-all", "dry_run": True}}}}}
+RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
+
+
+def test_viewers_webserver_shows_the_runs_but_refuses_to_launch(production_stack: DagsterStack) -> None:
+    """The read-only webserver beside the operators' one (docs/deployment.md): it reads the same runs from
+    PostgreSQL and refuses the Launchpad's spool request that the operators' webserver accepts."""
+    viewers = production_stack.read_only_port
+    assert viewers is not None
+    seen = production_stack.graphql(RUNS, port=viewers)["runsOrError"]["results"]
+    assert seen == production_stack.graphql(RUNS)["runsOrError"]["results"]
+    refused = production_stack.graphql(LAUNCH, {"params": SPOOL_REQUEST}, port=viewers)["launchRun"]
+    assert refused["__typename"] == "UnauthorizedError", refused
+    assert production_stack.graphql(RUNS)["runsOrError"]["results"] == seen, "nothing was launched"
+
+    accepted = production_stack.graphql(LAUNCH, {"params": SPOOL_REQUEST})["launchRun"]
+    assert accepted["__typename"] == "LaunchRunSuccess", accepted
+
+    def ended() -> bool:
+        runs = production_stack.graphql(RUNS)["runsOrError"]["results"]
+        return len(runs) == len(seen) + 1 and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED")
+
+    wait_until(ended, timeout=90, what="the operators' launch to run")

@@ -6,8 +6,9 @@ Tests drive it the way an operator does, through the `fleetops` CLI on the same 
 - `dagster_stack`: `dagster dev` on the embedded default instance (dagster.yaml: SQLite under DAGSTER_HOME),
   SQLite control database.
 - `production_stack`: deploy/dagster.yaml, as production runs it: `dagster instance migrate`, then
-  `dagster-webserver` and `dagster-daemon run` as two processes (each its own process group), Dagster's
-  storage and the control database each a fresh database on the local PostgreSQL.
+  `dagster-daemon run`, `dagster-webserver` and a `dagster-webserver --read-only` for viewers as separate
+  processes (each its own process group), Dagster's storage and the control database each a fresh
+  database on the local PostgreSQL. `celery_stack`: the same on deploy/celery/ with a Celery worker.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ class DagsterStack:
     log: Path  # where the daemon (and so the runs it launches) write
     dagster_home: Path
     env: dict[str, str] = field(default_factory=dict)  # what the Dagster processes run with
+    read_only_port: int | None = None  # the viewers' `dagster-webserver --read-only` on the same instance
 
-    def graphql(self, query: str, variables: dict | None = None) -> dict:
-        response = requests.post(f"http://127.0.0.1:{self.port}/graphql",
+    def graphql(self, query: str, variables: dict | None = None, *, port: int | None = None) -> dict:
+        response = requests.post(f"http://127.0.0.1:{port or self.port}/graphql",
                                  json={"query": query, "variables": variables or {}}, timeout=30)
         response.raise_for_status()
         return response.json()["data"]
@@ -148,7 +150,8 @@ def _production_env(root: Path, dagster_yaml: Path, **extra: str) -> Iterator[tu
 @contextmanager
 def _production_stack(root: Path, dagster_yaml: Path, *, workers: Sequence[tuple[str, list[str]]] = (),
                       **extra: str) -> Iterator[DagsterStack]:
-    """`dagster-daemon run` and `dagster-webserver` (plus any `workers`), each its own process group."""
+    """`dagster-daemon run`, the operators' `dagster-webserver` and the viewers' `--read-only` one (plus any
+    `workers`), each its own process group."""
     workspace = str(REPO / "workspace.yaml")
     with ExitStack() as stack:
         fleetops, process_env, dagster_home = stack.enter_context(_production_env(root, dagster_yaml, **extra))
@@ -158,11 +161,14 @@ def _production_stack(root: Path, dagster_yaml: Path, *, workers: Sequence[tuple
         daemon_log = root / "daemon.log"
         stack.enter_context(process_group([str(BIN / "dagster-daemon"), "run", "-w", workspace],
                                           env=process_env, cwd=dagster_home, log=daemon_log))
-        stack.enter_context(process_group(
-            [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
-            env=process_env, cwd=dagster_home, log=root / "webserver.log"))
+        read_only_port = free_port()
+        for flags, listen, log in (([], port, "webserver.log"), (["--read-only"], read_only_port, "viewers.log")):
+            stack.enter_context(process_group(
+                [str(BIN / "dagster-webserver"), *flags, "-w", workspace, "-h", "127.0.0.1", "-p", str(listen)],
+                env=process_env, cwd=dagster_home, log=root / log))
         _webserver_up(port)
-        yield DagsterStack(port, fleetops, daemon_log, dagster_home, process_env)
+        _webserver_up(read_only_port)
+        yield DagsterStack(port, fleetops, daemon_log, dagster_home, process_env, read_only_port)
 
 
 @pytest.fixture(scope="module")
