@@ -42,7 +42,7 @@ bench: setup
 # Re-resolve and pin every package (run after changing pyproject.toml's dependencies).
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -e '.[dev]'
+	.venv-lock/bin/pip install --quiet -e '.[dev,deploy]'
 	{ echo "# Exact versions of every package fleetops installs (pip freeze of a resolved venv)."; \
 	  echo "# Regenerate: make lock"; .venv-lock/bin/pip freeze --exclude-editable; } > requirements.lock
 	rm -rf .venv-lock

@@ -5,6 +5,8 @@ Every failure that comes from bad input or an unreachable dependency is raised a
 them into exit code 2, sensors turn them into skip reasons, never into crashes.
 """
 
+import re
+
 
 class FleetopsError(Exception):
     """Base for every error whose message is meant for the operator."""
@@ -34,3 +36,31 @@ def first_line(exc: BaseException) -> str:
     """The first line of a driver error (its `orig` when wrapped by SQLAlchemy), for one-line messages."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+# Driver codes for "this role may not": PostgreSQL's SQLSTATE insufficient_privilege, MySQL/MariaDB's
+# ER_TABLEACCESS_DENIED_ERROR and ER_COLUMNACCESS_DENIED_ERROR.
+_REFUSED_CODES = {"42501", 1142, 1143}
+_PG_REFUSED = re.compile(r"permission denied for (table|sequence|relation|schema) (\S+)")
+
+
+def refused_privilege(exc: BaseException) -> str | None:
+    """A database's refusal of a statement for lack of a grant, as one line naming the grant; else None.
+
+    Such an error does not heal by itself, so it is not worth retrying: the operator must grant.
+    PostgreSQL names only the table, so the refused statement's verb is added; MySQL names both.
+    """
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", None) or (None,)
+    if getattr(orig, "sqlstate", None) not in _REFUSED_CODES and args[0] not in _REFUSED_CODES:
+        return None
+    detail = str(args[1]) if isinstance(args[0], int) and len(args) > 1 else first_line(exc)  # MySQL: (code, text)
+    match = _PG_REFUSED.search(detail)
+    verb = (str(getattr(exc, "statement", "") or "").split() or ["?"])[0].upper()
+    if match and match.group(1) == "sequence":
+        need = f"USAGE on sequence {match.group(2)}"
+    elif match:
+        need = f"{verb} on {match.group(1)} {match.group(2)}"
+    else:
+        need = None
+    return f"missing grant{': ' + need if need else ''} ({detail}); grant it (docs/security.md), not retried"

@@ -2,9 +2,10 @@
 
 Per row: claim (atomic), open the project's storage, execute with progress written as it goes,
 then settle. A problem with the project's storage (database or Redis down, a missing table, an
-unset env var) is a failed attempt retried with backoff; jobs Laravel itself could not retry end
-the action failed at once, naming them. An action that ends failed is announced to the alert
-webhook (FLEETOPS_ALERT_WEBHOOK_URL) and the delivery recorded in its result.
+unset env var) is a failed attempt retried with backoff. A statement the project's database refuses
+for lack of a grant, and jobs Laravel itself could not retry, end the action failed at once, naming
+the missing grant or the jobs. An action that ends failed is announced to the alert webhook
+(FLEETOPS_ALERT_WEBHOOK_URL) and the delivery recorded in its result.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from resources.alerts import Delivery, WebhookSender
 from resources.control.database import ControlDatabase
-from resources.errors import FleetopsError, first_line
+from resources.errors import FleetopsError, first_line, refused_privilege
 from resources.project_storage import ProjectStorage
 from resources.registry.projects import ProjectRegistry
 from resources.spool.executor import execute
@@ -71,7 +72,9 @@ def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], a
     try:
         outcome = execute(action.action, action.payload, storage_of(action.project), report)
     except (FleetopsError, sa.exc.SQLAlchemyError, redis.RedisError, OSError) as exc:
-        settled = store.fail(action.id, run_id, f"{type(exc).__name__}: {first_line(exc)}", retryable=True)
+        refused = refused_privilege(exc)
+        settled = store.fail(action.id, run_id, refused or f"{type(exc).__name__}: {first_line(exc)}",
+                             retryable=refused is None)
     else:
         if outcome.errors:
             settled = store.fail(action.id, run_id, outcome.summary(), retryable=False, result=outcome.as_result())

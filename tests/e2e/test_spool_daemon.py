@@ -1,34 +1,19 @@
 """Acceptance: real failed jobs, `fleetops spool enqueue`, the real Dagster daemon's sensor launches the run,
 then a real `queue:work --stop-when-empty` runs every job exactly once."""
 
-import json
-
 import pytest
 import sqlalchemy as sa
 
 from tests.harness.dagster_stack import DagsterStack
 from tests.harness.laravel import LaravelApp
-from tests.harness.processes import wait_until
 from tests.harness.spool import failed_count, queued_payloads, register, successes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.laravel]
-RUNS_QUERY = """
-query ($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results { runId status tags {
-    key value } } } } }
-"""
-
-
-def finished(stack: DagsterStack, spool_id: int, timeout: float = 120) -> dict:
-    def probe() -> dict | None:
-        row = json.loads(stack.fleetops.ok("spool", "show", str(spool_id), "--json").output)
-        return row if row["status"] in ("completed", "failed") else None
-
-    return wait_until(probe, timeout=timeout, interval=0.5, what=f"spool #{spool_id} to finish (see {stack.log})")
 
 
 def ask(stack: DagsterStack, *args: str) -> dict:
     spool_id = int(stack.fleetops.ok("spool", "enqueue", *args).output.strip())
-    row = finished(stack, spool_id)
+    row = stack.spool_outcome(spool_id)
     assert row["status"] == "completed", row
     assert row["run_id"] and not row["run_id"].startswith("cli-"), "executed by a Dagster run"
     return row
@@ -44,12 +29,7 @@ def test_daemon_retries_100_real_failures_exactly_once(dagster_stack: DagsterSta
     laravel_app.set_succeed()
     row = ask(dagster_stack, key, "retry-all")
     assert row["result"]["retried"] == 100 and row["progress"]["processed"] == 100
-    def finished_runs() -> list[dict] | None:  # the row completes inside the op, a moment before its run ends
-        runs = dagster_stack.graphql(RUNS_QUERY, {"tags": [{"key": "fleetops/spool-project", "value": key}]})
-        results = runs["runsOrError"]["results"]
-        return results if all(run["status"] not in ("STARTING", "STARTED") for run in results) else None
-
-    (run,) = wait_until(finished_runs, timeout=60, what="the spool run to end")
+    run = dagster_stack.spool_run(key)
     assert run["status"] == "SUCCESS" and run["runId"] == row["run_id"]
     laravel_app.work()
     assert successes(laravel_app) == {order: 1 for order in range(1000, 1100)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,9 @@ def _admin_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database (user postgres, trust auth)."""
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database (user postgres, trust auth), dropped on exit."""
     name = unique_name()
     admin = _admin_engine(PG_ADMIN_URL)
     with admin.connect() as conn:
@@ -41,6 +42,13 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database (user postgres, trust auth)."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
 """`fleetops project test` and `project add --check` against tables a real Laravel migrated."""
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import LaravelApp
+from tests.harness.roles import postgres_role
 
 pytestmark = pytest.mark.laravel
 
@@ -21,19 +20,9 @@ def dsn_of(app: LaravelApp) -> str:
 @pytest.fixture
 def pg_reader(laravel_pgsql: LaravelApp) -> Iterator[str]:
     """A DSN for a role that may only SELECT from the Laravel tables (least privilege for observing)."""
-    role = f"reader_{uuid.uuid4().hex[:8]}"
-    url = make_url(laravel_pgsql.db_url)
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
-        conn.execute(sa.text(f'GRANT SELECT ON failed_jobs, jobs TO "{role}"'))
-    try:
-        yield url.set(username=role).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
-            conn.execute(sa.text(f'DROP ROLE "{role}"'))
-        admin.dispose()
+    with postgres_role(laravel_pgsql.db_url) as role:
+        role.grant("GRANT SELECT ON failed_jobs, jobs TO {role}")
+        yield role.dsn
 
 
 def report(fleetops: Fleetops, key: str) -> tuple[int, dict]:
