@@ -24,6 +24,19 @@ from tests.harness.spool import APP_KEY_ENV
 REPO = Path(__file__).resolve().parents[2]
 
 
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    """What the UI asks the webserver, asked the same way."""
+    response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}},
+                             timeout=30)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def wait_for_webserver(port: int, timeout: float = 180) -> dict:
+    return wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).json(),
+                      timeout=timeout, what="the Dagster webserver")
+
+
 @dataclass
 class DagsterStack:
     port: int
@@ -31,10 +44,7 @@ class DagsterStack:
     log: Path
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        response = requests.post(f"http://127.0.0.1:{self.port}/graphql",
-                                 json={"query": query, "variables": variables or {}}, timeout=30)
-        response.raise_for_status()
-        return response.json()["data"]
+        return graphql(self.port, query, variables)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +66,5 @@ def dagster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterS
     argv = [str(REPO / ".venv/bin/dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
             "-p", str(port)]
     with process_group(argv, env=process_env, cwd=dagster_home, log=log):
-        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok,
-                   timeout=180, what="the Dagster webserver")
+        wait_for_webserver(port)
         yield DagsterStack(port, fleetops, log)
