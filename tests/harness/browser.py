@@ -34,7 +34,7 @@ class Ui:
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
-        self.page.screenshot(path=path)
+        self.page.screenshot(path=path, animations="disabled")  # transitions finished, e.g. a box being ticked
         return path
 
     @contextmanager
@@ -43,7 +43,10 @@ class Ui:
         try:
             yield
         except BaseException as exc:
-            exc.add_note(f"screenshot of the page as the step {name!r} failed: {self.shot(f'{name}-FAILED')}")
+            try:
+                exc.add_note(f"screenshot of the page as the step {name!r} failed: {self.shot(f'{name}-FAILED')}")
+            except Exception as shot_error:  # the page itself is gone: keep the step's own error
+                exc.add_note(f"no screenshot of the failed step {name!r}: {shot_error}")
             raise
         self.shot(name)
 
