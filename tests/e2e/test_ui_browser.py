@@ -112,7 +112,9 @@ def launch_from_launchpad(ui: Ui, job: str, config_yaml: str) -> str:
     ui.shot("3-launchpad-config")
     page.get_by_role("button", name="Launch Run").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"), timeout=TIMEOUT)
-    expect(page.get_by_text("Success", exact=True)).to_be_visible(timeout=RUN_TIMEOUT)
+    ended = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$"))  # the run's status, top left
+    expect(ended).to_be_visible(timeout=RUN_TIMEOUT)
+    expect(ended).to_have_text("Success")
     return page.url.rsplit("/", 1)[1]
 
 
@@ -136,8 +138,10 @@ def backfill(ui: Ui, group: str, partitions: list[str]) -> None:
     page.wait_for_url(re.compile(r"/runs/b/\w+"), timeout=TIMEOUT)
     for partition in partitions:
         expect(page.get_by_text(partition, exact=True).first).to_be_visible(timeout=TIMEOUT)
-    status = page.get_by_text("Status", exact=True).locator("xpath=..")
-    expect(status).to_contain_text("Succeeded", timeout=BACKFILL_TIMEOUT)  # the page polls on its own
+    status = page.get_by_text("Status", exact=True).locator("xpath=..")  # the label and its value
+    ended = re.compile(r"Succeeded|Failed|Canceled|Completed")
+    expect(status).to_contain_text(ended, timeout=BACKFILL_TIMEOUT)  # the page polls on its own
+    expect(status).to_contain_text("Succeeded")
 
 
 def test_asset_graph_shows_every_asset_and_check(ui: Ui) -> None:
