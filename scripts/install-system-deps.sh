@@ -5,6 +5,9 @@
 # because Packagist/composer is not reachable: php-laravel-framework pulls in Symfony,
 # Monolog, Carbon, ... as php-* packages. The php-* extension packages give the three
 # SQL drivers, phpredis, mbstring and xml.
+# chromium is the headless browser the UI test (tests/e2e/test_ui_browser.py) drives through
+# Playwright's Python package with executable_path=/usr/bin/chromium: Debian's build, not a
+# browser downloaded by `playwright install`.
 #
 # Idempotent: when every package is already installed it exits without touching apt.
 set -euo pipefail
@@ -18,6 +21,7 @@ PACKAGES=(
     php-redis
     php-mbstring
     php-xml
+    chromium
 )
 
 is_installed() {
@@ -49,4 +53,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
 
 php --version
+chromium --version
 php -r 'require "/usr/share/php/Illuminate/autoload.php"; echo "Laravel ", Illuminate\Foundation\Application::VERSION, PHP_EOL;'

@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.harness.cli",
     "tests.harness.fleet",
     "tests.harness.dagster_stack",
+    "tests.harness.demo_stack",
     "tests.harness.zuora",
     "tests.harness.redis_servers",
 ]

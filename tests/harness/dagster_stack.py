@@ -46,6 +46,20 @@ query ($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Run
 """
 
 
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    """What the UI asks the webserver, asked the same way."""
+    response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}},
+                             timeout=30)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def wait_for_webserver(port: int, timeout: float = 180) -> dict:
+    """The webserver's /server_info once it answers."""
+    return wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).json(),
+                      timeout=timeout, what="the Dagster webserver")
+
+
 @dataclass
 class DagsterStack:
     port: int
@@ -56,10 +70,7 @@ class DagsterStack:
     read_only_port: int | None = None  # the viewers' `dagster-webserver --read-only` on the same instance
 
     def graphql(self, query: str, variables: dict | None = None, *, port: int | None = None) -> dict:
-        response = requests.post(f"http://127.0.0.1:{port or self.port}/graphql",
-                                 json={"query": query, "variables": variables or {}}, timeout=30)
-        response.raise_for_status()
-        return response.json()["data"]
+        return graphql(port or self.port, query, variables)
 
     @contextmanager
     def instance(self) -> Iterator[DagsterInstance]:
@@ -106,11 +117,6 @@ def _stack_env(root: Path, dagster_yaml: Path, **extra: str | None) -> tuple[Fle
     return fleetops, process_env, dagster_home
 
 
-def _webserver_up(port: int) -> None:
-    wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok,
-               timeout=180, what="the Dagster webserver")
-
-
 @contextmanager
 def running_dagster(root: Path, env: dict[str, str | None] | None = None) -> Iterator[DagsterStack]:
     """`dagster dev` on a fresh instance and control database under `root`, its own process group, always
@@ -120,7 +126,7 @@ def running_dagster(root: Path, env: dict[str, str | None] | None = None) -> Ite
     log = root / "dagster.log"
     argv = [str(BIN / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     with process_group(argv, env=process_env, cwd=dagster_home, log=log):
-        _webserver_up(port)
+        wait_for_webserver(port)
         yield DagsterStack(port, fleetops, log, dagster_home, process_env)
 
 
@@ -173,8 +179,8 @@ def _production_stack(root: Path, dagster_yaml: Path, *, workers: Sequence[tuple
             stack.enter_context(process_group(
                 [str(BIN / "dagster-webserver"), *flags, "-w", workspace, "-h", "127.0.0.1", "-p", str(listen)],
                 env=process_env, cwd=dagster_home, log=root / log))
-        _webserver_up(port)
-        _webserver_up(read_only_port)
+        wait_for_webserver(port)
+        wait_for_webserver(read_only_port)
         yield DagsterStack(port, fleetops, daemon_log, dagster_home, process_env, read_only_port)
 
 

@@ -33,9 +33,11 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:
-    """SIGTERM the process group, SIGKILL whatever is left after `grace` seconds."""
-    pgid = proc.pid
+def end_group(pgid: int, grace: float = 15.0, reap: Callable[[], object] = lambda: None) -> None:
+    """SIGTERM the process group, SIGKILL whatever is left after `grace` seconds.
+
+    `reap` collects our own child's exit status, which a dead leader would otherwise keep alive as a zombie.
+    """
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(pgid, sig)
@@ -43,11 +45,37 @@ def stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:
             break
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and group_alive(pgid):
-            proc.poll()
+            reap()
             time.sleep(0.2)
         if not group_alive(pgid):
             break
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    end_group(proc.pid, grace, reap=proc.poll)
     proc.wait(timeout=10)
+
+
+def descendant_groups(pid: int | None = None) -> set[int]:
+    """The process groups, other than this process's own, of the live processes below `pid` (this process).
+
+    A library that starts its processes detached (Playwright's browser) gives no handle on them: this is
+    how a test finds the groups it must see gone at teardown.
+    """
+    children: dict[int, list[tuple[int, int]]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if state != "Z":
+            children.setdefault(int(ppid), []).append((int(stat.parent.name), int(pgrp)))
+    groups, todo = set(), [pid or os.getpid()]
+    while todo:
+        for child, pgrp in children.get(todo.pop(), []):
+            groups.add(pgrp)
+            todo.append(child)
+    return groups - {os.getpgid(0)}
 
 
 @contextmanager

@@ -1,0 +1,202 @@
+"""The Dagster UI as an operator sees it, in headless Chromium, on `make demo`'s stack.
+
+One browser visits the demo (tests/harness/demo_stack.py, shared with test_demo.py) the way a
+user would: the asset graph with every asset and check the code location defines, a project's
+failed-jobs snapshot and its numbers, a spool action typed into the Launchpad, and a backfill over
+two Zuora customers picked in the materialize dialog. Every step saves a screenshot: under
+$FLEETOPS_ARTIFACTS/ui-browser/ when that is set, else in pytest's temporary directory; a failing
+step's screenshot is named in its error. The last test breaks a step on purpose and proves it fails.
+"""
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from orchestration.definitions import defs
+from tests.harness.browser import Ui, headless_chromium
+from tests.harness.demo_stack import DemoStack
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 30_000  # ms, for what the UI shows on its own: pages, tables, a run's first events
+RUN_TIMEOUT = 120_000  # a spool run, queued and launched by the daemon on a busy 2-core machine
+BACKFILL_TIMEOUT = 300_000  # two runs, each syncing a Zuora customer
+SPOOL_CONFIG = """ops:
+  request_spool_action:
+    config:
+      project: crm
+      action: retry-queue
+      queue: emails
+"""
+
+
+def asset_groups() -> dict[str, list[str]]:
+    """Every asset of the code location by group: what the graph must show."""
+    graph = defs.resolve_asset_graph()
+    groups: dict[str, list[str]] = {}
+    for key in graph.get_all_asset_keys():
+        groups.setdefault(graph.get(key).group_name, []).append(key.to_user_string())
+    return groups
+
+
+def asset_checks() -> dict[str, list[str]]:
+    checks: dict[str, list[str]] = {}
+    for check in defs.resolve_asset_graph().asset_check_keys:
+        checks.setdefault(check.asset_key.to_user_string(), []).append(check.name)
+    return checks
+
+
+@pytest.fixture(scope="module")
+def ui(demo_stack: DemoStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    artifacts = os.environ.get("FLEETOPS_ARTIFACTS")
+    shots = Path(artifacts) / "ui-browser" if artifacts else tmp_path_factory.mktemp("ui-browser")
+    with headless_chromium(demo_stack.url, shots, tmp_path_factory.mktemp("chromium")) as browser:
+        yield browser
+
+
+# The steps: what a user does and sees, each a function the break-a-step test can call with a wrong expectation.
+
+def statuses_shown(ui: Ui) -> None:
+    """The graph draws its nodes first and fills in their statuses as they arrive."""
+    loading = ui.page.get_by_text(re.compile(r"fetching statuses|^Loading"))
+    expect(loading).to_have_count(0, timeout=TIMEOUT)
+
+
+def see_groups(ui: Ui, groups: list[str]) -> None:
+    """The global asset lineage: one box per asset group."""
+    ui.open("/asset-groups")
+    for group in groups:
+        expect(ui.page.get_by_text(group, exact=True).first).to_be_visible(timeout=TIMEOUT)
+    statuses_shown(ui)
+
+
+def see_group_assets(ui: Ui, group: str, assets: list[str]) -> None:
+    """A group's lineage: every asset's node, laid out to fit the page."""
+    ui.open(f"/locations/fleetops/asset-groups/{group}")
+    for asset in assets:
+        expect(ui.page.get_by_text(asset, exact=True).first).to_be_visible(timeout=TIMEOUT)
+    statuses_shown(ui)
+
+
+def see_checks(ui: Ui, asset: str, checks: list[str], timeout: float = TIMEOUT) -> None:
+    ui.open(f"/assets/{asset}?view=checks")
+    expect(ui.page.get_by_text(f"Checks ({len(checks)})", exact=True)).to_be_visible(timeout=timeout)
+    for check in checks:
+        expect(ui.page.get_by_text(check, exact=True).first).to_be_visible(timeout=timeout)
+
+
+def read_partition_metadata(ui: Ui, asset: str, partition: str, expected: dict[str, str],
+                            timeout: float = TIMEOUT) -> None:
+    """The asset's Partitions tab, one partition picked in its list, its latest materialization's metadata."""
+    page = ui.page
+    ui.open(f"/assets/{asset}?view=partitions")
+    page.get_by_text(partition, exact=True).first.click(timeout=timeout)
+    expect(page.get_by_text("Materialized", exact=True).first).to_be_visible(timeout=timeout)
+    for label, value in expected.items():
+        row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=label, exact=True))
+        expect(row.get_by_role("cell").nth(1)).to_have_text(value, timeout=timeout)
+
+
+def launch_from_launchpad(ui: Ui, job: str, config_yaml: str) -> str:
+    """Type the run config into the job's Launchpad, launch, and see the run succeed; returns the run id."""
+    page = ui.page
+    ui.open(f"/locations/fleetops/jobs/{job}/playground")
+    page.locator(".CodeMirror").click()  # the config editor (CodeMirror 5) has no accessible name
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(config_yaml)
+    expect(page.get_by_text("No errors", exact=True)).to_be_visible(timeout=TIMEOUT)
+    ui.shot("3-launchpad-config")
+    page.get_by_role("button", name="Launch Run").click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"), timeout=TIMEOUT)
+    ended = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$"))  # the run's status, top left
+    expect(ended).to_be_visible(timeout=RUN_TIMEOUT)
+    expect(ended).to_have_text("Success")
+    return page.url.rsplit("/", 1)[1]
+
+
+def backfill(ui: Ui, group: str, partitions: list[str]) -> None:
+    """Materialize all of a group for some partitions (the dialog's partition picker), then watch the backfill."""
+    page = ui.page
+    ui.open(f"/locations/fleetops/asset-groups/{group}")
+    page.get_by_role("button", name=re.compile(r"Materialize all")).click()
+    title = page.get_by_text(re.compile(r"^Launch runs to materialize \d+ assets$"))
+    expect(title).to_be_visible(timeout=TIMEOUT)
+    page.get_by_text("Select a partition or create one").click()
+    for partition in partitions:
+        page.get_by_title(partition, exact=True).click()
+        expect(page.get_by_role("checkbox", name=partition)).to_be_checked()
+    ui.shot("4-backfill-dialog")
+    title.click()  # closes the partition picker, not the dialog
+    expect(page.get_by_text(f"{len(partitions)} partitions", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Launch backfill").click()
+    expect(page.get_by_text("Created backfill")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_role("link", name="View", exact=True).click()
+    page.wait_for_url(re.compile(r"/runs/b/\w+"), timeout=TIMEOUT)
+    for partition in partitions:
+        expect(page.get_by_text(partition, exact=True).first).to_be_visible(timeout=TIMEOUT)
+    status = page.get_by_text("Status", exact=True).locator("xpath=..")  # the label and its value
+    ended = re.compile(r"Succeeded|Failed|Canceled|Completed")
+    expect(status).to_contain_text(ended, timeout=BACKFILL_TIMEOUT)  # the page polls on its own
+    expect(status).to_contain_text("Succeeded")
+
+
+def test_asset_graph_shows_every_asset_and_check(ui: Ui) -> None:
+    groups, checks = asset_groups(), asset_checks()
+    assert {"failed_jobs", "queue_state", "failure_groups", "zuora_workflows", "zuora_tasks",
+            "redis_health"} <= {asset for assets in groups.values() for asset in assets}
+    assert {"failure_spike", "snapshot_fresh", "sync_complete", "redis_up"} <= {
+        check for names in checks.values() for check in names}
+    with ui.step("1-global-lineage"):
+        see_groups(ui, list(groups))
+    for group, assets in groups.items():
+        with ui.step(f"1-lineage-{group}"):
+            see_group_assets(ui, group, assets)
+    for asset, names in checks.items():
+        with ui.step(f"1-checks-{asset}"):
+            see_checks(ui, asset, names)
+
+
+def test_failed_jobs_snapshot_of_a_project(ui: Ui) -> None:
+    with ui.step("2-failed-jobs-shop"):
+        read_partition_metadata(ui, "failed_jobs", "shop", {"total": "1200", "parse_errors": "0"})
+
+
+def test_spool_action_from_the_launchpad(ui: Ui, demo_stack: DemoStack) -> None:
+    with ui.step("3-launchpad-run"):
+        run_id = launch_from_launchpad(ui, "spool_request_job", SPOOL_CONFIG)
+        done = ui.page.get_by_text(re.compile(r"retry-queue on crm .*: completed \{'retried': \d+"))
+        expect(done).to_be_visible(timeout=TIMEOUT)
+        shown = int(re.search(r"'retried': (\d+)", done.inner_text()).group(1))
+    (row,) = [row for row in demo_stack.spool_rows() if row["run_id"] == run_id]
+    assert (row["project"], row["action"], row["source"], row["status"]) == (
+        "crm", "retry-queue", "launchpad", "completed")
+    assert row["result"]["retried"] == shown > 0 and row["result"]["error_count"] == 0
+
+
+def test_backfill_over_two_zuora_customers(ui: Ui, demo_stack: DemoStack) -> None:
+    customers = ["globex", "initech"]
+    synced = {(asset, customer): demo_stack.materialization_count(asset, customer)
+              for asset in ("zuora_workflows", "zuora_tasks") for customer in customers}
+    with ui.step("4-backfill-done"):
+        backfill(ui, "zuora", customers)
+        expect(ui.page.get_by_text("100% completed", exact=True)).to_have_count(2)
+    assert {key: demo_stack.materialization_count(*key) for key in synced} == {
+        key: count + 1 for key, count in synced.items()}
+
+
+@pytest.mark.parametrize("broken", ["wrong metadata", "missing check"])
+def test_a_broken_step_fails(ui: Ui, broken: str) -> None:
+    """The steps above are not vacuous: the same step functions, asked for what the page does not show, fail."""
+    started = time.monotonic()
+    with pytest.raises(AssertionError) as failed, ui.step(f"5-broken-{broken.replace(' ', '-')}"):
+        if broken == "wrong metadata":
+            read_partition_metadata(ui, "failed_jobs", "shop", {"total": "1201"}, timeout=3_000)
+        else:
+            see_checks(ui, "failed_jobs", ["failure_spike", "no_such_check"], timeout=3_000)
+    assert time.monotonic() - started < 30
+    (note,) = failed.value.__notes__
+    assert Path(note.rsplit(": ", 1)[1]).is_file()
