@@ -10,7 +10,7 @@ robust against whatever is in it:
   drain the rest of the table; a PostgreSQL cursor would hold a snapshot and block vacuum);
 - a scan can read its pages on a few connections at once (`readers`): the planning connection
   finds each page's last id on the primary key, reader threads fetch the pages, and the caller
-  still receives them in id order (resources/overlap.py). On MariaDB/MySQL the server reads
+  still receives them in id order (resources/read_ahead.py). On MariaDB/MySQL the server reads
   every exception's whole off-page BLOB even for its head, so the scan is bound by the source's
   disk latency, which concurrent reads hide;
 - `with_bodies=False` cuts the exception to its head in SQL, so 10 MB traces never cross the wire;
@@ -43,7 +43,7 @@ from resources.laravel.exception_text import (
     parse_exception,
 )
 from resources.laravel.payload import ParsedPayload, parse_payload
-from resources.overlap import read_ahead
+from resources.read_ahead import read_ahead
 
 _COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
 _TEXT_COLUMNS = ("uuid", "connection", "queue", "payload", "exception")
