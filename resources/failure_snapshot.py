@@ -68,13 +68,14 @@ def _classified(
     job_class: str | None, payload_error: str | None, exception: ParsedException
 ) -> tuple[str | None, str | None, str | None, str, str | None]:
     """(job class, exception class, message, fingerprint, parse error) as the mirror stores them."""
-    errors = [e for e in (payload_error, exception.parse_error) if e]
+    exception_error = exception.parse_error
     return (
         _clip(job_class, 255),
         _clip(exception.exception_class, 255),
         _clip(exception.message, 2000),
         fingerprint(job_class, exception.exception_class, exception.message),
-        "; ".join(errors) or None,
+        f"{payload_error}; {exception_error}" if payload_error and exception_error else
+        payload_error or exception_error or None,
     )
 
 

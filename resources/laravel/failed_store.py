@@ -460,8 +460,8 @@ def failed_job_from_row(row: Sequence[Any], with_bodies: bool) -> FailedJob:
 
 def as_text(value: Any) -> str | None:
     """A text column's value as str: bytes (SQLite's BLOB reads) decoded with replacement characters."""
-    if value is None:
-        return None
+    if value is None or type(value) is str:  # what drivers give, first: this runs for every column of every row
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", errors="replace")
     return str(value)
@@ -471,6 +471,8 @@ def utc_naive(value: Any) -> datetime | None:
     """failed_at as a naive UTC datetime, from a driver datetime or SQLite's 'Y-m-d H:i:s' text."""
     if value is None:
         return None
+    if isinstance(value, datetime):  # what PostgreSQL and MySQL drivers give, first
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
     if isinstance(value, bytes | bytearray | memoryview):
         value = bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, str):
