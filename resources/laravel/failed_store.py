@@ -51,6 +51,7 @@ _MAX_BIGINT = 2**63 - 1
 # Without bodies only this much of an exception leaves the database: the first line and its
 # " in FILE:LINE" fit, and the server decompresses no more of a TOASTed trace than this.
 SUMMARY_HEAD_CHARS = 2_048
+FIRST_LOOK_CHARS = 512  # PostgreSQL: where the marker is looked for first (see _page_query)
 _PG_TEXT_TYPES = frozenset({25, 1042, 1043})  # text, char, varchar: where strpos() works
 _LEADING_SPACE_CODES = sorted({ord(char) for char in LEADING_SPACE} | {0xEF})
 
@@ -215,19 +216,29 @@ class DatabaseFailedStore:
         Without bodies, and where the engine can do it exactly, an exception head ends with its
         first "\nStack trace:" (the frames after it are never parsed): a tenth of the bytes to
         send, decode and hold. MySQL has read the whole value anyway, so the head expression may
-        repeat; PostgreSQL computes it once in a derived table (OFFSET 0 keeps the planner from
-        inlining it, which would cut the slice out of the TOASTed value three times over).
+        repeat. PostgreSQL decompresses a TOASTed value only as far as a slice needs, so it looks
+        for the marker in the first FIRST_LOOK_CHARS (half the TOAST chunks of a 2,048-character
+        slice, and where a Laravel exception's first block ends) and cuts the full head only for
+        the rare row without it there. It computes that slice once, in a derived table (OFFSET 0
+        keeps the planner from inlining it, which would cut it out of the value three times over).
         """
         table = self._table()
         cut = not with_bodies and self._cut_in_sql
         derived = cut and self._engine.dialect.name == "postgresql"
-        query = self._select(with_bodies, cut=cut and not derived).where(*where)
+        if derived:
+            first_look = sa.func.substr(table.c.exception, 1, FIRST_LOOK_CHARS).label("first_look")
+            query = self._select(True).add_columns(first_look)
+        else:
+            query = self._select(with_bodies, cut=cut)
+        query = query.where(*where)
         if limit is not None:
             query = query.order_by(table.c.id).limit(limit)
         if not derived:
             return query
         page = query.offset(0).subquery("page")
-        head = _cut_at_stack_trace(page.c.exception, "postgresql")
+        head = _cut_at_stack_trace(
+            page.c.first_look, "postgresql", otherwise=sa.func.substr(page.c.exception, 1, SUMMARY_HEAD_CHARS)
+        )
         outer = sa.select(*(head.label(name) if name == "exception" else page.c[name] for name in _COLUMNS))
         return outer.order_by(page.c.id) if limit is not None else outer
 
@@ -371,8 +382,11 @@ class DatabaseFailedStore:
         return None
 
 
-def _cut_at_stack_trace(head: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
-    """`head` up to and including its first STACK_TRACE, when that leaves parse_exception's result unchanged.
+def _cut_at_stack_trace(
+    head: sa.ColumnElement[Any], dialect: str, otherwise: sa.ColumnElement[Any] | None = None
+) -> sa.ColumnElement[Any]:
+    """`head` up to and including its first STACK_TRACE, when that leaves parse_exception's result unchanged;
+    else `otherwise` (by default `head` itself, whole).
 
     parse_exception strips LEADING_SPACE and reads the text before the first STACK_TRACE, so a
     head that starts with anything else may end right after that marker. A head that starts with
@@ -392,7 +406,8 @@ def _cut_at_stack_trace(head: sa.ColumnElement[Any], dialect: str) -> sa.ColumnE
         text_column = sa.func.charset(head) != "binary"
     first = sa.func.ascii(head)
     cut = sa.and_(text_column, first.not_in(_LEADING_SPACE_CODES), at > 0)
-    return sa.case((cut, sa.func.substr(head, 1, at + (len(STACK_TRACE) - 1))), else_=head)
+    whole = head if otherwise is None else otherwise
+    return sa.case((cut, sa.func.substr(head, 1, at + (len(STACK_TRACE) - 1))), else_=whole)
 
 
 def _first(row: Sequence[Any]) -> Any:
