@@ -13,8 +13,9 @@ Where the time goes, and what is done about it (bench/snapshot_bench.py has the 
 - per row, only what the mirror keeps is computed: the payload's job class and size
   (`payload_summary`), the exception's class and first line, the fingerprint;
 - rows go to the control database as plain tuples through the driver's executemany, thousands
-  per transaction, on a writer thread (SQLite's B-tree work runs without the GIL, beside the
-  parsing), in id order, so the watermark is true after every commit;
+  per transaction, in id order, so the watermark is true after every commit. (On a thread of
+  their own they gained nothing: sqlite3 takes the GIL back for every row, and the handovers
+  cost what the overlap saved.)
 - the reconciliation is cheap when nothing vanished: one statement at the source counts all rows
   and the rows above the watermark. When the count differs, rows are counted per id bucket on
   both sides and only the buckets that differ are compared id by id.
@@ -36,7 +37,6 @@ from resources.control.models import FleetFailedJob, utcnow
 from resources.laravel.exception_text import ParsedException, fingerprint, parse_exception
 from resources.laravel.failed_store import DatabaseFailedStore, FailedJob, as_text, bucket_of, utc_naive
 from resources.laravel.payload import payload_summary
-from resources.overlap import WriteBehind
 
 TABLE = FleetFailedJob.__table__
 # The mirror's columns in table order; `mirror_values` gives a row's values for them.
@@ -67,13 +67,14 @@ def _classified(
     job_class: str | None, payload_error: str | None, exception: ParsedException
 ) -> tuple[str | None, str | None, str | None, str, str | None]:
     """(job class, exception class, message, fingerprint, parse error) as the mirror stores them."""
-    errors = [e for e in (payload_error, exception.parse_error) if e]
+    exception_error = exception.parse_error
     return (
         _clip(job_class, 255),
         _clip(exception.exception_class, 255),
         _clip(exception.message, 2000),
         fingerprint(job_class, exception.exception_class, exception.message),
-        "; ".join(errors) or None,
+        f"{payload_error}; {exception_error}" if payload_error and exception_error else
+        payload_error or exception_error or None,
     )
 
 
@@ -207,21 +208,20 @@ class FailureSnapshot:
         seen: list[tuple[Any, ...]] = []
         error_at = MIRROR_COLUMNS.index("parse_error")
         pages = self.store.pages(after, self.batch_size, with_bodies=False, readers=self.readers)
-        with WriteBehind() as writer:
-            for page in pages:
-                for values in (mirror_values(self.project, row, now) for row in page):
-                    if values[error_at] is not None:
-                        parse_errors += 1
-                    if values[1] in known:
-                        seen.append(_refresh_values(values))
-                    else:
-                        fresh.append(values)
-                last = int(page[-1][0])
-                if len(fresh) + len(seen) >= ROWS_PER_TRANSACTION:
-                    writer.submit(self._write, insert, fresh, refresh, seen)
-                    fresh, seen = [], []
-            writer.submit(self._write, insert, fresh, refresh, seen)
-            new = sum(writer.results())
+        new = 0
+        for page in pages:
+            for values in (mirror_values(self.project, row, now) for row in page):
+                if values[error_at] is not None:
+                    parse_errors += 1
+                if values[1] in known:
+                    seen.append(_refresh_values(values))
+                else:
+                    fresh.append(values)
+            last = int(page[-1][0])
+            if len(fresh) + len(seen) >= ROWS_PER_TRANSACTION:
+                new += self._write(insert, fresh, refresh, seen)
+                fresh, seen = [], []
+        new += self._write(insert, fresh, refresh, seen)
         return new, parse_errors, last
 
     def _write(

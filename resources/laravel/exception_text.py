@@ -59,7 +59,9 @@ def parse_exception(text: str | bytes | None) -> ParsedException:
     if text is None:
         return ParsedException(parse_error="exception is NULL")
     decode_error: str | None = None
-    if isinstance(text, bytes | bytearray | memoryview):
+    if isinstance(text, str):
+        head = text[:HEAD_CHARS]
+    elif isinstance(text, bytes | bytearray | memoryview):
         head_bytes = bytes(text[:HEAD_CHARS])
         try:
             head = head_bytes.decode("utf-8")
@@ -70,8 +72,6 @@ def parse_exception(text: str | bytes | None) -> ParsedException:
                 decode_error = (
                     f"exception is not valid UTF-8 (byte 0x{head_bytes[exc.start]:02x} at offset {exc.start})"
                 )
-    elif isinstance(text, str):
-        head = text[:HEAD_CHARS]
     else:
         return ParsedException(parse_error=f"exception is a {type(text).__name__}, not text")
 

@@ -10,7 +10,7 @@ robust against whatever is in it:
   drain the rest of the table; a PostgreSQL cursor would hold a snapshot and block vacuum);
 - a scan can read its pages on a few connections at once (`readers`): the planning connection
   finds each page's last id on the primary key, reader threads fetch the pages, and the caller
-  still receives them in id order (resources/overlap.py). On MariaDB/MySQL the server reads
+  still receives them in id order (resources/read_ahead.py). On MariaDB/MySQL the server reads
   every exception's whole off-page BLOB even for its head, so the scan is bound by the source's
   disk latency, which concurrent reads hide;
 - `with_bodies=False` cuts the exception to its head in SQL, so 10 MB traces never cross the wire;
@@ -43,7 +43,7 @@ from resources.laravel.exception_text import (
     parse_exception,
 )
 from resources.laravel.payload import ParsedPayload, parse_payload
-from resources.overlap import read_ahead
+from resources.read_ahead import read_ahead
 
 _COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
 _TEXT_COLUMNS = ("uuid", "connection", "queue", "payload", "exception")
@@ -51,6 +51,7 @@ _MAX_BIGINT = 2**63 - 1
 # Without bodies only this much of an exception leaves the database: the first line and its
 # " in FILE:LINE" fit, and the server decompresses no more of a TOASTed trace than this.
 SUMMARY_HEAD_CHARS = 2_048
+FIRST_LOOK_CHARS = 512  # PostgreSQL: where the marker is looked for first (see _page_query)
 _PG_TEXT_TYPES = frozenset({25, 1042, 1043})  # text, char, varchar: where strpos() works
 _LEADING_SPACE_CODES = sorted({ord(char) for char in LEADING_SPACE} | {0xEF})
 
@@ -223,19 +224,29 @@ class DatabaseFailedStore:
         Without bodies, and where the engine can do it exactly, an exception head ends with its
         first "\nStack trace:" (the frames after it are never parsed): a tenth of the bytes to
         send, decode and hold. MySQL has read the whole value anyway, so the head expression may
-        repeat; PostgreSQL computes it once in a derived table (OFFSET 0 keeps the planner from
-        inlining it, which would cut the slice out of the TOASTed value three times over).
+        repeat. PostgreSQL decompresses a TOASTed value only as far as a slice needs, so it looks
+        for the marker in the first FIRST_LOOK_CHARS (half the TOAST chunks of a 2,048-character
+        slice, and where a Laravel exception's first block ends) and cuts the full head only for
+        the rare row without it there. It computes that slice once, in a derived table (OFFSET 0
+        keeps the planner from inlining it, which would cut it out of the value three times over).
         """
         table = self._table()
         cut = not with_bodies and self._cut_in_sql
         derived = cut and self._engine.dialect.name == "postgresql"
-        query = self._select(with_bodies, cut=cut and not derived).where(*where)
+        if derived:
+            first_look = sa.func.substr(table.c.exception, 1, FIRST_LOOK_CHARS).label("first_look")
+            query = self._select(True).add_columns(first_look)
+        else:
+            query = self._select(with_bodies, cut=cut)
+        query = query.where(*where)
         if limit is not None:
             query = query.order_by(table.c.id).limit(limit)
         if not derived:
             return query
         page = query.offset(0).subquery("page")
-        head = _cut_at_stack_trace(page.c.exception, "postgresql")
+        head = _cut_at_stack_trace(
+            page.c.first_look, "postgresql", otherwise=sa.func.substr(page.c.exception, 1, SUMMARY_HEAD_CHARS)
+        )
         outer = sa.select(*(head.label(name) if name == "exception" else page.c[name] for name in _COLUMNS))
         return outer.order_by(page.c.id) if limit is not None else outer
 
@@ -379,8 +390,11 @@ class DatabaseFailedStore:
         return None
 
 
-def _cut_at_stack_trace(head: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
-    """`head` up to and including its first STACK_TRACE, when that leaves parse_exception's result unchanged.
+def _cut_at_stack_trace(
+    head: sa.ColumnElement[Any], dialect: str, otherwise: sa.ColumnElement[Any] | None = None
+) -> sa.ColumnElement[Any]:
+    """`head` up to and including its first STACK_TRACE, when that leaves parse_exception's result unchanged;
+    else `otherwise` (by default `head` itself, whole).
 
     parse_exception strips LEADING_SPACE and reads the text before the first STACK_TRACE, so a
     head that starts with anything else may end right after that marker. A head that starts with
@@ -400,7 +414,8 @@ def _cut_at_stack_trace(head: sa.ColumnElement[Any], dialect: str) -> sa.ColumnE
         text_column = sa.func.charset(head) != "binary"
     first = sa.func.ascii(head)
     cut = sa.and_(text_column, first.not_in(_LEADING_SPACE_CODES), at > 0)
-    return sa.case((cut, sa.func.substr(head, 1, at + (len(STACK_TRACE) - 1))), else_=head)
+    whole = head if otherwise is None else otherwise
+    return sa.case((cut, sa.func.substr(head, 1, at + (len(STACK_TRACE) - 1))), else_=whole)
 
 
 def _first(row: Sequence[Any]) -> Any:
@@ -468,8 +483,8 @@ def failed_job_from_row(row: Sequence[Any], with_bodies: bool) -> FailedJob:
 
 def as_text(value: Any) -> str | None:
     """A text column's value as str: bytes (SQLite's BLOB reads) decoded with replacement characters."""
-    if value is None:
-        return None
+    if value is None or type(value) is str:  # what drivers give, first: this runs for every column of every row
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", errors="replace")
     return str(value)
@@ -479,6 +494,8 @@ def utc_naive(value: Any) -> datetime | None:
     """failed_at as a naive UTC datetime, from a driver datetime or SQLite's 'Y-m-d H:i:s' text."""
     if value is None:
         return None
+    if isinstance(value, datetime):  # what PostgreSQL and MySQL drivers give, first
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
     if isinstance(value, bytes | bytearray | memoryview):
         value = bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, str):

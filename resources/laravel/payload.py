@@ -114,9 +114,12 @@ def payload_summary(raw: str | bytes | None) -> tuple[str | None, int, str | Non
     error = "; ".join(errors) or None
     if decoded is None:
         return None, size, error
+    display_name = _str(decoded.get("displayName"))
+    if display_name:  # job_class_of's first choice, and nearly always there: the others are not read
+        return display_name, size, error
     data_field = decoded.get("data")
     command_name = _str(data_field.get("commandName")) if isinstance(data_field, dict) else None
-    return job_class_of(_str(decoded.get("displayName")), command_name, _str(decoded.get("job"))), size, error
+    return job_class_of(display_name, command_name, _str(decoded.get("job"))), size, error
 
 
 def job_class_of(display_name: str | None, command_name: str | None, job: str | None) -> str | None:
@@ -138,7 +141,10 @@ def _json_object(
     if raw is None:
         return None, 0, ["payload is NULL"]
     errors: list[str] = []
-    if isinstance(raw, bytes | bytearray | memoryview):
+    if isinstance(raw, str):
+        text = raw
+        size = len(raw) if raw.isascii() else len(raw.encode("utf-8", errors="surrogatepass"))
+    elif isinstance(raw, bytes | bytearray | memoryview):
         data = bytes(raw)
         size = len(data)
         try:
@@ -147,9 +153,6 @@ def _json_object(
             # Keep going with replacement characters: the keys we need are ASCII and usually survive.
             text = data.decode("utf-8", errors="replace")
             errors.append(f"payload is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")
-    elif isinstance(raw, str):
-        text = raw
-        size = len(raw) if raw.isascii() else len(raw.encode("utf-8", errors="surrogatepass"))
     else:
         return None, 0, [f"payload is a {type(raw).__name__}, not text"]
 

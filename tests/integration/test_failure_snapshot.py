@@ -171,6 +171,7 @@ AWKWARD_EXCEPTIONS = [
     "RuntimeException: a case-blind search cuts here in /b.php:1\nstack trace:\n#0 x\nStack trace:\n#1 {main}",
     "RuntimeException: ünïcödé ✓ 日本 before the marker in /c.php:3\nStack trace:\n#0 {main}",
     "LogicException: " + "x" * 3_000 + " in /d.php:4\nStack trace:\n#0 {main}",
+    "LogicException: " + "z" * 800 + " in /g.php:7\nStack trace:\n#0 {main}",  # marker past PostgreSQL's first look
     "LogicException: " + "y" * 2_025 + "\nStack trace:\n#0 {main}",  # the marker straddles the head's end
     "RuntimeException: ends with the marker in /e.php:5\nStack trace:",
     "RuntimeException: no trace at all in /f.php:6",

@@ -186,6 +186,7 @@ def test_laravel7_string_job_payload() -> None:
         None, 42, "", "   ", "{not json", "[1, 2]", '"text"', "null", '{"displayName": "A"} trailing',
         '\ufeff{"displayName": "A"}', '{"displayName": NaN}', '{"displayName": "A", "maxTries": 1e400}',
         '{"displayName": "A", "displayName": "B"}', '{"displayName": "\\ud800 lone surrogate"}',
+        '{"displayName": "", "data": {"commandName": ""}, "job": ""}', '{"displayName": "", "job": "Handler@call"}',
         '{"displayName": 7, "data": {"commandName": "App\\\\Jobs\\\\FromData"}, "job": "x@y"}',
         '{"job": "Illuminate\\\\Queue\\\\CallQueuedHandler@call", "retryUntil": 123456789012345678901234567890}',
         '{"displayName": "a\\u0000b", "data": "not an object"}', "[" * 5000 + "]" * 5000,

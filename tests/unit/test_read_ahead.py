@@ -1,4 +1,4 @@
-"""read_ahead: results in plan order, bounded work in flight. WriteBehind: writes in order, none after a failure."""
+"""read_ahead: results in plan order, bounded work in flight, errors in place, an early stop that stops."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from resources.overlap import WriteBehind, read_ahead
+from resources.read_ahead import read_ahead
 
 
 class Tracker:
@@ -84,36 +84,3 @@ def test_stopping_early_stops_planning_and_closes_the_plan() -> None:
     results.close()
     assert closed.wait(5)
     assert len(tracker.started) < 20  # nowhere near the whole plan was fetched
-
-
-def test_write_behind_runs_writes_in_order_and_returns_their_results() -> None:
-    done: list[int] = []
-
-    def write(value: int) -> int:
-        time.sleep(0.001)
-        done.append(value)
-        return value * 2
-
-    with WriteBehind(pending=2) as writer:
-        for value in range(20):
-            writer.submit(write, value)
-        assert writer.results() == [value * 2 for value in range(20)]
-    assert done == list(range(20))
-
-
-def test_write_behind_runs_nothing_after_a_failed_write() -> None:
-    done: list[int] = []
-    gate = threading.Event()
-
-    def write(value: int) -> None:
-        gate.wait(5)
-        if value == 1:
-            raise OSError("disk full")
-        done.append(value)
-
-    with pytest.raises(OSError, match="disk full"), WriteBehind(pending=5) as writer:
-        for value in range(4):  # all queued before the first one runs
-            writer.submit(write, value)
-        gate.set()
-        writer.results()
-    assert done == [0]
