@@ -4,8 +4,8 @@ Database driver (DatabaseQueue): a push inserts {queue, payload, attempts 0, res
 available_at now, created_at now}; a reservation is `reserved_at`. Redis driver (RedisQueue,
 LuaScripts): a push is RPUSH `queues:Q` + RPUSH `queues:Q:notify` 1; an expired reservation
 is moved from `queues:Q:reserved` back to the list, a notify entry per job, as
-migrateExpiredJobs does. Every change here is one statement or one Lua script, so it happens
-whole or not at all.
+migrateExpiredJobs does. Every change here is one statement or one Lua script, or a push inside
+the caller's transaction, so it happens whole or not at all.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from resources.laravel.queue_state import (
 )
 
 RETRY_MARKER_TTL_SECONDS = 7 * 86_400
-MYSQL_STATEMENT_BYTES = 1_000_000
+MYSQL_STATEMENT_BYTES = 1_000_000  # hex doubles a text: a payload above half of it goes the executemany way
 _JOBS_COLUMNS = ("id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
 
 # KEYS: marker, list, notify per job; ARGV[1] ttl, ARGV[i+1] the i-th payload. A job is pushed only
@@ -90,6 +90,11 @@ class QueuedJob:
     marker: str = ""  # Redis only: the once-only key of this push
 
 
+def _hex_friendly(job: QueuedJob) -> bool:
+    """ASCII (what json_encode writes by default) and small enough for one statement as hex."""
+    return job.payload.isascii() and job.queue.isascii() and 2 * len(job.payload) < MYSQL_STATEMENT_BYTES
+
+
 class DatabaseQueueWriter:
     """The `jobs` table of one database queue connection."""
 
@@ -113,7 +118,7 @@ class DatabaseQueueWriter:
             return 0
         if conn.dialect.name == "postgresql":
             self._copy(conn, jobs, now)
-        elif conn.dialect.name in ("mysql", "mariadb") and all(job.payload.isascii() for job in jobs):
+        elif conn.dialect.name in ("mysql", "mariadb") and all(_hex_friendly(job) for job in jobs):
             self._insert_hex(conn, jobs, now)
         else:
             rows = [
@@ -133,8 +138,8 @@ class DatabaseQueueWriter:
                 copy.write_row((job.queue, job.payload, 0, None, now, now))
 
     def _insert_hex(self, conn: sa.Connection, jobs: Sequence[QueuedJob], now: int) -> None:
-        """ASCII payloads (json_encode's default output) as X'..' literals, the same text in any character
-        set; at most MYSQL_STATEMENT_BYTES per statement, under every server's max_allowed_packet."""
+        """ASCII texts as X'..' literals, the same text in any character set; statements of at most
+        MYSQL_STATEMENT_BYTES, under every server's max_allowed_packet."""
         preparer = conn.dialect.identifier_preparer
         head = (f"INSERT INTO {preparer.format_table(self.table)} "
                 f"({', '.join(map(preparer.quote, _JOBS_COLUMNS[1:]))}) VALUES ")

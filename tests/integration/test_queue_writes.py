@@ -29,13 +29,15 @@ def test_push_stores_exact_text_in_order(any_db_url: str, monkeypatch) -> None:
     jobs = [QueuedJob("default", tricky)]
     jobs += [QueuedJob("mail" if i % 2 else "default", f'{{"uuid":"{i}","pad":"{"x" * (i * 37 % 4000)}"}}')
              for i in range(300)]
-    jobs.append(QueuedJob("wärme", '{"uuid":"ü","text":"naïve — ✓"}'))  # not ASCII: the plain path
+    odd = [QueuedJob("wärme", '{"uuid":"ü","text":"naïve — ✓"}'),  # not ASCII: MySQL's plain path
+           QueuedJob("default", '{"uuid":"big","pad":"' + "y" * 15_000 + '"}')]  # too big for its hex path
     try:
         with engine.begin() as conn:
-            assert writer.push(conn, jobs[:-1], NOW) == 301
-        with engine.begin() as conn:
-            assert writer.push(conn, jobs[-1:], NOW) == 1
-        assert stored(engine) == [(job.queue, job.payload, 0, None, NOW, NOW) for job in jobs]
+            assert writer.push(conn, jobs, NOW) == 301
+        for job in odd:
+            with engine.begin() as conn:
+                assert writer.push(conn, [job], NOW) == 1
+        assert stored(engine) == [(job.queue, job.payload, 0, None, NOW, NOW) for job in [*jobs, *odd]]
     finally:
         engine.dispose()
 

@@ -1,0 +1,29 @@
+"""Reading the rows a retry needs, in keyset pages, from Laravel 8+ and Laravel 7 failed-job tables."""
+
+import pytest
+
+from resources.laravel.connections import database_engine
+from resources.laravel.factory import write_failed_jobs
+from resources.laravel.failed_edits import FailedJobEditor, Selection
+from resources.laravel.failed_store import DatabaseFailedStore
+from resources.laravel.schema import create_laravel_tables
+
+
+@pytest.mark.parametrize("with_uuid", [True, False])
+def test_pages_hold_every_selected_row_once_in_id_order(any_db_url: str, with_uuid: bool) -> None:
+    engine = database_engine(any_db_url)
+    create_laravel_tables(engine, with_uuid=with_uuid)
+    write_failed_jobs(engine, 25, seed=2, with_uuid=with_uuid, trace_bytes=300)
+    editor = FailedJobEditor(DatabaseFailedStore(engine))
+    try:
+        pages = list(editor.pages(Selection(up_to_id=20), size=8))
+        assert [len(page) for page in pages] == [8, 8, 4]
+        rows = [row for page in pages for row in page]
+        assert [row.id for row in rows] == list(range(1, 21))
+        assert all(row.payload and row.queue and row.connection == "database" and row.failed_at for row in rows)
+        if with_uuid:
+            assert len({row.public_id for row in rows}) == 20 and all(row.uuid for row in rows)
+        else:
+            assert [row.public_id for row in rows] == [str(i) for i in range(1, 21)]
+    finally:
+        engine.dispose()
