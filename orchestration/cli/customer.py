@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from orchestration.cli.context import CliContext, pass_context
 from orchestration.cli.customer_sync import sync
 from orchestration.cli.registry_commands import add_registry_commands
-from resources.errors import ValidationError
+from orchestration.cli.secret_input import secret_input
 from resources.registry.customers import CustomerSpec
-from resources.secrets import env_reference
 
 
 @click.group()
@@ -33,9 +30,7 @@ def customer() -> None:
 def add(ctx: CliContext, name: str, base_url: str, client_id: str, client_secret_env: str | None,
         client_secret_stdin: bool, max_concurrency: int, requests_per_minute: int) -> None:
     """Register customer NAME (its first sync follows on its own when Dagster runs)."""
-    if bool(client_secret_env) == client_secret_stdin:
-        raise ValidationError("give exactly one of --client-secret-env VAR or --client-secret-stdin")
-    secret = env_reference(client_secret_env) if client_secret_env else sys.stdin.read().rstrip("\r\n")
+    secret = secret_input("--client-secret", client_secret_env, client_secret_stdin, required=True)
     ctx.customers.add(CustomerSpec(name=name, base_url=base_url, client_id=client_id, client_secret=secret,
                                    max_concurrency=max_concurrency, requests_per_minute=requests_per_minute))
     click.echo(f"added customer {name}")

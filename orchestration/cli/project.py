@@ -9,10 +9,10 @@ import click
 from orchestration.cli.context import CliContext, pass_context
 from orchestration.cli.output import emit_json
 from orchestration.cli.registry_commands import add_registry_commands
+from orchestration.cli.secret_input import secret_input
 from resources.errors import ValidationError
 from resources.project_check import check_spec
 from resources.registry.projects import ProjectSpec
-from resources.secrets import env_reference
 
 
 def _queue_connections(values: tuple[str, ...]) -> dict[str, str]:
@@ -25,15 +25,6 @@ def _queue_connections(values: tuple[str, ...]) -> dict[str, str]:
             raise ValidationError(f"--queue-connection {name} given twice")
         connections[name] = target
     return connections
-
-
-def secret_option(option: str, env_name: str | None, from_stdin: bool) -> str | None:
-    """A secret given as `OPTION-env VAR` (stored as a reference) or on stdin (stored sealed); None if neither."""
-    if env_name and from_stdin:
-        raise ValidationError(f"give at most one of {option}-env VAR or {option}-stdin")
-    if env_name:
-        return env_reference(env_name)
-    return sys.stdin.read().strip() or None if from_stdin else None
 
 
 @click.group()
@@ -68,7 +59,7 @@ def add(ctx: CliContext, key: str, failed_db: str, queue_connection: tuple[str, 
         key=key, name=name, failed_db=failed_db, queue_connections=_queue_connections(queue_connection),
         failed_table=failed_table, jobs_table=jobs_table, redis_prefix=redis_prefix, horizon=horizon,
         horizon_prefix=horizon_prefix,
-        stuck_after_seconds=stuck_after, app_key=secret_option("--app-key", app_key_env, app_key_stdin),
+        stuck_after_seconds=stuck_after, app_key=secret_input("--app-key", app_key_env, app_key_stdin),
     )
     if check:
         _require_healthy(ctx, spec)
