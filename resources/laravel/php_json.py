@@ -2,10 +2,11 @@
 
 `php artisan queue:retry` decodes a failed payload into a PHP array, edits it and encodes it
 again with default flags, so the job Laravel pushes differs from the stored text in ways a
-byte-exact retry must reproduce: `/` escaped as `\\/`, non-ASCII as `\\u` escapes, `{}` and
-objects keyed "0", "1", ... turned into lists, integral floats written without `.0`, integers
-beyond 64 bits turned into floats. Python's C encoder does the heavy lifting; only these
-differences are applied around it.
+byte-exact retry must reproduce: `/` escaped as `\\/`, non-ASCII as `\\u` escapes (but DEL
+written raw), `{}` and objects keyed "0", "1", ... turned into lists, integral floats written
+without `.0`, integers beyond 64 bits turned into floats. orjson parses as PHP does (it refuses a
+lone UTF-16 surrogate, reads big integers as floats) and writes PHP's text for the usual payload;
+Python's encoder, corrected, writes the rest.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 _INT64 = (-(2**63), 2**63 - 1)
 _PHP_INT_KEY = re.compile(r"-?[1-9][0-9]*|0")
 _FLOAT_MARK = "\x00php-float:{}\x00"
 _FLOAT_MARK_ENCODED = re.compile(r'"\\u0000php-float:(\d+)\\u0000"')
+_ESCAPED_DEL = re.compile(r"\\\\|\\u007f")  # an escaped backslash (skipped whole) or DEL's escape
 
 
 class PhpJsonError(ValueError):
@@ -33,32 +37,38 @@ def php_decode(text: str | bytes) -> Any:
         except UnicodeDecodeError:
             raise PhpJsonError("payload is not valid UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise PhpJsonError(f"payload is not valid JSON: {exc}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def php_encode(value: Any) -> str:
     """`json_encode($value)` with PHP's default flags, for a value as php_decode returned it."""
     if _encodes_alike(value):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
+        text = orjson.dumps(value)
+        if text.isascii():  # orjson escapes control characters as PHP does and leaves DEL raw, as PHP does
+            return text.decode("ascii").replace("/", "\\/")
+        return _ascii_json(value)
     floats: list[float] = []
-    text = json.dumps(_php_shape(value, floats), separators=(",", ":"), ensure_ascii=True)
-    text = text.replace("/", "\\/")
+    text = _ascii_json(_php_shape(value, floats))
     if floats:
         text = _FLOAT_MARK_ENCODED.sub(lambda match: php_float(floats[int(match.group(1))]), text)
+    return text
+
+
+def _ascii_json(value: Any) -> str:
+    """Python's ASCII-only JSON, which escapes non-ASCII as PHP does, with `/` and DEL written PHP's way."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
+    if "\\u007f" in text:
+        text = _ESCAPED_DEL.sub(lambda match: "\x7f" if match.group() == "\\u007f" else match.group(), text)
     return text
 
 
 def _encodes_alike(value: Any) -> bool:
     """No value PHP would write differently: no empty or "0"-keyed object, no float, no int beyond 64 bits.
 
-    A Laravel payload almost always passes, and then Python's encoder alone writes PHP's text; this
-    walk costs a fraction of `_php_shape`, which rebuilds every value. Conservative: an object with
+    A Laravel payload almost always passes, and then orjson alone writes PHP's text; this walk
+    costs a fraction of `_php_shape`, which rebuilds every value. Conservative: an object with
     a "0" key is left to `_php_shape` even when PHP would keep it an object.
     """
     stack = [value]

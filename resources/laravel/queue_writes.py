@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from resources.laravel.queue_state import (
     redis_stuck_cutoff,
 )
 
+DEFAULT_QUEUE = "default"
 RETRY_MARKER_TTL_SECONDS = 7 * 86_400
 MYSQL_STATEMENT_BYTES = 1_000_000  # hex doubles a text: a payload above half of it goes the executemany way
 _JOBS_COLUMNS = ("id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
@@ -128,6 +130,11 @@ class DatabaseQueueWriter:
             ]
             conn.execute(sa.insert(self.table), rows)
         return len(jobs)
+
+    def insert_from(self, jobs: sa.Select[Any], now: int) -> sa.Insert:
+        """The INSERT of the jobs a SELECT of (queue, payload) yields, in its order, as a push at `now`."""
+        constants = (sa.literal(0), sa.null(), sa.literal(int(now)), sa.literal(int(now)))
+        return sa.insert(self.table).from_select(_JOBS_COLUMNS[1:], jobs.add_columns(*constants))
 
     def _copy(self, conn: sa.Connection, jobs: Sequence[QueuedJob], now: int) -> None:
         table = psycopg_sql.Identifier(*filter(None, (self.table.schema, self.table.name)))

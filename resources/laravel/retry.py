@@ -4,7 +4,9 @@ For a batch of failed rows: compute Laravel's retry payload for each (retry_payl
 queue connection delete the rows and push their jobs so that no crash can lose or double one:
 
 - database queue in the failed store's own database: the DELETE and the INSERT into `jobs`
-  commit in one transaction;
+  commit in one transaction. When Laravel's re-encoding leaves every payload of the batch as
+  stored (a database-queue job without retryUntil, the usual case), the database copies the rows
+  itself with INSERT ... SELECT, in id order, after locking them;
 - Redis queue: the rows are deleted in an open transaction, the jobs pushed by one Lua script
   that skips any job whose once-only marker exists, then the transaction commits. A crash
   before the commit leaves the rows, and the next attempt finds the markers and pushes nothing;
@@ -21,13 +23,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
+
+import sqlalchemy as sa
 
 from resources.laravel.failed_edits import FailedJobEditor, FailedRow
 from resources.laravel.horizon import HorizonRecords
-from resources.laravel.queue_writes import DatabaseQueueWriter, QueuedJob, RedisQueueWriter
+from resources.laravel.queue_writes import DEFAULT_QUEUE, DatabaseQueueWriter, QueuedJob, RedisQueueWriter
 from resources.laravel.retry_payload import UnretryableJob, retry_payload
 
-DEFAULT_QUEUE = "default"
 QueueWriter = DatabaseQueueWriter | RedisQueueWriter
 
 
@@ -88,19 +92,32 @@ class FailedJobRetrier:
 
     def _push(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int) -> int:
         writer = self.writers[name]
+        ids = [row.id for row, _ in batch]
         with self.editor.engine.begin() as conn:
-            present = self.editor.delete_present(conn, [row.id for row, _ in batch])
-            jobs = [job for row, job in batch if row.id in present]
-            if isinstance(writer, RedisQueueWriter):
-                writer.push_once(jobs)
-            elif name in self.shares_failed_database:
-                writer.push(conn, jobs, now)
+            if isinstance(writer, DatabaseQueueWriter) and self._copied_in_place(name, batch):
+                present = self.editor.move_present(conn, ids, partial(writer.insert_from, now=now), DEFAULT_QUEUE)
             else:
-                with writer.engine.begin() as queue_conn:
-                    writer.push(queue_conn, jobs, now)
+                present = self.editor.delete_present(conn, ids)
+                self._write(name, writer, conn, [job for row, job in batch if row.id in present], now)
+        jobs = [job for row, job in batch if row.id in present]
         if isinstance(writer, RedisQueueWriter):
             writer.forget_markers(jobs)
         if self.horizon is not None:
             retried = [row.uuid for row, _ in batch if row.id in present and row.uuid]
             self.horizon.mark_retried([(uuid, uuid) for uuid in retried], now)  # the same id pushed again
         return len(jobs)
+
+    def _copied_in_place(self, name: str, batch: list[tuple[FailedRow, QueuedJob]]) -> bool:
+        """The database can copy the batch itself: its queue is in the same database, and Laravel
+        would push every payload exactly as stored."""
+        return name in self.shares_failed_database and all(job.payload == row.payload for row, job in batch)
+
+    def _write(self, name: str, writer: QueueWriter, conn: sa.Connection, jobs: list[QueuedJob], now: int) -> None:
+        """Push jobs whose rows `conn` has just deleted, before that transaction commits."""
+        if isinstance(writer, RedisQueueWriter):
+            writer.push_once(jobs)
+        elif name in self.shares_failed_database:
+            writer.push(conn, jobs, now)
+        else:
+            with writer.engine.begin() as queue_conn:
+                writer.push(queue_conn, jobs, now)

@@ -27,3 +27,20 @@ def test_pages_hold_every_selected_row_once_in_id_order(any_db_url: str, with_uu
             assert [row.public_id for row in rows] == [str(i) for i in range(1, 21)]
     finally:
         engine.dispose()
+
+
+def test_a_scattered_id_set_is_acted_on_exactly(any_db_url: str) -> None:
+    """Runs of ids and more scattered ids than one IN list holds: exactly those rows go, no others."""
+    engine = database_engine(any_db_url)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, 2600, seed=3, trace_bytes=100)
+    editor = FailedJobEditor(DatabaseFailedStore(engine))
+    chosen = [*range(1, 501), *range(502, 2600, 2), 2600, 2601]  # 2601 does not exist
+    try:
+        with engine.begin() as conn:
+            present = editor.delete_present(conn, chosen)
+        assert present == set(chosen) - {2601}
+        remaining = [row.id for page in editor.pages(Selection(), size=1000) for row in page]
+        assert remaining == [501, *range(503, 2600, 2)]
+    finally:
+        engine.dispose()

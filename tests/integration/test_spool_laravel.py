@@ -6,12 +6,14 @@ what fleetops pushed: each job exactly once, nothing left in failed_jobs.
 """
 
 import json
+import re
 import time
 
 import pytest
 import sqlalchemy as sa
 
 from resources.laravel.retry_payload import retry_payload
+from resources.spool import executor
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY, LaravelApp
 from tests.harness.spool import failed_count, payload_uuid, queued_payloads, register, successes
@@ -60,6 +62,55 @@ def test_retry_pushes_the_bytes_laravel_would(laravel_app: LaravelApp) -> None:
     laravel_app.artisan("queue:retry", "all")
     theirs = {payload_uuid(text): text for text in queued_payloads(laravel_app)}
     assert theirs == ours
+
+
+def _without_retry_until(text: str) -> tuple[str, int | None]:
+    match = re.search(r'"retryUntil":(\d+)', text)
+    return re.sub(r'"retryUntil":\d+', '"retryUntil":N', text), int(match.group(1)) if match else None
+
+
+def _put_back(app: LaravelApp, rows: list[dict[str, object]]) -> None:
+    """Empty the queue and restore the failed rows as they were before artisan retried them."""
+    if app.store == "redis":
+        client = app.redis_client()
+        client.delete(app.redis_key("queues:default"), app.redis_key("queues:default:notify"))
+        client.close()
+    engine = app.engine()
+    with engine.begin() as conn:
+        if app.store != "redis":
+            conn.execute(sa.text("DELETE FROM jobs"))
+        conn.execute(sa.table("failed_jobs", *map(sa.column, rows[0])).insert(), rows)
+    engine.dispose()
+
+
+def test_each_page_pushes_what_artisan_pushes(laravel_app: LaravelApp, fleetops_sqlite: Fleetops,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page Laravel leaves unchanged is copied by the database itself, a page holding jobs whose
+    retryUntil is refreshed is re-encoded here: either way each job is what `queue:retry all` pushes."""
+    monkeypatch.setattr(executor, "BATCH_SIZE", 3)
+    laravel_app.dispatch(4, order=1)  # pages [1, 2, 3] unchanged, [4, until, until] re-encoded
+    laravel_app.dispatch(2, job="until", order=50, until=1)
+    time.sleep(2)  # past retryUntil: the first failure is final
+    laravel_app.work()
+    engine = laravel_app.engine()
+    with engine.connect() as conn:
+        failed = [dict(row._mapping) for row in conn.execute(sa.text("SELECT * FROM failed_jobs ORDER BY id"))]
+    engine.dispose()
+    laravel_app.artisan("queue:retry", "all")
+    theirs = {payload_uuid(text): text for text in queued_payloads(laravel_app)}
+    _put_back(laravel_app, failed)
+    register(fleetops_sqlite, laravel_app)
+    enqueue(fleetops_sqlite, "app", "retry-all")
+    process(fleetops_sqlite)
+    ours = {payload_uuid(text): text for text in queued_payloads(laravel_app)}
+    assert len(ours) == 6 and ours.keys() == theirs.keys() and failed_count(laravel_app) == 0
+    for uuid, text in theirs.items():
+        (mine, our_until), (laravels, their_until) = _without_retry_until(ours[uuid]), _without_retry_until(text)
+        assert mine == laravels  # byte for byte, retryUntil aside
+        # Laravel asks the job again (now + 1 s); we keep its window from failed_at, at least 60 s
+        assert (our_until is None) == (their_until is None)
+        assert our_until is None or abs(our_until - their_until) < 120
+    assert sum(until is not None for _, until in map(_without_retry_until, ours.values())) == 2
 
 
 def test_retry_jobs_by_uuid_reports_what_it_did_not_find(laravel_sqlite: LaravelApp, fleetops_sqlite: Fleetops

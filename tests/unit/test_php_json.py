@@ -7,6 +7,7 @@ import pytest
 from resources.laravel.php_json import PhpJsonError, php_decode, php_encode
 from tests.harness.laravel import PHP, require_php
 
+CONTROL_ESCAPES = "".join(f"\\u{c:04x}" for c in range(32))
 CASES = [
     r'{"uuid":"5f0c","displayName":"App\\Jobs\\SendMail","data":{"command":"O:8:\"App\\Jobs\":0:{}"}}',
     r'{"url":"https://example.com/a/b","name":"Zoë 💥","ctrl":"\u0001\t\n"}',
@@ -17,6 +18,8 @@ CASES = [
     r'{"a":1,"a":2,"b":null,"nested":{"x":[{"y":{}}]}}',
     r'[]',
     r'"just a string"',
+    '{"del":"a\x7fb","escaped":"\\u007f","literal":"\\\\u007f","ctrl":"' + CONTROL_ESCAPES + '"}',
+    '{"del":"a\x7fb","wide":"Zo\u00eb \\/ \\\\u007f"}',
 ]
 
 
@@ -28,7 +31,7 @@ def test_php_round_trip_is_byte_equal(text: str) -> None:
     assert php_encode(php_decode(text)).encode() == theirs
 
 
-@pytest.mark.parametrize("text", ['{"a":', '{"a":NaN}', b'{"a":"\xff"}', "null garbage"])
+@pytest.mark.parametrize("text", ['{"a":', '{"a":NaN}', b'{"a":"\xff"}', "null garbage", r'["\ud800"]'])
 def test_what_php_cannot_decode_is_refused(text: str | bytes) -> None:
     with pytest.raises(PhpJsonError):
         php_decode(text)
