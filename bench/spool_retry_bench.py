@@ -10,8 +10,10 @@ seed, same clock): real-shaped payloads of the harness's own `App\\Jobs\\FlakyJo
 so Laravel can unserialize every command and a real worker can run it. Then:
 
 - fleetops: `enqueue(... retry-all)` into a fresh SQLite control database, then `process_due`, the
-  code path of the Dagster op (claim, pages of 1,000, one DELETE ... RETURNING + one INSERT per
-  page in one transaction, progress written per page). Timed from enqueue to settled, on
+  code path of the Dagster op (claim, pages of 1,000 read and re-encoded as Laravel would; these
+  payloads come out unchanged, so each page is moved by the database in one transaction, on
+  PostgreSQL one DELETE ... RETURNING feeding an INSERT, on MariaDB a locking COUNT, an
+  INSERT ... SELECT and a DELETE; progress written per page). Timed from enqueue to settled, on
   `--repeat` identical copies (default 3; one before artisan's run, the others after it): the
   figure is their median, all of them are printed. The machine is shared, and a one-second
   measurement catches a neighbour's burst far more easily than a thirty-second one.

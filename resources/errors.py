@@ -44,6 +44,16 @@ _REFUSED_CODES = {"42501", 1142, 1143}
 _PG_REFUSED = re.compile(r"permission denied for (table|sequence|relation|schema) (\S+)")
 
 
+def _verb_on(statement: str, table: str) -> str:
+    """What the statement does to `table`: the DELETE, INSERT or UPDATE naming it (one statement may
+    do several, e.g. a DELETE ... RETURNING feeding an INSERT), else the statement's first word."""
+    name = re.escape(table.strip('"'))
+    done = re.search(rf'\b(DELETE\s+FROM|INSERT\s+INTO|UPDATE)\s+(?:"?\w+"?\.)?"?{name}"?(?![\w"])', statement, re.I)
+    if done:
+        return done.group(1).split()[0].upper()
+    return (statement.split() or ["?"])[0].upper()
+
+
 def refused_privilege(exc: BaseException) -> str | None:
     """A database's refusal of a statement for lack of a grant, as one line naming the grant; else None.
 
@@ -56,10 +66,10 @@ def refused_privilege(exc: BaseException) -> str | None:
         return None
     detail = str(args[1]) if isinstance(args[0], int) and len(args) > 1 else first_line(exc)  # MySQL: (code, text)
     match = _PG_REFUSED.search(detail)
-    verb = (str(getattr(exc, "statement", "") or "").split() or ["?"])[0].upper()
     if match and match.group(1) == "sequence":
         need = f"USAGE on sequence {match.group(2)}"
     elif match:
+        verb = _verb_on(str(getattr(exc, "statement", "") or ""), match.group(2))
         need = f"{verb} on {match.group(1)} {match.group(2)}"
     else:
         need = None

@@ -37,7 +37,8 @@ GRANTS = {
 REFUSED = {
     "pgsql": ("missing grant: DELETE on table failed_jobs (permission denied for table failed_jobs)",
               "missing grant: UPDATE on table jobs (permission denied for table jobs)"),
-    "mysql": ("missing grant (DELETE command denied to user", "missing grant (UPDATE command denied to user"),
+    # MySQL checks INSERT first: the jobs Laravel pushes unchanged are copied by INSERT ... SELECT before the DELETE
+    "mysql": ("missing grant (INSERT command denied to user", "missing grant (UPDATE command denied to user"),
 }
 
 

@@ -36,3 +36,12 @@ def test_other_errors_are_not_refusals() -> None:
     assert refused_privilege(wrapped(DriverError("server closed the connection", sqlstate="08006"))) is None
     assert refused_privilege(wrapped(DriverError(2003, "Can't connect to MySQL server"))) is None
     assert refused_privilege(ConnectionRefusedError("refused")) is None
+
+
+def test_one_statement_touching_two_tables_names_what_it_does_to_the_refused_one() -> None:
+    statement = ("WITH gone AS (DELETE FROM failed_jobs WHERE failed_jobs.id BETWEEN 1 AND 9 RETURNING id), "
+                 'pushed AS (INSERT INTO "jobs" (queue, payload) SELECT queue, payload FROM gone) SELECT id FROM gone')
+    on_failed = wrapped(DriverError("permission denied for table failed_jobs", sqlstate="42501"), statement)
+    on_jobs = wrapped(DriverError("permission denied for table jobs", sqlstate="42501"), statement)
+    assert (refused_privilege(on_failed) or "").startswith("missing grant: DELETE on table failed_jobs")
+    assert (refused_privilege(on_jobs) or "").startswith("missing grant: INSERT on table jobs")
