@@ -21,6 +21,7 @@ from resources.spool.actions import selection, spec_of
 
 BATCH_SIZE = 1_000
 MAX_NAMED_ERRORS = 50
+PROGRESS_INTERVAL_SECONDS = 0.5
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
@@ -43,15 +44,33 @@ class Outcome:
 
 
 class Progress:
-    """Seed 003's progress record: total, processed, current, errors."""
+    """Seed 003's progress record: total, processed, current, errors.
+
+    Written when the action starts, then at most every PROGRESS_INTERVAL_SECONDS, and once more
+    when the `with` block ends: a fast action's pages come quicker than a control-database write
+    and a line in the run's log are worth, and a slow one still shows movement twice a second.
+    """
 
     def __init__(self, report: ProgressCallback, total: int) -> None:
         self.report, self.state = report, {"total": total, "processed": 0, "current": None, "errors": 0}
-        report(dict(self.state))
+        self._write()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._unwritten:
+            self._write()
 
     def advance(self, processed: int, current: Any, errors: int) -> None:
         self.state.update(processed=self.state["processed"] + processed, current=current, errors=errors)
+        self._unwritten = True
+        if time.monotonic() - self._written_at >= PROGRESS_INTERVAL_SECONDS:
+            self._write()
+
+    def _write(self) -> None:
         self.report(dict(self.state))
+        self._written_at, self._unwritten = time.monotonic(), False
 
 
 def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
@@ -79,13 +98,13 @@ def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outc
 def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
     outcome = Outcome(counts={"retried": 0})
     total, pages = _targets(action, payload, storage, outcome)
-    progress = Progress(report, total)
     retrier = storage.retrier()
-    for page, prepared in _prepared_ahead(pages, retrier):
-        result = retrier.push(prepared)
-        outcome.counts["retried"] += result.retried
-        outcome.errors.update(result.errors)
-        progress.advance(len(page), page[-1].public_id, len(outcome.errors))
+    with Progress(report, total) as progress:
+        for page, prepared in _prepared_ahead(pages, retrier):
+            result = retrier.push(prepared)
+            outcome.counts["retried"] += result.retried
+            outcome.errors.update(result.errors)
+            progress.advance(len(page), page[-1].public_id, len(outcome.errors))
     return outcome
 
 
@@ -113,33 +132,34 @@ def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
     chosen = selection(action, payload)
     if chosen.explicit:
         outcome.not_found = storage.editor.lookup(chosen).missing
-    progress = Progress(report, storage.editor.count(chosen))
-    for deleted in storage.editor.delete_selected(chosen, BATCH_SIZE):
-        outcome.counts["deleted"] += len(deleted)
-        if storage.horizon is not None:
-            storage.horizon.forget_failed(deleted)
-        progress.advance(len(deleted), deleted[-1], 0)
+    with Progress(report, storage.editor.count(chosen)) as progress:
+        for deleted in storage.editor.delete_selected(chosen, BATCH_SIZE):
+            outcome.counts["deleted"] += len(deleted)
+            if storage.horizon is not None:
+                storage.horizon.forget_failed(deleted)
+            progress.advance(len(deleted), deleted[-1], 0)
     return outcome
 
 
 def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
     wanted = [str(i) for i in payload.get("ids", [])]
-    progress = Progress(report, len(wanted))
     cancelled: set[str] = set()
-    for writer in storage.writers.values():
-        if isinstance(writer, DatabaseQueueWriter):
-            cancelled |= {str(i) for i in writer.cancel([int(i) for i in wanted if i.isdigit()], payload.get("queue"))}
-        else:
-            cancelled |= writer.cancel(wanted, payload.get("queue"))
-    progress.advance(len(cancelled), None, 0)
+    with Progress(report, len(wanted)) as progress:
+        for writer in storage.writers.values():
+            if isinstance(writer, DatabaseQueueWriter):
+                numeric = [int(i) for i in wanted if i.isdigit()]
+                cancelled |= {str(i) for i in writer.cancel(numeric, payload.get("queue"))}
+            else:
+                cancelled |= writer.cancel(wanted, payload.get("queue"))
+        progress.advance(len(cancelled), None, 0)
     return Outcome(counts={"cancelled": len(cancelled)}, not_found=[i for i in wanted if i not in cancelled])
 
 
 def _release_stuck(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
-    progress = Progress(report, len(storage.writers))
     released = 0
     now = int(time.time())
-    for name, writer in storage.writers.items():
-        released += writer.release_stuck(storage.spec.stuck_after_seconds, now, payload.get("queue"))
-        progress.advance(1, name, 0)
+    with Progress(report, len(storage.writers)) as progress:
+        for name, writer in storage.writers.items():
+            released += writer.release_stuck(storage.spec.stuck_after_seconds, now, payload.get("queue"))
+            progress.advance(1, name, 0)
     return Outcome(counts={"released": released})

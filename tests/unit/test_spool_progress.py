@@ -1,0 +1,32 @@
+"""Progress reaches the control database when an action starts, while it runs, and when it ends."""
+
+import pytest
+
+from resources.spool import executor
+from resources.spool.executor import Progress
+
+
+def test_fast_pages_are_written_at_the_start_and_the_end() -> None:
+    written: list[dict] = []
+    with Progress(written.append, total=3000) as progress:
+        for page in range(3):
+            progress.advance(1000, f"job-{page}", 0)
+    assert [state["processed"] for state in written] == [0, 3000]
+    assert written[-1] == {"total": 3000, "processed": 3000, "current": "job-2", "errors": 0}
+
+
+def test_slow_pages_are_each_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executor, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    written: list[dict] = []
+    with Progress(written.append, total=30) as progress:
+        for _ in range(3):
+            progress.advance(10, None, 1)
+    assert [state["processed"] for state in written] == [0, 10, 20, 30]
+
+
+def test_an_action_that_stops_early_still_leaves_its_last_state() -> None:
+    written: list[dict] = []
+    with pytest.raises(RuntimeError), Progress(written.append, total=3000) as progress:
+        progress.advance(1000, "job-0", 2)
+        raise RuntimeError("the database went away")
+    assert written[-1]["processed"] == 1000 and written[-1]["errors"] == 2
