@@ -23,8 +23,11 @@ so Laravel can unserialize every command and a real worker can run it. Then:
   says so. The default times all rows.
 
 Every timed side starts after `--settle` seconds of quiet, so none pays for the server writing
-back the fill. Both sides must push the same jobs: the payloads of artisan's `jobs` table and of
-the first fleetops copy's are compared by uuid.
+back the fill, and with its table read once, so each finds its rows in the server's cache as a
+live app finds its recent failures: the copies are filled one after another before any is
+timed, and MariaDB's default 128 MB buffer pool holds about one of them, so without this the last
+filled copy (artisan's) would be the only warm one. Both sides must push the same jobs: the
+payloads of artisan's `jobs` table and of the first fleetops copy's are compared by uuid.
 Afterwards (`--verify-worker`, on by default) a real `php artisan queue:work --stop-when-empty`
 with the harness succeed switch on runs what fleetops pushed; the bench checks from the harness
 run log that every one of the rows ran exactly once and that `failed_jobs` and `jobs` are empty.
@@ -115,6 +118,17 @@ def run_fleetops(app: LaravelApp, home: Path, rows: int) -> float:
     return seconds
 
 
+def settle(app: LaravelApp, seconds: float) -> None:
+    """Quiet, then every row read once (all columns), as fleetops and artisan will read them."""
+    time.sleep(seconds)
+    engine = app.engine()
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT SUM(LENGTH(payload) + LENGTH(exception)) FROM failed_jobs")).scalar()
+    finally:
+        engine.dispose()
+
+
 def run_artisan(app: LaravelApp) -> float:
     started = time.perf_counter()
     app.artisan("queue:retry", "all", timeout=ARTISAN_TIMEOUT)
@@ -171,7 +185,8 @@ def verify_worker(app: LaravelApp, rows: int) -> tuple[float, int]:
     return seconds, len(runs)
 
 
-def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle: float, repeat: int) -> EngineResult:
+def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_seconds: float, repeat: int
+               ) -> EngineResult:
     kind = ENGINES[engine]
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-retry-bench-")))
@@ -187,10 +202,10 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle: 
               f"{time.perf_counter() - fill:.1f} s (not timed)", flush=True)
         timings = []
         for n, app in enumerate(copies):
-            time.sleep(settle)
+            settle(app, settle_seconds)
             timings.append(run_fleetops(app, tmp / f"fleetops{n}", rows))
             if n == 0:
-                time.sleep(settle)
+                settle(theirs, settle_seconds)
                 artisan_seconds = run_artisan(theirs)
         result = EngineResult(engine, theirs_db.label, rows, statistics.median(timings), artisan_rows,
                               artisan_seconds, same_jobs(copies[0], theirs, rows, artisan_rows), timings)
