@@ -7,6 +7,7 @@ names what could not be: ids that no longer exist, jobs Laravel could not retry 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from resources.spool.actions import selection, spec_of
 
 BATCH_SIZE = 1_000
 MAX_NAMED_ERRORS = 50
-PROGRESS_INTERVAL_SECONDS = 0.5
+PROGRESS_ENV = "FLEETOPS_SPOOL_PROGRESS_SECONDS"
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
@@ -46,13 +47,14 @@ class Outcome:
 class Progress:
     """Seed 003's progress record: total, processed, current, errors.
 
-    Written when the action starts, then at most every PROGRESS_INTERVAL_SECONDS, and once more
-    when the `with` block ends: a fast action's pages come quicker than a control-database write
-    and a line in the run's log are worth, and a slow one still shows movement twice a second.
+    Written when the action starts, then at most every FLEETOPS_SPOOL_PROGRESS_SECONDS (0.5), and
+    once more when the `with` block ends: a fast action's pages come quicker than a control-database
+    write and a line in the run's log are worth, and a slow one still shows movement twice a second.
     """
 
     def __init__(self, report: ProgressCallback, total: int) -> None:
         self.report, self.state = report, {"total": total, "processed": 0, "current": None, "errors": 0}
+        self.interval = float(os.environ.get(PROGRESS_ENV, "0.5"))
         self._write()
 
     def __enter__(self) -> Progress:
@@ -65,7 +67,7 @@ class Progress:
     def advance(self, processed: int, current: Any, errors: int) -> None:
         self.state.update(processed=self.state["processed"] + processed, current=current, errors=errors)
         self._unwritten = True
-        if time.monotonic() - self._written_at >= PROGRESS_INTERVAL_SECONDS:
+        if time.monotonic() - self._written_at >= self.interval:
             self._write()
 
     def _write(self) -> None:

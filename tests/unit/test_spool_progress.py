@@ -16,7 +16,7 @@ def test_fast_pages_are_written_at_the_start_and_the_end() -> None:
 
 
 def test_slow_pages_are_each_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setenv(executor.PROGRESS_ENV, "0")
     written: list[dict] = []
     with Progress(written.append, total=30) as progress:
         for _ in range(3):
