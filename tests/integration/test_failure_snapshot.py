@@ -173,6 +173,9 @@ AWKWARD_EXCEPTIONS = [
     "LogicException: " + "x" * 3_000 + " in /d.php:4\nStack trace:\n#0 {main}",
     "LogicException: " + "z" * 800 + " in /g.php:7\nStack trace:\n#0 {main}",  # marker past PostgreSQL's first look
     "LogicException: " + "y" * 2_025 + "\nStack trace:\n#0 {main}",  # the marker straddles the head's end
+    "LogicException: " + "v" * 2_019 + "\nStack trace:\n#0 {main}",  # the marker ends on the head's last byte
+    "LogicException: " + "w" * 2_020 + "\nStack trace:\n#0 {main}",  # ... one byte later: in the head no more
+    "LogicException: " + "é" * 1_100 + "\nStack trace:\n#0 {main}",  # within 2,048 characters, not bytes
     "RuntimeException: ends with the marker in /e.php:5\nStack trace:",
     "RuntimeException: no trace at all in /f.php:6",
     "",
