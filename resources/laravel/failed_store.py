@@ -197,7 +197,10 @@ class DatabaseFailedStore:
         """All of Laravel's columns in `_COLUMNS` order (NULL for one the table lacks), so rows are plain tuples.
 
         Without bodies the exception is its first SUMMARY_HEAD_CHARS characters, and with `cut`
-        the head ends at its first STACK_TRACE (see `_cut_at_stack_trace`).
+        the head ends at its first STACK_TRACE (see `_cut_at_stack_trace`). MySQL looks for the
+        marker in the whole value, which it has read anyway: LOCATE stops at the first match a
+        few hundred bytes in, while every SUBSTR of a 2,048-character head counts those
+        characters through utf8mb4 again (evaluated once per use, that was half the server's CPU).
         """
         table = self._table()
         dialect = self._engine.dialect.name
@@ -208,9 +211,8 @@ class DatabaseFailedStore:
                 continue
             column: Any = table.c[name]
             if name == "exception" and not with_bodies:
-                column = sa.func.substr(column, 1, SUMMARY_HEAD_CHARS)
-                if cut:
-                    column = _cut_at_stack_trace(column, dialect)
+                head = sa.func.substr(column, 1, SUMMARY_HEAD_CHARS)
+                column = _cut_at_stack_trace(column, dialect, otherwise=head) if cut else head
             if dialect == "sqlite" and name in _TEXT_COLUMNS:
                 column = sa.cast(column, sa.LargeBinary)
             columns.append(column.label(name))
@@ -223,11 +225,11 @@ class DatabaseFailedStore:
 
         Without bodies, and where the engine can do it exactly, an exception head ends with its
         first "\nStack trace:" (the frames after it are never parsed): a tenth of the bytes to
-        send, decode and hold. MySQL has read the whole value anyway, so the head expression may
-        repeat. PostgreSQL decompresses a TOASTed value only as far as a slice needs, so it looks
-        for the marker in the first FIRST_LOOK_CHARS (half the TOAST chunks of a 2,048-character
-        slice, and where a Laravel exception's first block ends) and cuts the full head only for
-        the rare row without it there. It computes that slice once, in a derived table (OFFSET 0
+        send, decode and hold. MySQL has read the whole value anyway and looks for the marker in
+        all of it (see `_select`). PostgreSQL decompresses a TOASTed value only as far as a slice
+        needs, so it looks for the marker in the first FIRST_LOOK_CHARS (half the TOAST chunks of
+        a 2,048-character slice, and where a Laravel exception's first block ends) and cuts the
+        full head only for the rare row without it there. It computes that slice once, in a derived table (OFFSET 0
         keeps the planner from inlining it, which would cut it out of the value three times over).
         """
         table = self._table()
@@ -391,10 +393,10 @@ class DatabaseFailedStore:
 
 
 def _cut_at_stack_trace(
-    head: sa.ColumnElement[Any], dialect: str, otherwise: sa.ColumnElement[Any] | None = None
+    head: sa.ColumnElement[Any], dialect: str, otherwise: sa.ColumnElement[Any]
 ) -> sa.ColumnElement[Any]:
-    """`head` up to and including its first STACK_TRACE, when that leaves parse_exception's result unchanged;
-    else `otherwise` (by default `head` itself, whole).
+    """`head` up to and including its first STACK_TRACE, when that leaves parse_exception's result unchanged
+    and the marker ends within the first SUMMARY_HEAD_CHARS; else `otherwise` (the uncut head).
 
     parse_exception strips LEADING_SPACE and reads the text before the first STACK_TRACE, so a
     head that starts with anything else may end right after that marker. A head that starts with
@@ -402,8 +404,11 @@ def _cut_at_stack_trace(
     first character's code on PostgreSQL and its first byte on MySQL (0xEF for a BOM): an extra
     code in the list only means a head left whole. MySQL looks for the marker as bytes, so case
     and collation cannot match anything else; a byte offset is never less than the character
-    offset, so the cut lands on or after the marker's end. BLOB columns are left whole there:
-    bytes after the marker can still make the head invalid UTF-8, which the parser reports.
+    offset, so the cut lands on or after the marker's end, and a marker that ends by byte
+    SUMMARY_HEAD_CHARS lies within the first SUMMARY_HEAD_CHARS characters: the cut text is then
+    exactly what cutting the SUMMARY_HEAD_CHARS-character head gives, whichever `head` is, the
+    whole value or a prefix of it. BLOB columns are left whole there: bytes after the marker can
+    still make the head invalid UTF-8, which the parser reports.
     """
     marker = sa.literal(STACK_TRACE)
     if dialect == "postgresql":
@@ -413,9 +418,9 @@ def _cut_at_stack_trace(
         at = sa.func.locate(sa.cast(marker, sa.LargeBinary), head)
         text_column = sa.func.charset(head) != "binary"
     first = sa.func.ascii(head)
-    cut = sa.and_(text_column, first.not_in(_LEADING_SPACE_CODES), at > 0)
-    whole = head if otherwise is None else otherwise
-    return sa.case((cut, sa.func.substr(head, 1, at + (len(STACK_TRACE) - 1))), else_=whole)
+    last_start = SUMMARY_HEAD_CHARS - (len(STACK_TRACE) - 1)
+    cut = sa.and_(text_column, first.not_in(_LEADING_SPACE_CODES), at.between(1, last_start))
+    return sa.case((cut, sa.func.substr(head, 1, at + (len(STACK_TRACE) - 1))), else_=otherwise)
 
 
 def _first(row: Sequence[Any]) -> Any:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.resources import ControlDatabaseResource
+from resources import failure_snapshot
 from resources.control.database import ControlDatabase
 from resources.control.models import FleetFailedJob
 from resources.failure_report import top_fingerprints
@@ -173,18 +174,27 @@ AWKWARD_EXCEPTIONS = [
     "LogicException: " + "x" * 3_000 + " in /d.php:4\nStack trace:\n#0 {main}",
     "LogicException: " + "z" * 800 + " in /g.php:7\nStack trace:\n#0 {main}",  # marker past PostgreSQL's first look
     "LogicException: " + "y" * 2_025 + "\nStack trace:\n#0 {main}",  # the marker straddles the head's end
+    "LogicException: " + "v" * 2_019 + "\nStack trace:\n#0 {main}",  # the marker ends on the head's last byte
+    "LogicException: " + "w" * 2_020 + "\nStack trace:\n#0 {main}",  # ... one byte later: in the head no more
+    "LogicException: " + "é" * 1_100 + "\nStack trace:\n#0 {main}",  # within 2,048 characters, not bytes
     "RuntimeException: ends with the marker in /e.php:5\nStack trace:",
     "RuntimeException: no trace at all in /f.php:6",
     "",
 ]
 
 
+@pytest.mark.parametrize("per_statement, per_transaction", [(2_000, 10_000), (50, 300)], ids=["one-write", "threaded"])
 def test_parallel_pages_mirror_exactly_what_mirror_row_gives(
-    control: ControlDatabase, source: sa.Engine, tmp_path: Path
+    control: ControlDatabase, source: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    per_statement: int, per_transaction: int,
 ) -> None:
-    """The snapshot's fast path (exception heads cut in SQL, pages on 3 connections, tuples through
-    executemany) stores what a plain SQLAlchemy insert of `mirror_row` over the whole rows stores,
-    byte for byte, datetimes' text included."""
+    """The snapshot's fast path (exception heads cut in SQL, pages on 3 connections, tuples bound
+    without SQLAlchemy) stores what a plain SQLAlchemy insert of `mirror_row` over the whole rows
+    stores, byte for byte, datetimes' text included. "threaded": smaller transactions and SQLite
+    statements, so most transactions are written on the writer thread, as multi-row VALUES of 50
+    rows and a remainder, as a 200k-row snapshot writes them (10,000 and 2,000)."""
+    monkeypatch.setattr(failure_snapshot, "ROWS_PER_STATEMENT", per_statement)
+    monkeypatch.setattr(failure_snapshot, "ROWS_PER_TRANSACTION", per_transaction)
     write_failed_jobs(source, 900, seed=12, start=START, end=END, trace_bytes=3_000)
     failed = define_failed_jobs()
     with source.begin() as conn:  # gaps in the ids, so pages are not id ranges of equal width
@@ -204,6 +214,9 @@ def test_parallel_pages_mirror_exactly_what_mirror_row_gives(
     query = f"SELECT {columns}, length(first_seen_at), length(last_seen_at) FROM fleet_failed_jobs ORDER BY laravel_id"
     with control.engine.connect() as fast, reference.engine.connect() as plain:
         assert fast.exec_driver_sql(query).all() == plain.exec_driver_sql(query).all()
+        # ... numbered in id order, as one row at a time would have numbered them
+        in_order = "SELECT laravel_id FROM fleet_failed_jobs ORDER BY id"
+        assert fast.exec_driver_sql(in_order).scalars().all() == plain.exec_driver_sql(in_order).scalars().all()
     reference.dispose()
 
 
