@@ -92,16 +92,19 @@ def test_bad_rows_are_mirrored_with_their_parse_errors(control: ControlDatabase,
             {"uuid": "b", "connection": None, "queue": None, "payload": None, "exception": None, "failed_at": None},
             {"uuid": "c", "connection": "redis", "queue": "q", "payload": "{}",
              "exception": "E: x in /y.php:2\n" + "#0 frame\n" * 1_000_000, "failed_at": START},
+            {"uuid": "d", "connection": "database", "queue": "default", "payload": '{"displayName": "A\\ud800"}',
+             "exception": "E: x in /y.php:2", "failed_at": START},
         ])
     result = FailureSnapshot(control, "shop", DatabaseFailedStore(engine)).run()
     engine.dispose()
-    assert result.new == 3 and result.parse_errors == 2
+    assert result.new == 4 and result.parse_errors == 3
     with control.engine.connect() as conn:
         rows = {r.uuid: r for r in conn.execute(sa.select(MIRROR))}
     assert "JSON" in rows["a"].parse_error or "json" in rows["a"].parse_error
     assert rows["a"].exception_class == "RuntimeException"
     assert rows["b"].parse_error is not None
     assert rows["c"].exception_class == "E" and rows["c"].parse_error is None
+    assert "surrogate" in rows["d"].parse_error and rows["d"].job_class is None
 
 
 def test_real_laravel_failures_group_by_fingerprint(control: ControlDatabase, laravel_app: LaravelApp) -> None:

@@ -132,6 +132,7 @@ def test_unserialize_command_never_raises(command: str | None) -> None:
         ("null", "null"),
         ("[" * 100_000 + "]" * 100_000, "not valid JSON"),  # RecursionError inside json
         (12345, "int"),
+        ('{"displayName": "App\\\\Jobs\\\\X\\ud800"}', "surrogate"),
     ],
 )
 def test_bad_payloads_give_parse_errors(raw: object, error: str) -> None:
