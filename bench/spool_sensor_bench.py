@@ -45,7 +45,8 @@ from orchestration.resources import ControlDatabaseResource
 from orchestration.sensors.spool import spool_sensor
 from resources.control.database import ControlDatabase
 from resources.control.models import utcnow
-from resources.spool.store import TABLE, SpoolStore, lease_seconds
+from resources.settings import spool_lease_seconds
+from resources.spool.store import TABLE, SpoolStore
 
 ENGINES = ("sqlite", "postgresql")
 TARGET_MS = 50.0
@@ -133,7 +134,7 @@ def plans(db: ControlDatabase) -> dict[str, str]:
            .where(TABLE.c.status == "pending", TABLE.c.available_at <= now)
            .order_by(TABLE.c.priority.desc(), TABLE.c.available_at, TABLE.c.id).limit(500))
     expired = sa.select(TABLE.c.id, TABLE.c.run_id).where(
-        TABLE.c.status == "processing", TABLE.c.updated_at < now - timedelta(seconds=lease_seconds()))
+        TABLE.c.status == "processing", TABLE.c.updated_at < now - timedelta(seconds=spool_lease_seconds()))
     with db.engine.connect() as conn:
         prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
         found = {}

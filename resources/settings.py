@@ -34,6 +34,28 @@ def secret_key() -> str | None:
     return os.environ.get(SECRET_KEY_ENV) or None
 
 
+# -- The action spool -----------------------------------------------------------------------
+
+SPOOL_BACKOFF_ENV = "FLEETOPS_SPOOL_BACKOFF_SECONDS"
+SPOOL_LEASE_ENV = "FLEETOPS_SPOOL_LEASE_SECONDS"
+SPOOL_PROGRESS_ENV = "FLEETOPS_SPOOL_PROGRESS_SECONDS"
+
+
+def spool_backoff_seconds() -> float:
+    """First wait before a failed spool action is tried again (default 30 s, doubling)."""
+    return _number(SPOOL_BACKOFF_ENV, 30.0, minimum=0)
+
+
+def spool_lease_seconds() -> float:
+    """A claimed spool action whose run has not reported for this long is given back (default 300 s)."""
+    return _number(SPOOL_LEASE_ENV, 300.0, minimum=0)
+
+
+def spool_progress_seconds() -> float:
+    """How often a running spool action writes its progress at most (default 0.5 s)."""
+    return _number(SPOOL_PROGRESS_ENV, 0.5, minimum=0)
+
+
 # -- Redis health, alerts and Horizon ------------------------------------------------------
 
 ALERT_WEBHOOK_URL_ENV = "FLEETOPS_ALERT_WEBHOOK_URL"

@@ -7,7 +7,6 @@ names what could not be: ids that no longer exist, jobs Laravel could not retry 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +17,11 @@ from resources.laravel.failed_edits import FailedRow
 from resources.laravel.queue_writes import DatabaseQueueWriter
 from resources.laravel.retry import FailedJobRetrier, PreparedRetry
 from resources.project_storage import ProjectStorage
+from resources.settings import spool_progress_seconds
 from resources.spool.actions import selection, spec_of
 
 BATCH_SIZE = 1_000
 MAX_NAMED_ERRORS = 50
-PROGRESS_ENV = "FLEETOPS_SPOOL_PROGRESS_SECONDS"
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
@@ -54,7 +53,7 @@ class Progress:
 
     def __init__(self, report: ProgressCallback, total: int) -> None:
         self.report, self.state = report, {"total": total, "processed": 0, "current": None, "errors": 0}
-        self.interval = float(os.environ.get(PROGRESS_ENV, "0.5"))
+        self.interval = spool_progress_seconds()
         self._write()
 
     def __enter__(self) -> Progress:

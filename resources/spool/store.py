@@ -10,7 +10,6 @@ max_attempts, then stays failed.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,22 +19,13 @@ import sqlalchemy as sa
 from resources.control.database import ControlDatabase
 from resources.control.models import SpoolAction, utcnow
 from resources.errors import NotFoundError, ValidationError
+from resources.settings import spool_backoff_seconds, spool_lease_seconds
 
 TABLE = SpoolAction.__table__
 STATUSES = ("pending", "processing", "completed", "failed")
 SOURCES = ("cli", "launchpad", "api", "auto")
-BACKOFF_ENV = "FLEETOPS_SPOOL_BACKOFF_SECONDS"
-LEASE_ENV = "FLEETOPS_SPOOL_LEASE_SECONDS"
 MAX_BACKOFF_SECONDS = 900
 ERROR_CHARS = 4_000
-
-
-def backoff_base() -> float:
-    return float(os.environ.get(BACKOFF_ENV, "30"))
-
-
-def lease_seconds() -> float:
-    return float(os.environ.get(LEASE_ENV, "300"))
 
 
 @dataclass(frozen=True)
@@ -142,7 +132,7 @@ class SpoolStore:
             row.result = result
             row.updated_at = now
             if retryable and row.attempts < row.max_attempts:
-                delay = min(backoff_base() * 2 ** max(row.attempts - 1, 0), MAX_BACKOFF_SECONDS)
+                delay = min(spool_backoff_seconds() * 2 ** max(row.attempts - 1, 0), MAX_BACKOFF_SECONDS)
                 row.status, row.available_at, row.run_id, row.claimed_at = "pending", now + timedelta(
                     seconds=delay), None, None
                 return Settled(spool_id, "pending", row.available_at)
@@ -159,7 +149,7 @@ class SpoolStore:
 
     def release_expired(self, now: datetime | None = None) -> list[Settled]:
         """Rows whose run stopped writing progress longer than the lease ago."""
-        cutoff = (now or utcnow()) - timedelta(seconds=lease_seconds())
+        cutoff = (now or utcnow()) - timedelta(seconds=spool_lease_seconds())
         with self.db.session() as session:
             stale = session.execute(
                 sa.select(TABLE.c.id, TABLE.c.run_id)

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from resources.laravel.factory import write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
-from resources.spool.executor import PROGRESS_ENV
+from resources.settings import SPOOL_PROGRESS_ENV
 from tests.harness.cli import Fleetops
 from tests.harness.processes import process_group, wait_until
 from tests.harness.services import REDIS_URL
@@ -121,7 +121,7 @@ def test_kill_9_mid_retry_then_recovery_loses_and_doubles_nothing(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETOPS_", "DAGSTER_"))}
     env.update({k: v for k, v in fleetops_sqlite.env.items() if v is not None})
     env["PYTHONUNBUFFERED"] = "1"
-    env[PROGRESS_ENV] = "0"  # every batch reported: the kill lands after some batches, whatever the speed
+    env[SPOOL_PROGRESS_ENV] = "0"  # every batch reported: the kill lands after some batches, whatever the speed
     log = tmp_path / "spool-process.log"
     with process_group([str(REPO / ".venv/bin/fleetops"), "spool", "process"], env=env, cwd=tmp_path,
                        log=log) as child:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from resources.spool import executor
+from resources.errors import ValidationError
+from resources.settings import SPOOL_PROGRESS_ENV
 from resources.spool.executor import Progress
 
 
@@ -16,7 +17,7 @@ def test_fast_pages_are_written_at_the_start_and_the_end() -> None:
 
 
 def test_slow_pages_are_each_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(executor.PROGRESS_ENV, "0")
+    monkeypatch.setenv(SPOOL_PROGRESS_ENV, "0")
     written: list[dict] = []
     with Progress(written.append, total=30) as progress:
         for _ in range(3):
@@ -30,3 +31,9 @@ def test_an_action_that_stops_early_still_leaves_its_last_state() -> None:
         progress.advance(1000, "job-0", 2)
         raise RuntimeError("the database went away")
     assert written[-1]["processed"] == 1000 and written[-1]["errors"] == 2
+
+
+def test_a_setting_that_is_not_a_number_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SPOOL_PROGRESS_ENV, "often")
+    with pytest.raises(ValidationError, match="FLEETOPS_SPOOL_PROGRESS_SECONDS must be a number, got 'often'"):
+        Progress(lambda state: None, total=1)
