@@ -144,11 +144,11 @@ def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
 
 def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
     wanted = [str(i) for i in payload.get("ids", [])]
+    numeric = [int(i) for i in wanted if i.isdigit()]  # a database queue's job ids
     cancelled: set[str] = set()
     with Progress(report, len(wanted)) as progress:
         for writer in storage.writers.values():
             if isinstance(writer, DatabaseQueueWriter):
-                numeric = [int(i) for i in wanted if i.isdigit()]
                 cancelled |= {str(i) for i in writer.cancel(numeric, payload.get("queue"))}
             else:
                 cancelled |= writer.cancel(wanted, payload.get("queue"))
