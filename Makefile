@@ -18,6 +18,7 @@ test: setup system-deps
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
+	bash scripts/install-system-deps.sh build
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .

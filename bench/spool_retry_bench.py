@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +52,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.throwaway import Database, throwaway_database
+from bench.mariadb_server import own_mariadb
+from bench.throwaway import MYSQL_ADMIN_URL, Database, throwaway_database
 from resources.control.database import ControlDatabase
 from resources.laravel.factory import write_failed_jobs
 from resources.registry.projects import ProjectRegistry, ProjectSpec
@@ -185,15 +186,15 @@ def verify_worker(app: LaravelApp, rows: int) -> tuple[float, int]:
     return seconds, len(runs)
 
 
-def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_seconds: float, repeat: int
-               ) -> EngineResult:
+def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_seconds: float, repeat: int,
+               mysql_admin_url: str = MYSQL_ADMIN_URL) -> EngineResult:
     kind = ENGINES[engine]
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-retry-bench-")))
         fill = time.perf_counter()
-        copies = [laravel_app(stack.enter_context(throwaway_database(kind)), engine, tmp / f"fleetops{n}", rows)
-                  for n in range(repeat)]
-        theirs_db = stack.enter_context(throwaway_database(kind))
+        copies = [laravel_app(stack.enter_context(throwaway_database(kind, mysql_admin_url)), engine,
+                              tmp / f"fleetops{n}", rows) for n in range(repeat)]
+        theirs_db = stack.enter_context(throwaway_database(kind, mysql_admin_url))
         theirs = laravel_app(theirs_db, engine, tmp / "artisan", artisan_rows)
         stack.callback(theirs.stop_workers)
         for app in copies:
@@ -207,7 +208,7 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_s
             if n == 0:
                 settle(theirs, settle_seconds)
                 artisan_seconds = run_artisan(theirs)
-        result = EngineResult(engine, theirs_db.label, rows, statistics.median(timings), artisan_rows,
+        result = EngineResult(engine, server_label(theirs, theirs_db), rows, statistics.median(timings), artisan_rows,
                               artisan_seconds, same_jobs(copies[0], theirs, rows, artisan_rows), timings)
         print(line(result), flush=True)
         if verify:
@@ -216,6 +217,20 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_s
                   f"each exactly once, in {result.worker_seconds:.1f} s "
                   f"({result.worker_ran / result.worker_seconds:,.0f} jobs/s); failed_jobs and jobs empty", flush=True)
     return result
+
+
+def server_label(app: LaravelApp, database: Database) -> str:
+    """The server's name, and on MariaDB/MySQL its InnoDB buffer pool, which decides whether the
+    table is read from memory or from disk."""
+    if database.kind != "mysql":
+        return database.label
+    engine = app.engine()
+    try:
+        with engine.connect() as conn:
+            pool = int(conn.execute(sa.text("SELECT @@innodb_buffer_pool_size")).scalar_one())
+    finally:
+        engine.dispose()
+    return f"{database.label}, {pool / 2**20:,.0f} MB buffer pool"
 
 
 def line(r: EngineResult) -> str:
@@ -240,14 +255,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="fleetops retries this many identical copies; its figure is their median")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds of quiet before each timed side (the server writes back the fill)")
+    parser.add_argument("--mariadb", choices=("shared", "own", "both"), default="both",
+                        help="the machine's MariaDB as configured, a server of the bench's own with a buffer pool "
+                             "that holds the tables (bench/mariadb_server.py), or both, one after the other")
+    parser.add_argument("--buffer-pool", default="1G", help="InnoDB buffer pool of the bench's own MariaDB")
     parser.add_argument("--verify-worker", action=argparse.BooleanOptionalAction, default=True,
                         help="afterwards a real queue:work must run every pushed job exactly once")
     args = parser.parse_args(argv)
     artisan_rows = min(args.artisan_rows or args.rows, args.rows)
     require_php()
     ensure_app_dirs()
-    results = [run_engine(engine, args.rows, artisan_rows, args.verify_worker, args.settle, args.repeat)
-               for engine in (ENGINES if args.engine == "all" else [args.engine])]
+    mariadb_servers = ("shared", "own") if args.mariadb == "both" else (args.mariadb,)
+    results = []
+    for engine in ENGINES if args.engine == "all" else [args.engine]:
+        for server in mariadb_servers if engine == "mysql" else ("shared",):
+            with own_mariadb(args.buffer_pool) if server == "own" else nullcontext(MYSQL_ADMIN_URL) as admin_url:
+                results.append(run_engine(engine, args.rows, artisan_rows, args.verify_worker, args.settle,
+                                          args.repeat, admin_url))
     for r in results:
         worker = f", worker {r.worker_seconds:.1f} s" if r.worker_seconds is not None else ""
         print(f"| spool retry-all {r.rows} rows, {r.label} | {r.fleetops_seconds:.2f} s | "

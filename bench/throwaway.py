@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-MYSQL_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/"
+MYSQL_ADMIN_URL = "mysql+mysqldb://root@127.0.0.1:3306/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,8 @@ def _label(kind: str, version: str) -> str:
 
 
 @contextmanager
-def throwaway_database(kind: str) -> Iterator[Database]:
+def throwaway_database(kind: str, mysql_admin_url: str = MYSQL_ADMIN_URL) -> Iterator[Database]:
+    """A new empty database; for `mysql` on the server `mysql_admin_url` names (default: the machine's)."""
     name = f"fleetops_bench_{uuid.uuid4().hex[:12]}"
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
@@ -44,10 +45,10 @@ def throwaway_database(kind: str) -> Iterator[Database]:
             f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
         ),
         "mysql": (
-            MYSQL_ADMIN_URL,
+            mysql_admin_url,
             f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
             f"DROP DATABASE IF EXISTS `{name}`",
-            f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4",
+            f"{mysql_admin_url.rstrip('/')}/{name}?charset=utf8mb4",
         ),
     }[kind]
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)

@@ -1,7 +1,7 @@
 """Connection strings for the fleet's databases and Redis servers.
 
 Operators write DSNs the way Laravel people do (`mysql://`, `pgsql://`, `sqlite:///path`,
-`redis://:pw@host:6379/0`); fleetops maps them onto the drivers it ships (PyMySQL,
+`redis://:pw@host:6379/0`); fleetops maps them onto the drivers it ships (mysqlclient,
 psycopg 3, sqlite3, redis-py) and refuses anything else. A DSN is only ever shown masked,
 and error messages never repeat it, because it may carry a password.
 """
@@ -22,10 +22,12 @@ Kind = Literal["database", "redis"]
 
 # Scheme as written -> the SQLAlchemy drivername fleetops connects with.
 DATABASE_DRIVERS = {
-    "mysql": "mysql+pymysql",
-    "mysql+pymysql": "mysql+pymysql",
-    "mariadb": "mysql+pymysql",
-    "mariadb+pymysql": "mysql+pymysql",
+    "mysql": "mysql+mysqldb",
+    "mysql+mysqldb": "mysql+mysqldb",
+    "mysql+pymysql": "mysql+mysqldb",
+    "mariadb": "mysql+mysqldb",
+    "mariadb+mysqldb": "mysql+mysqldb",
+    "mariadb+pymysql": "mysql+mysqldb",
     "pgsql": "postgresql+psycopg",
     "postgres": "postgresql+psycopg",
     "postgresql": "postgresql+psycopg",

@@ -9,10 +9,20 @@
 # Playwright's Python package with executable_path=/usr/bin/chromium: Debian's build, not a
 # browser downloaded by `playwright install`.
 #
+# libmariadb-dev and pkg-config let pip build mysqlclient, the C driver fleetops talks to
+# MariaDB/MySQL with (it ships no Linux wheel): `make setup` installs just those
+# (`install-system-deps.sh build`) before pip, `make test` and CI install everything.
+#
 # Idempotent: when every package is already installed it exits without touching apt.
 set -euo pipefail
 
+BUILD_PACKAGES=(
+    libmariadb-dev
+    pkg-config
+)
+
 PACKAGES=(
+    "${BUILD_PACKAGES[@]}"
     php-cli
     php-laravel-framework
     php-sqlite3
@@ -31,6 +41,10 @@ is_installed() {
     status="$(dpkg -s "$1" 2>/dev/null || true)"
     grep -qx 'Status: install ok installed' <<<"$status"
 }
+
+if [ "${1:-all}" = build ]; then
+    PACKAGES=("${BUILD_PACKAGES[@]}")
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -52,6 +66,9 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update
 "${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
 
+if [ "${1:-all}" = build ]; then
+    exit 0
+fi
 php --version
 chromium --version
 php -r 'require "/usr/share/php/Illuminate/autoload.php"; echo "Laravel ", Illuminate\Foundation\Application::VERSION, PHP_EOL;'

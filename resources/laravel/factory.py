@@ -661,8 +661,8 @@ def write_failed_jobs(
 #
 # Rows are written in batches, one transaction per batch, in generation order, so ids grow with
 # failed_at as they do in a real table. Generating a row costs a third of what a database server
-# spends storing it, so generation runs in the calling thread while a writer thread (two on
-# MySQL, see _PyMySqlWriter) talks to the server; at most three batches exist at a time.
+# spends storing it, so generation runs in the calling thread while a writer thread talks to
+# the server; at most two batches exist at a time.
 
 
 def _insert_in_batches(
@@ -675,7 +675,6 @@ def _insert_in_batches(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    adapt = _ascii_as_bytes if engine.dialect.name in ("mysql", "mariadb") else None
 
     def write(batch: list[dict[str, Any]]) -> int:
         with engine.begin() as conn:
@@ -685,28 +684,13 @@ def _insert_in_batches(
     written = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleetops-factory") as writer:
         pending: Future[int] | None = None
-        while batch := [adapt(row) if adapt else row for row in itertools.islice(rows, batch_size)]:
+        while batch := list(itertools.islice(rows, batch_size)):
             if pending is not None:
                 written += pending.result()
             pending = writer.submit(write, batch)
         if pending is not None:
             written += pending.result()
     return written
-
-
-def _ascii_as_bytes(row: dict[str, Any]) -> dict[str, Any]:
-    """Long ASCII text as bytes, which PyMySQL sends as an X'..' hex literal built in C.
-
-    PyMySQL escapes str values with a per-character `str.translate` (~280 us for a 5 KB row, more
-    than the server needs to store it). ASCII bytes are the same text in every MySQL character
-    set, so the stored value is identical; non-ASCII text keeps the str path and the
-    connection's character set conversion.
-    """
-    for key in ("payload", "exception"):
-        value = row.get(key)
-        if isinstance(value, str) and len(value) > 256 and value.isascii():
-            row[key] = value.encode("ascii")
-    return row
 
 
 # ---------------------------------------------------------------------------------------------

@@ -131,7 +131,7 @@ class FailedJobEditor:
         last = 0
         while True:
             with self.engine.connect() as conn:
-                rows = [_row(*r) for r in conn.execute(base.where(self.table.c.id > last))]
+                rows = [_row(*r) for r in conn.execute(base.where(self.table.c.id > last)).all()]
             full = len(rows) == size
             if top is not None and rows and rows[-1].id > top:
                 rows, full = [row for row in rows if row.id <= top], False

@@ -6,8 +6,8 @@ robust against whatever is in it:
 - rows are read in id order, a page at a time, up to the highest id there was when the read
   started. Memory stays constant like a server-side cursor's, but every connection is in
   autocommit mode and every page is one buffered query, so no transaction, snapshot or unbuffered
-  MySQL result stays open while the caller works on the rows (an abandoned PyMySQL SSCursor would
-  drain the rest of the table; a PostgreSQL cursor would hold a snapshot and block vacuum);
+  MySQL result stays open while the caller works on the rows (an abandoned unbuffered result must
+  be drained to the end of the table; a PostgreSQL cursor would hold a snapshot and block vacuum);
 - a scan can read its pages on a few connections at once (`readers`): the planning connection
   finds each page's last id on the primary key, reader threads fetch the pages, and the caller
   still receives them in id order (resources/read_ahead.py). On MariaDB/MySQL the server reads
@@ -112,7 +112,7 @@ class DatabaseFailedStore:
         """Run the calls made inside on one connection instead of one connection each.
 
         A snapshot makes a handful of small queries; connecting is the dearest part of most of
-        them (PyMySQL builds a TLS context for every connection, ~15 ms). Not for use by several
+        them (a PostgreSQL connection costs several milliseconds). Not for use by several
         threads at once.
         """
         if self._session is not None:

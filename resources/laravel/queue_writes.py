@@ -113,8 +113,8 @@ class DatabaseQueueWriter:
         """Insert the jobs in the caller's transaction, in order, as few statements as the engine allows.
 
         PostgreSQL: one COPY, about five times faster than psycopg's pipelined INSERTs. MySQL: multi-row
-        INSERTs with the texts as hex literals built in C (PyMySQL spends more escaping six parameters
-        per row than the server spends storing it). SQLite: one executemany.
+        INSERTs with the texts as hex literals built in C (half the time of the driver's escaped
+        parameters, measured with mysqlclient). SQLite: one executemany.
         """
         if not jobs:
             return 0

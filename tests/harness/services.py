@@ -17,7 +17,7 @@ import redis
 import sqlalchemy as sa
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-MYSQL_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/"
+MYSQL_ADMIN_URL = "mysql+mysqldb://root@127.0.0.1:3306/"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -59,7 +59,7 @@ def mysql_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     try:
-        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"
+        yield f"mysql+mysqldb://root@127.0.0.1:3306/{name}?charset=utf8mb4"
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))

@@ -99,7 +99,7 @@ def test_a_dead_project_database_fails_only_its_own_actions(fleetops_sqlite: Fle
     rows = {r["id"]: r for r in json.loads(fleetops_sqlite.ok("spool", "list", "--json").output)}
     assert rows[alive]["status"] == "completed"
     assert rows[broken]["status"] == "pending" and rows[broken]["attempts"] == 1
-    assert "Can't connect to MySQL server on '127.0.0.1'" in rows[broken]["error"]
+    assert "OperationalError: (2002, \"Can't connect to server on '127.0.0.1'" in rows[broken]["error"]
 
 
 def test_watch_shows_progress_and_exits_by_outcome(fleetops_sqlite: Fleetops, laravel_sqlite: LaravelApp) -> None:
@@ -131,7 +131,7 @@ def test_an_action_that_ends_failed_alerts_the_webhook_once(fleetops_sqlite: Fle
         assert len(webhook.posts) == (1 if attempt == 3 else 0), "no alert while attempts remain"
     (post,) = webhook.posts
     assert f"spool #{spool_id} release-stuck on dead failed after 3 attempt(s)" in post["text"]
-    assert "Can't connect to MySQL server" in post["text"]
+    assert "Can't connect to server on '127.0.0.1'" in post["text"]
     row = json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)
     assert row["status"] == "failed" and row["result"]["alert"]["delivered"] is True
     assert "hook-token-s3cr3t" not in result.output

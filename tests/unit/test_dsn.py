@@ -8,8 +8,8 @@ from resources.secrets import SecretBox, new_key
 @pytest.mark.parametrize(
     ("given", "driver"),
     [
-        ("mysql://root:pw@db.internal:3306/app", "mysql+pymysql"),
-        ("mariadb://root@127.0.0.1/app", "mysql+pymysql"),
+        ("mysql://root:pw@db.internal:3306/app", "mysql+mysqldb"),
+        ("mariadb://root@127.0.0.1/app", "mysql+mysqldb"),
         ("pgsql://u:p@pg/app", "postgresql+psycopg"),
         ("postgres://u@pg/app", "postgresql+psycopg"),
         ("postgresql+psycopg2://u@pg/app", "postgresql+psycopg"),
