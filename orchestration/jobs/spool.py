@@ -13,12 +13,14 @@ from pydantic import Field
 from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.spool.actions import ACTIONS, ActionRequest
-from resources.spool.processing import process_claimed
+from resources.spool.processing import process_batch_then_due, process_claimed
 from resources.spool.requests import enqueue, preview
 from resources.spool.store import Settled
 
 SPOOL_PROJECT_TAG = "fleetops/spool-project"
 SPOOL_IDS_TAG = "fleetops/spool-ids"
+RUN_BATCH_SIZE = 100  # spool actions a run is launched with, and takes in each further round
+MORE_ROUNDS = 10  # then a run ends even if more keep falling due: the sensor launches the next
 
 
 class SpoolBatchConfig(dg.Config):
@@ -49,8 +51,9 @@ def _raise_if_failed(settled: list[Settled]) -> None:
 def execute_spool_actions(context: dg.OpExecutionContext, config: SpoolBatchConfig,
                           control_db: ControlDatabaseResource, alerts: AlertWebhookResource) -> None:
     projects = control_db.projects()
-    settled = process_claimed(projects.db, projects, config.spool_ids, context.run_id, log=context.log.info,
-                              alerts=alerts.sender())
+    settled = process_batch_then_due(projects.db, projects, config.project, config.spool_ids, context.run_id,
+                                     per_round=RUN_BATCH_SIZE, rounds=MORE_ROUNDS, log=context.log.info,
+                                     alerts=alerts.sender())
     _raise_if_failed(settled)
 
 

@@ -5,13 +5,19 @@ from collections import defaultdict
 
 import dagster as dg
 
-from orchestration.jobs.spool import SPOOL_IDS_TAG, SPOOL_PROJECT_TAG, SpoolBatchConfig, spool_job, spool_request_job
+from orchestration.jobs.spool import (
+    RUN_BATCH_SIZE,
+    SPOOL_IDS_TAG,
+    SPOOL_PROJECT_TAG,
+    SpoolBatchConfig,
+    spool_job,
+    spool_request_job,
+)
 from orchestration.resources import ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.spool.store import SpoolStore
 
-PER_RUN = 100
-DUE_PER_TICK = 10 * PER_RUN  # a full run's worth for each of 10 projects in one tick
+DUE_PER_TICK = 10 * RUN_BATCH_SIZE  # a full run's worth for each of 10 projects in one tick
 NOT_STARTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
@@ -37,7 +43,7 @@ def spool_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabas
     waiting = _projects_with_a_run_not_started(context.instance)
     batches: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for spool_id, project, attempts in due:
-        if project not in waiting and len(batches[project]) < PER_RUN:
+        if project not in waiting and len(batches[project]) < RUN_BATCH_SIZE:
             batches[project].append((spool_id, attempts))
     if not batches:
         return dg.SkipReason(f"the due actions' projects each have a spool run waiting to start ({len(due)} due)")

@@ -51,6 +51,28 @@ def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[in
         return [_carry_out(store, storage_of, action, run_id, log, alerts) for action in claimed]
 
 
+def process_batch_then_due(db: ControlDatabase, projects: ProjectRegistry, project: str, ids: list[int], run_id: str,
+                           *, per_round: int, rounds: int, log: Log = print, alerts: WebhookSender | None = None
+                           ) -> list[Settled]:
+    """What a spool run does: carry out its batch, then take whatever else of its project has fallen
+    due meanwhile, `per_round` at a time, for at most `rounds` more rounds.
+
+    A project has one spool run at a time (dagster.yaml). Actions enqueued while its run works
+    would otherwise wait for that run to end, then for a tick, a launch and a process start of
+    their own; the run already going takes them now. A run that is still queued for the project
+    then finds its rows taken and ends at once.
+    """
+    settled = process_claimed(db, projects, ids, run_id, log, alerts)
+    store = SpoolStore(db)
+    for _ in range(rounds):
+        due = [i for i, _, _ in store.due(limit=per_round, project=project)]
+        if not due:
+            break
+        log(f"{len(due)} more due spool action(s) of {project}: taken by this run")
+        settled += process_claimed(db, projects, due, run_id, log, alerts)
+    return settled
+
+
 def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str | None = None, limit: int = 100,
                 log: Log = print, alerts: WebhookSender | None = None) -> list[Settled]:
     """Seed 000's process-spool: due rows (of one project, or all), executed here without Dagster."""

@@ -1,5 +1,6 @@
 """Which due actions are taken: by spool_sensor (one run per project per tick, none for a project whose
-previous run waits to start) and by `spool process --project` (that project's, however many others wait)."""
+previous run waits to start), by a run going on with its project's actions that fell due meanwhile, and by
+`spool process --project` (that project's, however many others wait)."""
 
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from resources.laravel.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
 from resources.registry.projects import ProjectRegistry, ProjectSpec
 from resources.secrets import SecretBox
-from resources.spool.processing import process_due
+from resources.spool.processing import process_batch_then_due, process_due
 from resources.spool.store import SpoolStore
 
 
@@ -50,13 +51,31 @@ def test_a_project_whose_run_waits_to_start_gets_no_second_run(store: SpoolStore
         assert set(evaluate(instance)) == {"shop", "billing"}
 
 
-def test_process_for_one_project_takes_its_actions_behind_other_projects_backlog(store: SpoolStore,
-                                                                                 sqlite_url: str) -> None:
+def _billing(store: SpoolStore, sqlite_url: str) -> ProjectRegistry:
     engine = database_engine(sqlite_url)
     create_laravel_tables(engine)
     engine.dispose()
     projects = ProjectRegistry(store.db, SecretBox(None))
     projects.add(ProjectSpec(key="billing", failed_db=sqlite_url, queue_connections={"database": sqlite_url}))
+    return projects
+
+
+def test_a_run_takes_its_projects_actions_that_fell_due_meanwhile(store: SpoolStore, sqlite_url: str) -> None:
+    projects = _billing(store, sqlite_url)
+    flush = {"project": "billing", "action": "flush", "payload": {"up_to_id": 1}}
+    launched_with, *meanwhile = [store.add(flush) for _ in range(5)]
+    other = store.add({**flush, "project": "shop"})
+    settled = process_batch_then_due(store.db, projects, "billing", [launched_with], "run-1", per_round=2, rounds=1,
+                                     log=lambda _: None)
+    assert [(s.id, s.status) for s in settled] == [(i, "completed") for i in [launched_with, *meanwhile[:2]]]
+    rows = {row["id"]: row for row in store.list()}
+    assert {rows[i]["run_id"] for i in [launched_with, *meanwhile[:2]]} == {"run-1"}
+    assert [rows[i]["status"] for i in [*meanwhile[2:], other]] == ["pending"] * 3  # rounds spent; not its project
+
+
+def test_process_for_one_project_takes_its_actions_behind_other_projects_backlog(store: SpoolStore,
+                                                                                 sqlite_url: str) -> None:
+    projects = _billing(store, sqlite_url)
     for _ in range(25):  # another project's backlog, ahead in the due order
         store.add({"project": "shop", "action": "flush", "payload": {"up_to_id": 1}})
     wanted = store.add({"project": "billing", "action": "flush", "payload": {"up_to_id": 1}})
