@@ -119,27 +119,27 @@ class FailedJobEditor:
                            for name in _RETRY_COLUMNS))
 
     def pages(self, selection: Selection, size: int) -> Iterator[list[FailedRow]]:
-        """The selected rows newest first, `size` at a time (keyset pages, short connections).
+        """The selected rows in id order, `size` at a time (keyset pages, short connections).
 
-        Newest first is Laravel's order: `queue:retry all` and `queue:failed` take the failer's
-        `all()`, which sorts by id descending, so the latest failure is pushed, and run, first. It
-        is also the order a buffer pool favours: the newest rows are the ones still cached. Each
-        page has one bound on id, the selection's top or the last page's end: with two, PostgreSQL
-        planning from the statistics of a table filled since its last ANALYZE scans and sorts the
-        whole table for every page.
+        The selection's upper id bound is applied here, not in SQL: with a second bound on id,
+        PostgreSQL planning from the statistics of a table filled since its last ANALYZE scans and
+        sorts the whole table for every page (the failure snapshot's pages do the same).
         """
-        column = self.table.c.id
-        base = self._select_rows().where(*self.where(dataclasses.replace(selection, up_to_id=None)))
-        base = base.order_by(column.desc()).limit(size)
-        bound = column <= selection.up_to_id if selection.up_to_id is not None else None
+        unbounded = dataclasses.replace(selection, up_to_id=None)
+        top = selection.up_to_id
+        base = self._select_rows().where(*self.where(unbounded)).order_by(self.table.c.id).limit(size)
+        last = 0
         while True:
             with self.engine.connect() as conn:
-                rows = [_row(*r) for r in conn.execute(base if bound is None else base.where(bound)).all()]
+                rows = [_row(*r) for r in conn.execute(base.where(self.table.c.id > last)).all()]
+            full = len(rows) == size
+            if top is not None and rows and rows[-1].id > top:
+                rows, full = [row for row in rows if row.id <= top], False
             if rows:
                 yield rows
-            if len(rows) < size:
+            if not full:
                 return
-            bound = column < rows[-1].id
+            last = rows[-1].id
 
     def lookup(self, selection: Selection) -> Lookup:
         """Rows named by an explicit selection, and the names that match nothing."""
@@ -176,7 +176,7 @@ class FailedJobEditor:
 
     def move_present(self, conn: sa.Connection, ids: Sequence[int], push: JobsInsert, default_queue: str) -> set[int]:
         """Delete these rows and, in the caller's transaction, insert what `push` makes of their stored
-        (queue, payload), newest first; the ids that were there.
+        (queue, payload) in id order; the ids that were there.
 
         The database copies the texts itself: for payloads Laravel's retry leaves unchanged, nothing
         has to travel to us and back. PostgreSQL does it in one statement (DELETE ... RETURNING feeding
@@ -221,10 +221,10 @@ class FailedJobEditor:
 
 
 def _stored_jobs(rows: sa.TableClause | sa.CTE, default_queue: str) -> sa.Select[Any]:
-    """(queue, payload) as a retry pushes them when the payload is unchanged, newest first as pages
-    come: Laravel pushes a job whose failed row has no queue onto the connection's default queue."""
+    """(queue, payload) as a retry pushes them when the payload is unchanged: Laravel pushes a job whose
+    failed row has no queue onto the connection's default queue."""
     queue = sa.func.coalesce(sa.func.nullif(rows.c.queue, ""), default_queue)
-    return sa.select(queue, rows.c.payload).order_by(rows.c.id.desc())
+    return sa.select(queue, rows.c.payload).order_by(rows.c.id)
 
 
 def _id_in(column: sa.ColumnClause[Any], ids: Iterable[int]) -> sa.ColumnElement[bool]:

@@ -6,7 +6,7 @@ queue connection delete the rows and push their jobs so that no crash can lose o
 - database queue in the failed store's own database: the DELETE and the INSERT into `jobs`
   commit in one transaction. When Laravel's re-encoding leaves every payload of the batch as
   stored (a database-queue job without retryUntil, the usual case), the database copies the rows
-  itself with INSERT ... SELECT, newest first as Laravel pushes them, after locking them;
+  itself with INSERT ... SELECT, in id order, after locking them;
 - Redis queue: the rows are deleted in an open transaction, the jobs pushed by one Lua script
   that skips any job whose once-only marker exists, then the transaction commits. A crash
   before the commit leaves the rows, and the next attempt finds the markers and pushes nothing;

@@ -10,7 +10,7 @@ from resources.laravel.schema import create_laravel_tables
 
 
 @pytest.mark.parametrize("with_uuid", [True, False])
-def test_pages_hold_every_selected_row_once_newest_first(any_db_url: str, with_uuid: bool) -> None:
+def test_pages_hold_every_selected_row_once_in_id_order(any_db_url: str, with_uuid: bool) -> None:
     engine = database_engine(any_db_url)
     create_laravel_tables(engine, with_uuid=with_uuid)
     write_failed_jobs(engine, 25, seed=2, with_uuid=with_uuid, trace_bytes=300)
@@ -19,12 +19,12 @@ def test_pages_hold_every_selected_row_once_newest_first(any_db_url: str, with_u
         pages = list(editor.pages(Selection(up_to_id=20), size=8))
         assert [len(page) for page in pages] == [8, 8, 4]
         rows = [row for page in pages for row in page]
-        assert [row.id for row in rows] == list(range(20, 0, -1))  # queue:retry all's order
+        assert [row.id for row in rows] == list(range(1, 21))
         assert all(row.payload and row.queue and row.connection == "database" and row.failed_at for row in rows)
         if with_uuid:
             assert len({row.public_id for row in rows}) == 20 and all(row.uuid for row in rows)
         else:
-            assert [row.public_id for row in rows] == [str(i) for i in range(20, 0, -1)]
+            assert [row.public_id for row in rows] == [str(i) for i in range(1, 21)]
     finally:
         engine.dispose()
 
@@ -41,6 +41,6 @@ def test_a_scattered_id_set_is_acted_on_exactly(any_db_url: str) -> None:
             present = editor.delete_present(conn, chosen)
         assert present == set(chosen) - {2601}
         remaining = [row.id for page in editor.pages(Selection(), size=1000) for row in page]
-        assert remaining == [*range(2599, 502, -2), 501]
+        assert remaining == [501, *range(503, 2600, 2)]
     finally:
         engine.dispose()
