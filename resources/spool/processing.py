@@ -60,14 +60,17 @@ def process_batch_then_due(db: ControlDatabase, projects: ProjectRegistry, proje
     A project has one spool run at a time (dagster.yaml). Actions enqueued while its run works
     would otherwise wait for that run to end, then for a tick, a launch and a process start of
     their own; the run already going takes them now. A run that is still queued for the project
-    then finds its rows taken and ends at once.
+    then finds its rows taken and ends at once. An action this run has already tried is left to a
+    later run, after its backoff, even when the backoff is zero.
     """
     settled = process_claimed(db, projects, ids, run_id, log, alerts)
+    tried = set(ids)
     store = SpoolStore(db)
     for _ in range(rounds):
-        due = [i for i, _, _ in store.due(limit=per_round, project=project)]
+        due = [i for i, _, _ in store.due(limit=per_round + len(tried), project=project) if i not in tried][:per_round]
         if not due:
             break
+        tried.update(due)
         log(f"{len(due)} more due spool action(s) of {project}: taken by this run")
         settled += process_claimed(db, projects, due, run_id, log, alerts)
     return settled

@@ -73,6 +73,20 @@ def test_a_run_takes_its_projects_actions_that_fell_due_meanwhile(store: SpoolSt
     assert [rows[i]["status"] for i in [*meanwhile[2:], other]] == ["pending"] * 3  # rounds spent; not its project
 
 
+def test_a_run_leaves_an_action_it_has_tried_to_a_later_run(store: SpoolStore, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    monkeypatch.setenv("FLEETOPS_SPOOL_BACKOFF_SECONDS", "0")  # due again at once after failing
+    projects = ProjectRegistry(store.db, SecretBox(None))
+    projects.add(ProjectSpec(key="dead", failed_db="mysql://nobody@127.0.0.1:1/gone",
+                             queue_connections={"database": "mysql://nobody@127.0.0.1:1/gone"}))
+    failing = store.add({"project": "dead", "action": "release-stuck", "payload": {}})
+    settled = process_batch_then_due(store.db, projects, "dead", [failing], "run-1", per_round=5, rounds=5,
+                                     log=lambda _: None)
+    assert [(s.id, s.status) for s in settled] == [(failing, "pending")]
+    (row,) = store.list(project="dead")
+    assert row["attempts"] == 1 and row["status"] == "pending"
+
+
 def test_process_for_one_project_takes_its_actions_behind_other_projects_backlog(store: SpoolStore,
                                                                                  sqlite_url: str) -> None:
     projects = _billing(store, sqlite_url)
