@@ -192,8 +192,9 @@ class FailedJobEditor:
             return set(conn.execute(sa.select(gone_rows.c.id).add_cte(pushed)).scalars())
         present = self._lock_counted(conn, ids)
         if present:
-            conn.execute(push(_stored_jobs(table, default_queue).where(_id_in(table.c.id, present))))
-            self.delete_ids(conn, present)
+            locked = _id_in(table.c.id, present)  # built once for the copy and the delete
+            conn.execute(push(_stored_jobs(table, default_queue).where(locked)))
+            conn.execute(sa.delete(table).where(locked))
         return present
 
     def _lock_counted(self, conn: sa.Connection, ids: Sequence[int]) -> set[int]:
