@@ -157,6 +157,7 @@ class ZuoraClient:
         self._calls_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self.gauge = gauge or QuotaGauge()
+        self._forbidden: ZuoraForbidden | None = None
         self.retry = retry or RetrySettings()
         self._pacer = RatePacer(requests_per_minute)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="zuora-export")
@@ -223,8 +224,17 @@ class ZuoraClient:
         return True
 
     def export(self, workflow_id: str) -> dict[str, Any]:
-        """`GET /workflows/{id}/export`: the active version's workflow, tasks and linkages."""
-        body = self._get_json("export", f"/workflows/{workflow_id}/export")
+        """`GET /workflows/{id}/export`: the active version's workflow, tasks and linkages.
+
+        After one 403 the client lacks the permission for every export: the rest fail at once.
+        """
+        if self._forbidden is not None:
+            raise self._forbidden
+        try:
+            body = self._get_json("export", f"/workflows/{workflow_id}/export")
+        except ZuoraForbidden as exc:
+            self._forbidden = exc
+            raise
         if not isinstance(body, dict):
             raise ZuoraError(f"GET /workflows/{workflow_id}/export: the export is not a JSON object")
         return body

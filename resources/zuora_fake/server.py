@@ -2,8 +2,8 @@
 
 It speaks the calls fleetops makes, with Zuora's paths, field names and error shapes:
 `POST /oauth/token` (client credentials; the credentials select the tenant), `GET /workflows`
-(`page`, `page_length` at most 50, `pagination.next_page` a full URL, absent on the last
-page), `GET /workflows/{id}` and `GET /workflows/{id}/export`. Like Zuora it counts a
+(`page`, `page_length` at most 50, `pagination.next_page` a full URL on every full page,
+absent on the last one that is not full), `GET /workflows/{id}` and `GET /workflows/{id}/export`. Like Zuora it counts a
 tenant's requests in its quota windows (`RateLimit-*` headers on every answer, 429 without
 `Retry-After` once a window is used up), requires `Zuora-Entity-Ids` from a client of a
 multi-entity tenant, answers 403 to a client without workflow permission and 404 to the
@@ -283,7 +283,7 @@ class Handler(BaseHTTPRequestHandler):
             start = (page - 2 if kind == "repeat" and page > 1 else page - 1) * page_length
             items = [w.listing(tenant.snake_case) for w in ordered[start:start + page_length]]
         pagination: dict[str, Any] = {"page": page, "page_length": page_length}
-        if (page * page_length < len(ordered)) and kind != "no_next":
+        if len(items) == page_length and kind != "no_next":  # a full page always names the next, maybe empty one
             host = self.headers.get("Host", "127.0.0.1")
             pagination["next_page"] = f"http://{host}/workflows?page={page + 1}&page_length={page_length}"
         self._send(200, {"data": items, "pagination": pagination}, headers, tenant=tenant)

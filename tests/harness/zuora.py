@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,16 +66,21 @@ class ZuoraCustomers:
 
     def add(self, customer: str, *, workflows: int = 0, max_tasks: int = 40, seed: int = 1,
             snake_case: bool = False, secret: str | None = None, register_secret: str | None = None,
-            max_concurrency: int = 4, requests_per_minute: int = 50_000) -> str:
-        """A new tenant on the server and a customer for it; returns the tenant's name on the server."""
+            max_concurrency: int = 4, requests_per_minute: int = 50_000, tenant_settings: dict | None = None,
+            **customer_fields: Any) -> str:
+        """A new tenant on the server and a customer for it; returns the tenant's name on the server.
+
+        `tenant_settings` go to the server (without_active_version, quota, entities, workflow_access),
+        `customer_fields` to the registration (entity_id, requests_per_hour, requests_per_day).
+        """
         tenant = f"{customer}-{uuid.uuid4().hex[:8]}"
         client_id = str(uuid.uuid4())
         secret = secret or f"secret-{uuid.uuid4().hex}"
         self.admin.add_tenant(tenant, client_id, secret, workflows=workflows, max_tasks=max_tasks, seed=seed,
-                              snake_case=snake_case)
+                              snake_case=snake_case, **(tenant_settings or {}))
         CustomerRegistry(self.db, self.box).add(CustomerSpec(
             name=customer, base_url=self.server.url, client_id=client_id, client_secret=register_secret or secret,
-            max_concurrency=max_concurrency, requests_per_minute=requests_per_minute))
+            max_concurrency=max_concurrency, requests_per_minute=requests_per_minute, **customer_fields))
         self.tenants[customer] = tenant
         return tenant
 
