@@ -191,6 +191,10 @@ class ZuoraClient:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._session.close()
 
+    def authenticate(self) -> None:
+        """Fetch (or reuse) the access token: ZuoraAuthError when Zuora refuses the credentials."""
+        self.tokens.get(self._token_key, self._fetch_token)
+
     # -- the Workflow API ------------------------------------------------------------------
     def workflow_pages(self) -> Iterator[Page]:
         """Every page of `GET /workflows`, until Zuora names no next page or a page is empty."""
