@@ -12,6 +12,7 @@ so several threads never overdraw it together.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -43,7 +44,8 @@ def _number(value: str | None) -> int | None:
 
 
 def moment(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC).replace(microsecond=0)
+    """A time to the second, rounded up: a quota said to return at it has returned by then."""
+    return datetime.fromtimestamp(math.ceil(epoch), UTC)
 
 
 class QuotaGauge:

@@ -141,7 +141,8 @@ def test_customer_test_names_a_missing_permission_and_a_missing_entity(fleetops_
     assert "export: FAILED: permission: the OAuth client needs Workflow Manage Access" in noperm.stderr
     assert "Zuora-Request-Id" in noperm.stderr
     noentity = fleetops_sqlite("customer", "test", "noentity")
-    assert noentity.exit_code == 1 and "listing: FAILED: entity: " in noentity.stderr and "--entity-id" in noentity.stderr
+    assert noentity.exit_code == 1 and "listing: FAILED: entity: " in noentity.stderr
+    assert "--entity-id" in noentity.stderr
     assert "export: ok" in fleetops_sqlite.ok("customer", "test", "entity").stdout
 
 
