@@ -39,8 +39,7 @@ from resources.registry.customers import CustomerRegistry, CustomerSpec
 from resources.secrets import SecretBox, new_key
 from resources.zuora.client import RetrySettings, TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
-from resources.zuora_fake.admin import FakeZuoraAdmin
-from tests.harness.processes import process_group, wait_until
+from tests.harness.zuora import running_zuora_server
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_AT_THE_QUOTA = RetrySettings(budget=1.0)  # wait for no reset within a run: the next run continues
@@ -76,44 +75,40 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=10)
     args = parser.parse_args()
     quota = [[args.quota, args.hour_seconds]]
-    with tempfile.TemporaryDirectory(prefix="fleetops-zuora-quota-") as tmp:
-        url_file = Path(tmp) / "url"
-        argv = [sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)]
-        with process_group(argv, env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=Path(tmp) / "server.log"):
-            url = wait_until(lambda: url_file.exists() and url_file.read_text(), timeout=30, what="fake Zuora")
-            admin = FakeZuoraAdmin(url)
-            client_id, secret = str(uuid.uuid4()), uuid.uuid4().hex
-            admin.add_tenant("bench", client_id, secret, workflows=args.workflows, max_tasks=3, quota=quota)
+    with tempfile.TemporaryDirectory(prefix="fleetops-zuora-quota-") as tmp, running_zuora_server(Path(tmp)) as server:
+        url, admin = server.url, server.admin
+        client_id, secret = str(uuid.uuid4()), uuid.uuid4().hex
+        admin.add_tenant("bench", client_id, secret, workflows=args.workflows, max_tasks=3, quota=quota)
 
-            base_exports, base_status = seed_loop(url, client_id, secret)
-            base_stats = admin.stats("bench")
-            admin.settings("bench", quota=quota)  # a fresh window for fleetops
-            admin.reset_stats("bench")
+        base_exports, base_status = seed_loop(url, client_id, secret)
+        base_stats = admin.stats("bench")
+        admin.settings("bench", quota=quota)  # a fresh window for fleetops
+        admin.reset_stats("bench")
 
-            box = SecretBox(new_key())
-            with throwaway_database("sqlite") as throwaway:
-                db = ControlDatabase(throwaway.url)
-                db.migrate()
-                CustomerRegistry(db, box).add(CustomerSpec(
-                    name="bench", base_url=url, client_id=client_id, client_secret=secret,
-                    max_concurrency=args.concurrency, requests_per_minute=args.requests_per_minute))
-                tokens = TokenCache()
-                started = time.perf_counter()
-                runs: list[tuple[str, int, str | None]] = []
-                while len(runs) < 4 * args.workflows // args.quota + 4:
-                    result = sync_workflows(db, box, "bench", retry=STOP_AT_THE_QUOTA, tokens=tokens)
-                    sync_tasks(db, box, "bench")
-                    runs.append((result.status, result.exported, result.until))
-                    print(f"  run {len(runs)}: {result.status}, {result.exported} exported, "
-                          f"{result.list_calls} list calls" + (f", quota back at {result.until}" if result.until
-                                                                else ""), flush=True)
-                    if result.status == "complete":
-                        break
-                    assert result.status == "failed" and result.until, result.stats()
-                    time.sleep(max(0.0, (datetime.fromisoformat(result.until) - datetime.now(UTC)).total_seconds()))
-                elapsed = time.perf_counter() - started
-                db.dispose()
-            stats = admin.stats("bench")
+        box = SecretBox(new_key())
+        with throwaway_database("sqlite") as throwaway:
+            db = ControlDatabase(throwaway.url)
+            db.migrate()
+            CustomerRegistry(db, box).add(CustomerSpec(
+                name="bench", base_url=url, client_id=client_id, client_secret=secret,
+                max_concurrency=args.concurrency, requests_per_minute=args.requests_per_minute))
+            tokens = TokenCache()
+            started = time.perf_counter()
+            runs: list[tuple[str, int, str | None]] = []
+            while len(runs) < 4 * args.workflows // args.quota + 4:
+                result = sync_workflows(db, box, "bench", retry=STOP_AT_THE_QUOTA, tokens=tokens)
+                sync_tasks(db, box, "bench")
+                runs.append((result.status, result.exported, result.until))
+                print(f"  run {len(runs)}: {result.status}, {result.exported} exported, "
+                      f"{result.list_calls} list calls" + (f", quota back at {result.until}" if result.until
+                                                            else ""), flush=True)
+                if result.status == "complete":
+                    break
+                assert result.status == "failed" and result.until, result.stats()
+                time.sleep(max(0.0, (datetime.fromisoformat(result.until) - datetime.now(UTC)).total_seconds()))
+            elapsed = time.perf_counter() - started
+            db.dispose()
+        stats = admin.stats("bench")
     exports, refused = stats["by_kind"].get("export", 0), stats["by_status"].get("429", 0)
     print(f"zuora first sync under a quota: {args.workflows:,} workflows, {args.quota:,} requests per "
           f"{args.hour_seconds:g} s window ('an hour')")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,9 @@ class ZuoraServer:
     admin: FakeZuoraAdmin
 
 
-@pytest.fixture(scope="session")
-def zuora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZuoraServer]:
-    """`python -m resources.zuora_fake` in its own process group, stopped after the session."""
-    workdir = tmp_path_factory.mktemp("zuora-server")
+@contextmanager
+def running_zuora_server(workdir: Path) -> Iterator[ZuoraServer]:
+    """`python -m resources.zuora_fake` in its own process group (log in `workdir`), stopped on leaving."""
     url_file = workdir / "url"
     argv = [sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)]
     with process_group(argv, env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=workdir / "server.log"):
@@ -48,6 +48,13 @@ def zuora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZuoraServ
         admin = FakeZuoraAdmin(url)
         wait_until(admin.healthy, timeout=30, what="the fake Zuora admin endpoint")
         yield ZuoraServer(url, admin)
+
+
+@pytest.fixture(scope="session")
+def zuora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZuoraServer]:
+    """The local Zuora server of the test session."""
+    with running_zuora_server(tmp_path_factory.mktemp("zuora-server")) as server:
+        yield server
 
 
 @dataclass
