@@ -138,7 +138,8 @@ def cancel(ctx: CliContext, spool_id: int) -> None:
 @click.option("--limit", type=int, default=100, show_default=True)
 @pass_context
 def process(ctx: CliContext, project: str | None, limit: int) -> None:
-    """Execute due actions here, without Dagster (seed 000's process-spool); exit 1 if any failed."""
+    """Execute due actions here, without Dagster; exit 1 if any did not complete (failed, or an attempt
+    failed and waits to be tried again)."""
     settled = process_due(ctx.db, ctx.projects, project=project, limit=limit, log=click.echo)
     click.echo(f"{len(settled)} action(s) processed")
-    sys.exit(1 if any(s.status == "failed" for s in settled) else 0)
+    sys.exit(1 if any(s.status != "completed" for s in settled) else 0)

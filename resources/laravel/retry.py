@@ -9,7 +9,11 @@ queue connection delete the rows and push their jobs so that no crash can lose o
   itself with INSERT ... SELECT, in id order, after locking them;
 - Redis queue: the rows are deleted in an open transaction, the jobs pushed by one Lua script
   that skips any job whose once-only marker exists, then the transaction commits. A crash
-  before the commit leaves the rows, and the next attempt finds the markers and pushes nothing;
+  before the commit leaves the rows, and the next attempt finds the markers and pushes nothing.
+  A marker names the action (`marker_scope`) besides the row, so it can only silence a push of
+  the same action, and it expires after `marker_ttl` seconds. A job whose queue key holds
+  something else than a list is refused by the script before anything is written: the batch is
+  done again without it, its row kept and named;
 - database queue in another database: the INSERT commits just before the DELETE (Laravel's own
   order, without its per-job window: a crash between the two commits can push a batch twice).
 
@@ -59,6 +63,8 @@ class FailedJobRetrier:
     shares_failed_database: frozenset[str] = frozenset()  # database connections in the failed store's database
     app_key: str | None = None
     horizon: HorizonRecords | None = None  # a Horizon project's own records, told of each retry
+    marker_scope: str = ""  # the action a Redis push belongs to: its markers silence only its own pushes
+    marker_ttl: int = 600  # seconds a marker left by a crash outlives it
 
     def retry(self, rows: list[FailedRow], now: int) -> RetryResult:
         return self.push(self.prepare(rows, now))
@@ -79,7 +85,7 @@ class FailedJobRetrier:
             except UnretryableJob as exc:
                 prepared.errors[row.public_id] = str(exc)
                 continue
-            job = QueuedJob(row.queue or DEFAULT_QUEUE, text, f"{row.id}:{row.uuid or ''}")
+            job = QueuedJob(row.queue or DEFAULT_QUEUE, text, f"{self.marker_scope}:{row.id}:{row.uuid or ''}")
             prepared.groups[name].append((row, job))
         return prepared
 
@@ -87,7 +93,14 @@ class FailedJobRetrier:
         """Delete the prepared rows and push their jobs, one crash-safe batch per connection."""
         result = RetryResult(errors=dict(prepared.errors))
         for name, batch in prepared.groups.items():
-            result.retried += self._push(name, batch, prepared.now)
+            while True:
+                try:
+                    result.retried += self._push(name, batch, prepared.now)
+                    break
+                except _Refused as refused:  # done again without the refused jobs (the batch shrinks)
+                    result.errors.update({row.public_id: refused.reasons[job.marker]
+                                          for row, job in batch if job.marker in refused.reasons})
+                    batch = [(row, job) for row, job in batch if job.marker not in refused.reasons]
         return result
 
     def _push(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int) -> int:
@@ -115,9 +128,19 @@ class FailedJobRetrier:
     def _write(self, name: str, writer: QueueWriter, conn: sa.Connection, jobs: list[QueuedJob], now: int) -> None:
         """Push jobs whose rows `conn` has just deleted, before that transaction commits."""
         if isinstance(writer, RedisQueueWriter):
-            writer.push_once(jobs)
+            refused = writer.push_once(jobs, self.marker_ttl).refused
+            if refused:
+                raise _Refused(refused)  # rolls back the delete: the batch is done again without them
         elif name in self.shares_failed_database:
             writer.push(conn, jobs, now)
         else:
             with writer.engine.begin() as queue_conn:
                 writer.push(queue_conn, jobs, now)
+
+
+class _Refused(Exception):
+    """Jobs a Redis push refused before writing anything (marker -> why)."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        super().__init__(f"{len(reasons)} job(s) refused by the queue")
+        self.reasons = reasons
