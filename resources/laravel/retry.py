@@ -73,6 +73,9 @@ class FailedJobRetrier:
         """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection."""
         prepared = PreparedRetry(now)
         for row in rows:
+            if row.problem is not None:
+                prepared.errors[row.public_id] = row.problem
+                continue
             name = row.connection or ""
             if name not in self.writers:
                 prepared.errors[row.public_id] = (
