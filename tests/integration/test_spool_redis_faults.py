@@ -80,6 +80,13 @@ def assert_none_lost_none_doubled(everyone: dict[int, str], failed_url: str, cli
     assert set(left.values()) | set(on_queue) == set(everyone.values()), "nothing lost"
 
 
+def attempt_refused_whole(fleetops: Fleetops, spool_id: str, error: str) -> None:
+    """A run whose push Redis refused: the attempt failed with Redis's error and waits to be tried again."""
+    result = fleetops("spool", "process", **NO_BACKOFF)
+    row = show(fleetops, spool_id)
+    assert result.exit_code == 1 and row["status"] == "pending" and row["error"].startswith(error), row
+
+
 def test_a_key_of_the_wrong_type_fails_its_row_only(redis_servers: StartServer, fleetops_sqlite: Fleetops,
                                                     failed_url: str) -> None:
     """The issue's first reproducer: `queues:wt` holds a string. Before, its job vanished from both."""
@@ -116,10 +123,7 @@ def test_out_of_memory_pushes_nothing_then_everything_once(redis_servers: StartS
     everyone = failed_rows(failed_url)
     spool_id = retry_all(fleetops_sqlite, failed_url, f"redis://127.0.0.1:{server.port}/0")
 
-    result = fleetops_sqlite("spool", "process", **NO_BACKOFF)
-    row = show(fleetops_sqlite, spool_id)
-    assert result.exit_code == 1 and row["status"] == "pending", row
-    assert row["error"].startswith("OutOfMemoryError: command not allowed when used memory")
+    attempt_refused_whole(fleetops_sqlite, spool_id, "OutOfMemoryError: command not allowed when used memory")
     assert failed_rows(failed_url) == everyone and queued(client) == Counter() and markers(client) == []
 
     client.delete("filler")
@@ -138,10 +142,7 @@ def test_a_read_only_replica_pushes_nothing_then_the_primary_everything_once(
     everyone = failed_rows(failed_url)
     spool_id = retry_all(fleetops_sqlite, failed_url, f"redis://127.0.0.1:{replica.port}/0")
 
-    result = fleetops_sqlite("spool", "process", **NO_BACKOFF)
-    row = show(fleetops_sqlite, spool_id)
-    assert result.exit_code == 1 and row["status"] == "pending", row
-    assert row["error"].startswith("ReadOnlyError: You can't write against a read only replica")
+    attempt_refused_whole(fleetops_sqlite, spool_id, "ReadOnlyError: You can't write against a read only replica")
     assert failed_rows(failed_url) == everyone
     assert queued(primary.client()) == Counter() and queued(replica_client) == Counter()
 
