@@ -44,10 +44,17 @@ local function holds(key)
   if kinds[key] == nil then kinds[key] = redis.call('type', key)['ok'] end
   return kinds[key]
 end
+local jobs = #ARGV - 1
+local seen = {}
+for first = 1, jobs, 500 do
+  local markers = {}
+  for i = first, math.min(first + 499, jobs) do markers[#markers + 1] = KEYS[(i - 1) * 3 + 1] end
+  for j, value in ipairs(redis.call('mget', unpack(markers))) do seen[first + j - 1] = value end
+end
 local answers = {}
-for i = 1, #ARGV - 1 do
+for i = 1, jobs do
   local base = (i - 1) * 3
-  if redis.call('exists', KEYS[base + 1]) == 1 then
+  if seen[i] then
     answers[i] = 0
   else
     answers[i] = 1
@@ -60,7 +67,7 @@ for i = 1, #ARGV - 1 do
     if answers[i] == 1 then kinds[KEYS[base + 2]], kinds[KEYS[base + 3]] = 'list', 'list' end
   end
 end
-for i = 1, #ARGV - 1 do
+for i = 1, jobs do
   if answers[i] == 1 then
     local base = (i - 1) * 3
     redis.call('rpush', KEYS[base + 2], ARGV[i + 1])
