@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import redis
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
@@ -180,9 +181,12 @@ class DatabaseQueueWriter:
         table = psycopg_sql.Identifier(*filter(None, (self.table.schema, self.table.name)))
         statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
             table, psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, _JOBS_COLUMNS[1:])))
-        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for job in jobs:
-                copy.write_row((job.queue, job.payload, 0, None, now, now))
+        try:
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for job in jobs:
+                    copy.write_row((job.queue, job.payload, 0, None, now, now))
+        except psycopg.DataError as exc:  # a value the table refuses, raised as SQLAlchemy raises it elsewhere
+            raise sa.exc.DataError("COPY jobs", None, exc) from None
 
     def _insert_hex(self, conn: sa.Connection, jobs: Sequence[QueuedJob], now: int) -> None:
         """ASCII texts as X'..' literals, the same text in any character set; statements of at most

@@ -24,6 +24,7 @@ Horizon's own retry does (see horizon.py).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,15 +97,28 @@ class FailedJobRetrier:
         """Delete the prepared rows and push their jobs, one crash-safe batch per connection."""
         result = RetryResult(errors=dict(prepared.errors))
         for name, batch in prepared.groups.items():
-            while True:
-                try:
-                    result.retried += self._push(name, batch, prepared.now)
-                    break
-                except _Refused as refused:  # done again without the refused jobs (the batch shrinks)
-                    result.errors.update({row.public_id: refused.reasons[job.marker]
-                                          for row, job in batch if job.marker in refused.reasons})
-                    batch = [(row, job) for row, job in batch if job.marker not in refused.reasons]
+            self._push_batch(name, batch, prepared.now, result)
         return result
+
+    def _push_batch(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int, result: RetryResult
+                    ) -> None:
+        """One batch, with the jobs its queue refuses left out and named. Redis names them itself;
+        a database queue refuses the whole statement for one row's value (too long for its column),
+        so such a batch, rolled back whole, is done again in halves until that row is alone."""
+        while batch:
+            try:
+                result.retried += self._push(name, batch, now)
+                return
+            except _Refused as refused:  # done again without the refused jobs (the batch shrinks)
+                result.errors.update({row.public_id: refused.reasons[job.marker]
+                                      for row, job in batch if job.marker in refused.reasons})
+                batch = [(row, job) for row, job in batch if job.marker not in refused.reasons]
+            except sa.exc.DataError as exc:
+                if len(batch) == 1:
+                    result.errors[batch[0][0].public_id] = _refused_value(exc)
+                    return
+                self._push_batch(name, batch[:len(batch) // 2], now, result)
+                batch = batch[len(batch) // 2:]
 
     def _push(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int) -> int:
         writer = self.writers[name]
@@ -139,6 +153,13 @@ class FailedJobRetrier:
         else:
             with writer.engine.begin() as queue_conn:
                 writer.push(queue_conn, jobs, now)
+
+
+def _refused_value(exc: sa.exc.DataError) -> str:
+    """Why the queue's table refused a job, without the database's own text (which may quote it)."""
+    column = re.search(r"too long for column '(\w+)'", str(exc.orig))
+    what = f"its {column.group(1)} is too long for the column" if column else "a value it cannot store"
+    return f"the queue's jobs table refuses it: {what}"
 
 
 class _Refused(Exception):

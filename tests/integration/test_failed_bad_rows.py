@@ -95,3 +95,29 @@ def test_nulls_fail_their_own_rows_only(sqlite_url: str, fleetops_sqlite: Fleeto
             "null-connection", "null-payload"]
         assert sorted(conn.execute(sa.text("SELECT queue FROM jobs")).scalars()) == ["default", "q"]
     engine.dispose()
+
+
+@pytest.mark.parametrize("store", ["mysql_url", "pg_url"])
+def test_a_payload_too_long_for_the_queue_table_is_one_error(store: str, request: pytest.FixtureRequest,
+                                                             fleetops_sqlite: Fleetops) -> None:
+    """The queue's `payload` column narrower than the failed one: the batch is refused for one row."""
+    url = request.getfixturevalue(store)
+    rows = 40
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, rows, seed=6, trace_bytes=100)
+    with engine.begin() as conn:
+        big_id, big_uuid, payload = conn.execute(sa.text(
+            "SELECT id, uuid, payload FROM failed_jobs ORDER BY id LIMIT 1 OFFSET 17")).one()
+        padded = json.dumps({**json.loads(payload), "tags": ["x" * 70_000]})
+        conn.execute(sa.text("UPDATE failed_jobs SET payload = :p WHERE id = :id"), {"p": padded, "id": big_id})
+        conn.execute(sa.text("ALTER TABLE jobs MODIFY payload TEXT NOT NULL" if engine.dialect.name != "postgresql"
+                             else "ALTER TABLE jobs ALTER COLUMN payload TYPE varchar(65535)"))
+
+    row = retry_all(fleetops_sqlite, url)
+    assert row["status"] == "failed" and row["result"]["retried"] == rows - 1, row
+    assert row["result"]["errors"] == {big_uuid: row["result"]["errors"][big_uuid]}
+    assert row["result"]["errors"][big_uuid].startswith("the queue's jobs table refuses it")
+    assert "xxxxxxxx" not in json.dumps(row, default=str)
+    assert count(engine, "failed_jobs") == 1 and count(engine, "jobs") == rows - 1
+    engine.dispose()
