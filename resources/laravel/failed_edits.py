@@ -297,7 +297,7 @@ def _runs(ordered: list[int]) -> Iterator[tuple[int, int]]:
             start = i
 
 
-_TOO_BIG = ("max_allowed_packet", "packet bigger", "out of memory", "too large", "too big")
+_TOO_BIG = ("max_allowed_packet", "packet bigger", "packet too large")  # MySQL/MariaDB will not send the row
 
 
 def _unreadable(exc: BaseException) -> str | None:
