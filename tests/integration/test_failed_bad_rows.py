@@ -27,6 +27,17 @@ def count(engine: sa.Engine, table: str) -> int:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
+def failed_store(url: str, rows: int, nth: int) -> tuple[sa.Engine, tuple[int, str, str]]:
+    """Laravel's tables with `rows` failed jobs; the engine and (id, uuid, payload) of the nth row."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, rows, seed=nth, trace_bytes=100)
+    with engine.connect() as conn:
+        chosen = conn.execute(sa.text("SELECT id, uuid, payload FROM failed_jobs ORDER BY id LIMIT 1 OFFSET :n"),
+                              {"n": nth}).one()
+    return engine, tuple(chosen)
+
+
 def retry_all(fleetops: Fleetops, url: str) -> dict:
     fleetops.ok("project", "add", "app", "--failed-db", url, "--queue-connection", f"database={url}")
     spool_id = fleetops.ok("spool", "enqueue", "app", "retry-all").output.strip()
@@ -39,12 +50,8 @@ def test_a_row_that_is_not_utf8_is_one_error_and_every_other_row_is_retried(
         store: str, request: pytest.FixtureRequest, fleetops_sqlite: Fleetops) -> None:
     url = request.getfixturevalue(store)
     rows = BATCH_SIZE + 100  # two pages: the bad row in the first
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    create_laravel_tables(engine)
-    write_failed_jobs(engine, rows, seed=2, trace_bytes=100)
+    engine, (bad_id, bad_uuid, payload) = failed_store(url, rows, nth=10)
     with engine.begin() as conn:
-        bad_id, bad_uuid, payload = conn.execute(sa.text(
-            "SELECT id, uuid, payload FROM failed_jobs ORDER BY id LIMIT 1 OFFSET 10")).one()
         if engine.dialect.name == "sqlite":
             conn.execute(sa.text("UPDATE failed_jobs SET payload = CAST(payload || X'FF' AS TEXT) WHERE id = :id"),
                          {"id": bad_id})
@@ -103,12 +110,8 @@ def test_a_payload_too_long_for_the_queue_table_is_one_error(store: str, request
     """The queue's `payload` column narrower than the failed one: the batch is refused for one row."""
     url = request.getfixturevalue(store)
     rows = 40
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    create_laravel_tables(engine)
-    write_failed_jobs(engine, rows, seed=6, trace_bytes=100)
+    engine, (big_id, big_uuid, payload) = failed_store(url, rows, nth=17)
     with engine.begin() as conn:
-        big_id, big_uuid, payload = conn.execute(sa.text(
-            "SELECT id, uuid, payload FROM failed_jobs ORDER BY id LIMIT 1 OFFSET 17")).one()
         padded = json.dumps({**json.loads(payload), "tags": ["x" * 70_000]})
         conn.execute(sa.text("UPDATE failed_jobs SET payload = :p WHERE id = :id"), {"p": padded, "id": big_id})
         conn.execute(sa.text("ALTER TABLE jobs MODIFY payload TEXT NOT NULL" if engine.dialect.name != "postgresql"
