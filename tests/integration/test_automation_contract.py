@@ -82,7 +82,7 @@ def test_a_cycle_is_one_run_per_batch_not_per_project(fleet: tuple[int, dg.Dagst
 
 
 def test_every_sensor_ticks_without_error(fleet: tuple[int, dg.DagsterInstance]) -> None:
-    n, instance = fleet
+    _, instance = fleet
     repository = defs.get_repository_def()
     for sensor in repository.sensor_defs:
         if isinstance(sensor, dg.AutomationConditionSensorDefinition):  # the daemon evaluates its conditions
