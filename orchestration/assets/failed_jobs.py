@@ -19,6 +19,8 @@ from resources.control.models import utcnow
 from resources.errors import FleetopsError, first_line
 from resources.failure_report import Spike, failure_spike, markdown_table, per_queue, top_fingerprints
 from resources.failure_snapshot import FailureSnapshot, SnapshotResult
+from resources.registry.projects import ProjectRegistry
+from resources.secrets import SecretBox
 
 
 class SnapshotConfig(dg.Config):
@@ -37,18 +39,19 @@ class SnapshotConfig(dg.Config):
 )
 def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, control_db: ControlDatabaseResource):
     db = control_db.database()
+    registry = ProjectRegistry(db, SecretBox.from_env())  # one per run: a registry per project reconnects
 
     def snapshot(project: str) -> dict:
-        result = _snapshot(control_db, db, project, config.full)
+        result = _snapshot(registry, db, project, config.full)
         context.log_event(spike_evaluation(db, project))
         return snapshot_metadata(db, project, result)
 
     yield from each_partition(context, snapshot)
 
 
-def _snapshot(control_db: ControlDatabaseResource, db: ControlDatabase, project: str, full: bool) -> SnapshotResult:
+def _snapshot(registry: ProjectRegistry, db: ControlDatabase, project: str, full: bool) -> SnapshotResult:
     try:
-        store = control_db.projects().failed_store(project)
+        store = registry.failed_store(project)
         try:
             return FailureSnapshot(db, project, store).run(full=full)
         finally:

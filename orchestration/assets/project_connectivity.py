@@ -8,7 +8,7 @@ from orchestration.partitions import projects_partitions
 from orchestration.resources import ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.project_check import check_spec
-from resources.secrets import SecretBox
+from resources.registry.projects import ProjectRegistry
 
 
 def _markdown(report: dict) -> str:
@@ -24,9 +24,9 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _connectivity(control_db: ControlDatabaseResource, project: str) -> dict:
+def _connectivity(registry: ProjectRegistry, project: str) -> dict:
     try:
-        return check_spec(SecretBox.from_env(), control_db.projects().spec(project))
+        return check_spec(registry.box, registry.spec(project))
     except FleetopsError as exc:
         raise dg.Failure(description=f"project {project}: {exc}") from None
 
@@ -46,8 +46,10 @@ def _reachable_fields(report: dict) -> dict:
     "Hourly, one run per batch of projects.",
 )
 def project_connectivity(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource):
+    registry = control_db.projects()  # one per run: a registry per project reconnects
+
     def connect(project: str) -> dict:
-        report = _connectivity(control_db, project)
+        report = _connectivity(registry, project)
         context.log_event(dg.AssetCheckEvaluation(asset_key=context.asset_key, check_name="stores_reachable",
                                                   partition=project, **_reachable_fields(report)))
         tables = [t for conn in report["connections"] for t in conn["tables"]]
@@ -66,4 +68,4 @@ def project_connectivity(context: dg.AssetExecutionContext, control_db: ControlD
                 description="Every store of the project answers and lets fleetops do what it needs.")
 def stores_reachable(context: dg.AssetCheckExecutionContext,
                      control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(**_reachable_fields(_connectivity(control_db, context.partition_key)))
+    return dg.AssetCheckResult(**_reachable_fields(_connectivity(control_db.projects(), context.partition_key)))
