@@ -84,6 +84,7 @@ ENGINES = {"pgsql": "postgresql", "mysql": "mysql"}
 FILL_END = datetime(2026, 11, 25, 12, 0, 0)  # one clock for every copy: identical rows
 ARTISAN_TIMEOUT = 3600.0
 TARGETS = {"floor": 1.5, "artisan": 50, "command": 30, "rss": 5}
+RSS_TARGET_ROWS = 100_000  # the memory target is set for a retry this large: artisan's grows with it, fleetops' not
 FLEETOPS_COMMAND = Path(sys.executable).with_name("fleetops")
 
 
@@ -129,9 +130,13 @@ class EngineResult:
                 "rss": self.artisan.peak_rss_bytes / self.command_rss}
 
     def met(self) -> dict[str, bool]:
+        """Each target: met or not; the memory one only counts from RSS_TARGET_ROWS rows."""
         ratios = self.ratios()
-        return {name: ratios[name] <= TARGETS[name] if name == "floor" else ratios[name] >= TARGETS[name]
-                for name in TARGETS}
+        met = {name: ratios[name] <= TARGETS[name] if name == "floor" else ratios[name] >= TARGETS[name]
+               for name in TARGETS}
+        if self.rows < RSS_TARGET_ROWS:
+            del met["rss"]
+        return met
 
 
 def laravel_app(database: Database, store: str, workdir: Path, rows: int) -> LaravelApp:
@@ -330,7 +335,10 @@ def report(r: EngineResult) -> str:
     ratios, met = r.ratios(), r.met()
 
     def verdict(name: str) -> str:
-        return f"{'meets' if met[name] else 'MISSES'} {'<=' if name == 'floor' else '>='} {TARGETS[name]}"
+        target = f"{'<=' if name == 'floor' else '>='} {TARGETS[name]}"
+        if name not in met:
+            return f"target {target} at {RSS_TARGET_ROWS:,} rows: run with --rows {RSS_TARGET_ROWS}"
+        return f"{'meets' if met[name] else 'MISSES'} {target}"
 
     artisan = f"{r.artisan.seconds:.1f} s for {r.artisan_rows} rows"
     if r.artisan_rows != r.rows:

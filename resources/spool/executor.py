@@ -127,15 +127,17 @@ def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Ite
     ready together (`ahead` yields None when the next page is not ready yet), up to MAX_MOVE_ROWS."""
     rows: list[FailedRow] = []
     joined: PreparedRetry | None = None
+    joinable = False  # `joined` is copied by the database, so a next such page may join it
     for item in itertools.chain(ahead, [None]):
-        if item is not None and joined is not None and len(rows) + len(item[0]) <= MAX_MOVE_ROWS \
-                and retrier.copied_in_place(joined) and retrier.copied_in_place(item[1]):
+        if item is not None and joinable and len(rows) + len(item[0]) <= MAX_MOVE_ROWS \
+                and retrier.copied_in_place(item[1]):
             rows = [*rows, *item[0]]
-            joined.absorb(item[1])
+            joined.absorb(item[1])  # type: ignore[union-attr]
             continue
         if joined is not None:
             yield rows, joined
         rows, joined = item if item is not None else ([], None)
+        joinable = joined is not None and retrier.copied_in_place(joined)
 
 
 def _prepared_ahead(pages: Iterator[list[FailedRow]], retrier: FailedJobRetrier) -> Iterator[Prepared | None]:
