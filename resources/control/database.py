@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "sql"
-_REVISION_LINE = re.compile(r'^(down_revision|revision) = (?:"([^"]*)"|None)$', re.MULTILINE)
+# `revision = "0006"`, `down_revision: str | None = '0005'`, `down_revision = None`: Alembic's templates
+_REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=\n]*)?=\s*(?:["']([^"'\n]*)["']|None)\s*$""",
+                            re.MULTILINE)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -139,8 +141,8 @@ class ControlDatabase:
 def newest_revision() -> str:
     """The head of the migration chain in sql/versions: the revision no other revision revises.
 
-    Read from each file's `revision = "..."` and `down_revision = ...` lines, the form every
-    migration here has (tests hold it equal to Alembic's own answer, `head_revision`).
+    Read from each file's `revision = ...` and `down_revision = ...` lines, annotated or not, the
+    forms Alembic's templates write (tests hold it equal to Alembic's own answer, `head_revision`).
     """
     revisions: set[str] = set()
     revised: set[str] = set()
