@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm
 
 from orchestration.cli.context import CliContext, pass_context
 from orchestration.cli.output import emit, emit_json, emit_record, emit_table
@@ -15,6 +15,9 @@ from resources.spool.actions import ACTIONS, ActionRequest
 from resources.spool.processing import process_claimed, process_due
 from resources.spool.requests import current_actor, enqueue, preview
 from resources.spool.store import STATUSES, SpoolStore
+
+if TYPE_CHECKING:  # the progress bar is loaded by `spool watch` alone
+    from tqdm import tqdm
 
 WATCH_POLL_SECONDS = 0.5
 
@@ -112,6 +115,8 @@ def show(ctx: CliContext, spool_id: int, as_json: bool) -> None:
 @pass_context
 def watch(ctx: CliContext, spool_id: int, timeout: float) -> None:
     """A progress bar until the action ends: exit 0 when completed, 1 when failed."""
+    from tqdm import tqdm
+
     store = SpoolStore(ctx.db)
     row = store.get(spool_id)
     deadline = time.monotonic() + timeout
