@@ -45,8 +45,7 @@ from resources.secrets import SecretBox, new_key
 from resources.zuora.client import TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.records import export_tasks, parse_listing
-from resources.zuora_fake.admin import FakeZuoraAdmin
-from tests.harness.processes import process_group, wait_until
+from tests.harness.zuora import running_zuora_server
 
 WORKFLOWS, TASKS = Workflow.__table__, Task.__table__
 REPO = Path(__file__).resolve().parents[1]
@@ -130,45 +129,41 @@ def main() -> int:
     parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     limit_per_second = args.requests_per_minute / 60
-    with tempfile.TemporaryDirectory(prefix="fleetops-zuora-bench-") as tmp:
-        url_file = Path(tmp) / "url"
-        argv = [sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)]
-        with process_group(argv, env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=Path(tmp) / "server.log"):
-            url = wait_until(lambda: url_file.exists() and url_file.read_text(), timeout=30, what="fake Zuora")
-            admin = FakeZuoraAdmin(url)
-            client_id, secret = str(uuid.uuid4()), uuid.uuid4().hex
-            admin.add_tenant("bench", client_id, secret, workflows=args.workflows, max_tasks=40)
-            admin.faults("bench", latency_ms=args.latency_ms)
-            box = SecretBox(new_key())
-            figures: dict[str, Any] = {}
-            with throwaway_database(args.engine) as base_db, throwaway_database(args.engine) as ours_db, \
-                    throwaway_database(args.engine) as four_db:
-                dbs = {name: ControlDatabase(d.url) for name, d in
-                       (("baseline", base_db), ("fleetops", ours_db), ("four", four_db))}
-                for db in dbs.values():
-                    db.migrate()
-                base_id = register(dbs["baseline"], box, url, client_id, secret, 1, 50_000)
-                register(dbs["fleetops"], box, url, client_id, secret, args.concurrency, args.requests_per_minute)
-                register(dbs["four"], box, url, client_id, secret, 4, args.requests_per_minute)
+    with tempfile.TemporaryDirectory(prefix="fleetops-zuora-bench-") as tmp, running_zuora_server(Path(tmp)) as server:
+        url, admin = server.url, server.admin
+        client_id, secret = str(uuid.uuid4()), uuid.uuid4().hex
+        admin.add_tenant("bench", client_id, secret, workflows=args.workflows, max_tasks=40)
+        admin.faults("bench", latency_ms=args.latency_ms)
+        box = SecretBox(new_key())
+        figures: dict[str, Any] = {}
+        with throwaway_database(args.engine) as base_db, throwaway_database(args.engine) as ours_db, \
+                throwaway_database(args.engine) as four_db:
+            dbs = {name: ControlDatabase(d.url) for name, d in
+                   (("baseline", base_db), ("fleetops", ours_db), ("four", four_db))}
+            for db in dbs.values():
+                db.migrate()
+            base_id = register(dbs["baseline"], box, url, client_id, secret, 1, 50_000)
+            register(dbs["fleetops"], box, url, client_id, secret, args.concurrency, args.requests_per_minute)
+            register(dbs["four"], box, url, client_id, secret, 4, args.requests_per_minute)
 
-                admin.reset_stats("bench")
-                figures["baseline"] = baseline(dbs["baseline"], base_id, url, client_id, secret)
-                figures["baseline_stats"] = admin.stats("bench")
-                admin.reset_stats("bench")
-                tokens = TokenCache()  # one process: the resync below reuses the token, as a CLI --all would
-                figures["fleetops"], full = fleetops_sync(dbs["fleetops"], box, tokens)
-                figures["fleetops_stats"] = admin.stats("bench")
-                assert full.status == "complete" and full.created == args.workflows, full.summary()
-                figures["workflows_only"] = full.seconds
-                assert snapshot(dbs["fleetops"]) == snapshot(dbs["baseline"]), "fleetops and the seed disagree"
-                admin.reset_stats("bench")
-                figures["four"], _ = fleetops_sync(dbs["four"], box, TokenCache())
-                figures["four_stats"] = admin.stats("bench")
-                admin.reset_stats("bench")
-                figures["resync"], again = fleetops_sync(dbs["fleetops"], box, tokens)
-                figures["resync_stats"] = admin.stats("bench")
-                for db in dbs.values():
-                    db.dispose()
+            admin.reset_stats("bench")
+            figures["baseline"] = baseline(dbs["baseline"], base_id, url, client_id, secret)
+            figures["baseline_stats"] = admin.stats("bench")
+            admin.reset_stats("bench")
+            tokens = TokenCache()  # one process: the resync below reuses the token, as a CLI --all would
+            figures["fleetops"], full = fleetops_sync(dbs["fleetops"], box, tokens)
+            figures["fleetops_stats"] = admin.stats("bench")
+            assert full.status == "complete" and full.created == args.workflows, full.summary()
+            figures["workflows_only"] = full.seconds
+            assert snapshot(dbs["fleetops"]) == snapshot(dbs["baseline"]), "fleetops and the seed disagree"
+            admin.reset_stats("bench")
+            figures["four"], _ = fleetops_sync(dbs["four"], box, TokenCache())
+            figures["four_stats"] = admin.stats("bench")
+            admin.reset_stats("bench")
+            figures["resync"], again = fleetops_sync(dbs["fleetops"], box, tokens)
+            figures["resync_stats"] = admin.stats("bench")
+            for db in dbs.values():
+                db.dispose()
     report(args, figures, again, limit_per_second)
     return 0
 

@@ -39,7 +39,13 @@ class ZuoraApiResource(dg.ConfigurableResource):
     backoff_seconds: float = 0.5
     """Wait before the second retry, doubling after, plus jitter."""
     retry_budget_seconds: float = 180.0
-    """Total seconds one call may spend retrying."""
+    """Total seconds one call may spend retrying, or waiting for Zuora's quota to return."""
+    job_retries: int = 2
+    """Times a sync that failed for a transient reason (Zuora down, quota used up) is tried again by Dagster."""
+    job_retry_seconds: float = 60.0
+    """Wait before such a retry (or until the quota returns, when that is later and within the next)."""
+    job_retry_max_wait_seconds: float = 900.0
+    """A quota returning later than this is left to the next scheduled sync instead of a retry."""
 
     def retry(self) -> RetrySettings:
         return RetrySettings(retries=self.retries, backoff=self.backoff_seconds, budget=self.retry_budget_seconds)

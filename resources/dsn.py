@@ -73,6 +73,8 @@ def database_url(dsn: str) -> sa.URL:
         return url
     if not url.host:
         raise ValidationError(f"the {url.get_backend_name()} DSN has no host")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValidationError(f"the {url.get_backend_name()} DSN has an invalid port (1-65535)")
     if not url.database:
         raise ValidationError(f"the {url.get_backend_name()} DSN has no database name")
     if url.drivername.startswith("mysql") and "charset" not in url.query:

@@ -7,12 +7,16 @@ from datetime import timedelta
 
 from resources.errors import ValidationError
 
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+DURATION = re.compile(r"\s*([0-9]{1,12})\s*([smhdw])\s*")
+MAX_DURATION = timedelta(days=3660)  # ten years: anything longer is a typo, and far beyond datetime's range
 
 
 def parse_duration(text: str) -> timedelta:
-    match = DURATION.match(text or "")
+    match = DURATION.fullmatch(text or "")
     if not match:
         raise ValidationError(f"invalid duration {text!r}: use a number and s, m, h, d or w, e.g. 2h")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():  # checked before timedelta, which overflows first
+        raise ValidationError(f"invalid duration {text!r}: at most {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)

@@ -11,10 +11,10 @@ import re
 
 from resources.errors import ValidationError
 
-KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-SQL_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?$")
-REDIS_PREFIX = re.compile(r"^[A-Za-z0-9_:.{}\-]{0,128}$")
-CONNECTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+SQL_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?\Z")
+REDIS_PREFIX = re.compile(r"^[A-Za-z0-9_:.{}\-]{0,128}\Z")
+CONNECTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
 
 
 def key(value: str, what: str = "key") -> str:
@@ -47,7 +47,7 @@ def connection_name(value: str) -> str:
     return value
 
 
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,255}$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:{}\-]{1,255}\Z")
 
 
 def queue_name(value: str) -> str:

@@ -87,6 +87,8 @@ class ProjectStorage:
             return None
         return HorizonRecords(redis_writers[0].client, prefix)
 
-    def retrier(self) -> FailedJobRetrier:
+    def retrier(self, marker_scope: str = "", marker_ttl: int = 600) -> FailedJobRetrier:
+        """The retrier of this project; a Redis push's markers name `marker_scope` (the action)."""
         app_key = self._box.reveal(self.spec.app_key) if self.spec.app_key else None
-        return FailedJobRetrier(self.editor, self.writers, self.shares_failed_database, app_key, self.horizon)
+        return FailedJobRetrier(self.editor, self.writers, self.shares_failed_database, app_key, self.horizon,
+                                marker_scope, marker_ttl)

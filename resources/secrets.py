@@ -23,7 +23,7 @@ from resources.errors import SecretError, ValidationError
 
 ENV_PREFIX = "env:"
 FERNET_PREFIX = "fernet:"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 REDACTED = "***"
 
 

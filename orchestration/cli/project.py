@@ -12,7 +12,7 @@ from orchestration.cli.registry_commands import add_registry_commands
 from orchestration.cli.secret_input import secret_input
 from resources.errors import ValidationError
 from resources.project_check import check_spec
-from resources.registry.projects import ProjectSpec
+from resources.registry.projects import MAX_STUCK_AFTER_SECONDS, ProjectSpec
 
 
 def _queue_connections(values: tuple[str, ...]) -> dict[str, str]:
@@ -43,7 +43,8 @@ def project() -> None:
 @click.option("--redis-prefix", help="Laravel's Redis key prefix, e.g. myapp_database_.")
 @click.option("--horizon", is_flag=True, help="The project runs Laravel Horizon.")
 @click.option("--horizon-prefix", help="Horizon's Redis prefix (default: APP_horizon: beside APP_database_).")
-@click.option("--stuck-after", type=int, default=300, show_default=True, metavar="SECONDS",
+@click.option("--stuck-after", type=click.IntRange(1, MAX_STUCK_AFTER_SECONDS), default=300, show_default=True,
+              metavar="SECONDS",
               help="A job reserved longer than this is reported stuck.")
 @click.option("--app-key-env", metavar="VAR",
               help="Environment variable holding the app's APP_KEY (to retry ShouldBeEncrypted jobs).")

@@ -11,7 +11,7 @@ import click
 
 from orchestration.cli.context import CliContext, pass_context
 from orchestration.cli.output import emit, emit_json, emit_record, emit_table
-from resources.spool.actions import ACTIONS, ActionRequest
+from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
 from resources.spool.processing import process_claimed, process_due
 from resources.spool.requests import current_actor, enqueue, preview
 from resources.spool.store import STATUSES, SpoolStore
@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # the progress bar is loaded by `spool watch` alone
     from tqdm import tqdm
 
 WATCH_POLL_SECONDS = 0.5
+MAX_WATCH_SECONDS = 7 * 86_400
+MAX_LISTED = 10_000  # spool list and spool process take at most this many actions at once
+SPOOL_ID = click.IntRange(1, 2**63 - 1)  # what the control database's id column holds
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -37,13 +40,15 @@ def spool() -> None:
 @click.option("--ids", help="Comma-separated numeric failed-job ids (cancel-jobs: ids of waiting jobs).")
 @click.option("--uuids", help="Comma-separated failed-job uuids (the ID `queue:failed` shows).")
 @click.option("--queue", help="The queue (retry-queue; optional for cancel-jobs and release-stuck).")
-@click.option("--hours", type=int, help="flush/prune: only jobs that failed more than N hours ago.")
+@click.option("--hours", type=click.IntRange(1, MAX_HOURS),
+              help="flush/prune: only jobs that failed more than N hours ago.")
 @click.option("--fingerprint", help="retry-jobs/delete-jobs: every failure with this fingerprint (last snapshot).")
-@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@click.option("--priority", type=click.IntRange(-MAX_PRIORITY, MAX_PRIORITY), default=0, show_default=True,
+              help="Higher runs first.")
 @click.option("--dry-run", is_flag=True, help="Show how many jobs it would touch and a sample; write nothing.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--process", "process_here", is_flag=True,
-              help="Carry the action out here and now, as `spool process` would; exit 1 if it fails.")
+              help="Carry the action out here and now, as `spool process` would; exit 1 unless it completes.")
 @pass_context
 def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uuids: str | None,
                     queue: str | None, hours: int | None, fingerprint: str | None, priority: int, dry_run: bool,
@@ -62,7 +67,7 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
     done = enqueue(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli", claim_for=run_id)
     if run_id is not None:
         settled = process_claimed(ctx.db, ctx.projects, [done.id], run_id, log=click.echo)
-        sys.exit(1 if any(s.status == "failed" for s in settled) else 0)
+        sys.exit(0 if all(s.status == "completed" for s in settled) else 1)
     if as_json:
         emit_json({"id": done.id, "payload": done.payload})
     else:
@@ -81,7 +86,7 @@ def _print_preview(data: dict) -> None:
 @spool.command("list")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--project")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def list_command(ctx: CliContext, status: str | None, project: str | None, limit: int, as_json: bool) -> None:
@@ -101,7 +106,7 @@ def _progress_text(row: dict) -> str:
 
 
 @spool.command("show")
-@click.argument("spool_id", type=int)
+@click.argument("spool_id", type=SPOOL_ID)
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def show(ctx: CliContext, spool_id: int, as_json: bool) -> None:
@@ -110,8 +115,9 @@ def show(ctx: CliContext, spool_id: int, as_json: bool) -> None:
 
 
 @spool.command("watch")
-@click.argument("spool_id", type=int)
-@click.option("--timeout", type=float, default=3600, show_default=True, help="Give up after this many seconds.")
+@click.argument("spool_id", type=SPOOL_ID)
+@click.option("--timeout", type=click.FloatRange(0, MAX_WATCH_SECONDS), default=3600, show_default=True,
+              help="Give up after this many seconds.")
 @pass_context
 def watch(ctx: CliContext, spool_id: int, timeout: float) -> None:
     """A progress bar until the action ends: exit 0 when completed, 1 when failed."""
@@ -140,7 +146,7 @@ def _update_bar(bar: tqdm, row: dict) -> None:
 
 
 @spool.command("cancel")
-@click.argument("spool_id", type=int)
+@click.argument("spool_id", type=SPOOL_ID)
 @pass_context
 def cancel(ctx: CliContext, spool_id: int) -> None:
     """Withdraw a pending action."""
@@ -150,10 +156,13 @@ def cancel(ctx: CliContext, spool_id: int) -> None:
 
 @spool.command("process")
 @click.option("--project", help="Only this project's actions.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LISTED), default=100, show_default=True)
 @pass_context
 def process(ctx: CliContext, project: str | None, limit: int) -> None:
-    """Execute due actions here, without Dagster (seed 000's process-spool); exit 1 if any failed."""
+    """Execute due actions here, without Dagster; exit 1 if any did not complete (failed, or an attempt
+    failed and waits to be tried again)."""
+    if project is not None:
+        ctx.projects.spec(project)  # an unknown project is an error, not "0 actions processed"
     settled = process_due(ctx.db, ctx.projects, project=project, limit=limit, log=click.echo)
     click.echo(f"{len(settled)} action(s) processed")
-    sys.exit(1 if any(s.status == "failed" for s in settled) else 0)
+    sys.exit(1 if any(s.status != "completed" for s in settled) else 0)

@@ -4,10 +4,14 @@ SQLite (the default, a file under `$FLEETOPS_HOME`) runs in WAL mode so the Dags
 daemon, run workers and the CLI can read while one of them writes; PostgreSQL is chosen
 with `FLEETOPS_DATABASE_URL`. Connection failures surface as `ControlDatabaseError` with
 the URL masked.
+
+The state holds exception texts and job names of every project: the state directory is made
+0700 and the SQLite files 0600 when they are created, and again by `init` on existing ones.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,10 +48,35 @@ def make_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(parsed.database))
     engine = sa.create_engine(parsed, connect_args={"timeout": 10})
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+PRIVATE_DIRECTORY = 0o700
+PRIVATE_FILE = 0o600
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def _create_private(database: Path) -> None:
+    """The SQLite file's directory and the file itself, created readable by their owner only
+    (SQLite gives its -wal and -shm files the database file's mode)."""
+    if not database.parent.exists():
+        database.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True)
+    if not database.exists():
+        os.close(os.open(database, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+
+
+def make_private(home: Path, database: Path | None) -> None:
+    """Take group and other access away from an existing state directory and SQLite files."""
+    for directory in {home, *([database.parent] if database else [])}:
+        if directory.is_dir():
+            directory.chmod(PRIVATE_DIRECTORY)
+    for suffix in _SQLITE_SUFFIXES if database else ():
+        path = database.with_name(database.name + suffix)
+        if path.exists():
+            path.chmod(PRIVATE_FILE)
 
 
 class ControlDatabase:
@@ -105,7 +134,15 @@ class ControlDatabase:
             command.upgrade(self._alembic_config(), "head")
         except sa.exc.OperationalError as exc:
             raise self._unreachable(exc) from None
+        make_private(settings.fleetops_home(), self._sqlite_file)
         return before, self.head_revision()
+
+    @property
+    def _sqlite_file(self) -> Path | None:
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            return Path(parsed.database)
+        return None
 
     def current_revision(self) -> str | None:
         """The revision Alembic recorded (its one-row `alembic_version` table); None before any migration."""

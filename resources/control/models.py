@@ -91,9 +91,22 @@ class Customer(Timestamps, Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     max_concurrency: Mapped[int] = mapped_column(default=4, doc="Zuora requests in flight at once for this tenant")
     requests_per_minute: Mapped[int] = mapped_column(default=1500, doc="pace of requests to this tenant")
+    requests_per_hour: Mapped[int | None] = mapped_column(doc="this customer's API requests an hour; NULL: no budget")
+    requests_per_day: Mapped[int | None] = mapped_column(doc="this customer's API requests a UTC day; NULL: no budget")
+    entity_id: Mapped[str | None] = mapped_column(sa.String(255), doc="sent as Zuora-Entity-Ids (multi-entity tenant)")
     last_synced_at: Mapped[datetime | None]
     last_sync_status: Mapped[str | None] = mapped_column(sa.String(16), doc="complete | incomplete | failed")
     last_sync_stats: Mapped[dict[str, Any] | None]
+
+
+class ZuoraRequestUsage(Base):
+    """API requests made to a customer's tenant per UTC hour: what its hourly and daily budgets have used."""
+
+    __tablename__ = "zuora_request_usage"
+
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True, doc="the UTC hour, minutes and seconds zero")
+    requests: Mapped[int] = mapped_column(default=0)
 
 
 class Workflow(Timestamps, Base):

@@ -11,6 +11,7 @@ a locking SELECT otherwise), so a row that someone else removed meanwhile is nev
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,7 @@ class FailedRow(NamedTuple):
     queue: str | None
     payload: Any
     stored_failed_at: Any  # a datetime, or SQLite's text
+    problem: str | None = None  # why the row could not be read (it is then kept, named by its id)
 
     @property
     def public_id(self) -> str:
@@ -140,8 +142,13 @@ class FailedJobEditor:
                  .order_by(self.table.c.id).limit(size))  # one statement for every page: compiled once
         last = 0
         while True:
-            with self.engine.connect() as conn:
-                rows = list(map(FailedRow._make, conn.execute(query, {"after": last}).all()))
+            try:
+                with self.engine.connect() as conn:
+                    rows = list(map(_row, conn.execute(query, {"after": last}).all()))
+            except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
+                if _unreadable(exc) is None:
+                    raise
+                rows = self._row_by_row(query.params(after=last))
             full = len(rows) == size
             if top is not None and rows and rows[-1].id > top:
                 rows, full = [row for row in rows if row.id <= top], False
@@ -150,6 +157,33 @@ class FailedJobEditor:
             if not full:
                 return
             last = rows[-1].id
+
+    def _row_by_row(self, page: sa.Select[Any]) -> list[FailedRow]:
+        """A page some row of which cannot be read (text that is not UTF-8, a value the server will
+        not send), read again one row at a time: the readable rows as usual, each unreadable one with
+        its `problem` and nothing of its content. Only ever done for a page whose read failed."""
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(page.with_only_columns(self.table.c.id)).scalars())
+        rows = []
+        for row_id in ids:
+            try:
+                with self.engine.connect() as conn:  # a fresh one: a failed read may end its transaction
+                    rows.append(_row(conn.execute(self._select_rows().where(self.table.c.id == row_id)).one()))
+            except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
+                if (why := _unreadable(exc)) is None:
+                    raise
+                rows.append(FailedRow(row_id, self._uuid_of(row_id), None, None, None, None, problem=why))
+        return rows
+
+    def _uuid_of(self, row_id: int) -> str | None:
+        """The uuid of a row that cannot be read whole, when that column can be."""
+        if "uuid" not in self.table.c:
+            return None
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(sa.select(self.table.c.uuid).where(self.table.c.id == row_id)).scalar()
+        except (sa.exc.DBAPIError, UnicodeDecodeError):
+            return None
 
     def lookup(self, selection: Selection) -> Lookup:
         """Rows named by an explicit selection, and the names that match nothing."""
@@ -292,3 +326,26 @@ def _runs(ordered: list[int]) -> Iterator[tuple[int, int]]:
         if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
             yield ordered[start], ordered[i - 1]
             start = i
+
+
+_TOO_BIG = ("max_allowed_packet", "packet bigger", "packet too large")  # MySQL/MariaDB will not send the row
+
+
+def _unreadable(exc: BaseException) -> str | None:
+    """Why a row cannot be read, when the error says the row's own data is at fault; None otherwise
+    (the database is down, a grant is missing: the whole read failed). Never the error's own text:
+    SQLite's decode error quotes the column's content."""
+    original = getattr(exc, "orig", exc)
+    text = str(original).lower()
+    if isinstance(original, UnicodeDecodeError) or "could not decode" in text or "invalid byte sequence" in text:
+        column = re.search(r"column '(\w+)'", str(original))
+        where = f"its {column.group(1)} column" if column else "a column"
+        return f"cannot be read: {where} holds bytes that are not valid UTF-8 text"
+    if any(sign in text for sign in _TOO_BIG):
+        return "cannot be read: a column is larger than the database will send"
+    return None
+
+
+def _row(values: Sequence[Any]) -> FailedRow:
+    """A readable FailedRow from a row of _select_rows, as the driver gave it (tens of thousands per action)."""
+    return FailedRow._make((*values, None))

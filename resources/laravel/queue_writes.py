@@ -10,11 +10,13 @@ the caller's transaction, so it happens whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import redis
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
@@ -27,23 +29,54 @@ from resources.laravel.queue_state import (
 )
 
 DEFAULT_QUEUE = "default"
-RETRY_MARKER_TTL_SECONDS = 7 * 86_400
 MYSQL_STATEMENT_BYTES = 1_000_000  # hex doubles a text: a payload above half of it goes the executemany way
 _JOBS_COLUMNS = ("id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
 
-# KEYS: marker, list, notify per job; ARGV[1] ttl, ARGV[i+1] the i-th payload. A job is pushed only
-# if its marker was not there: running the same batch again after a crash pushes nothing twice.
+# KEYS: marker, list, notify per job; ARGV[1] marker ttl, ARGV[i+1] the i-th payload. Per job the answer
+# is 1 (pushed), 0 (its marker was there: this action pushed it already) or why it cannot be pushed.
+# Every check comes before the first write: Redis keeps a script's earlier writes when a later
+# command fails, so a failure after a write would leave a job half pushed. Past the checks nothing
+# can fail but the first write (OOM under maxmemory, READONLY on a replica), which Redis refuses
+# before anything is written. A job's marker is written after its RPUSHes, so a marker always
+# means the job is on the list.
 _PUSH_ONCE = """
-local pushed = 0
-for i = 1, #ARGV - 1 do
+local kinds = {}
+local function holds(key)
+  if kinds[key] == nil then kinds[key] = redis.call('type', key)['ok'] end
+  return kinds[key]
+end
+local jobs = #ARGV - 1
+local seen = {}
+for first = 1, jobs, 500 do
+  local markers = {}
+  for i = first, math.min(first + 499, jobs) do markers[#markers + 1] = KEYS[(i - 1) * 3 + 1] end
+  for j, value in ipairs(redis.call('mget', unpack(markers))) do seen[first + j - 1] = value end
+end
+local answers = {}
+for i = 1, jobs do
   local base = (i - 1) * 3
-  if redis.call('set', KEYS[base + 1], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('rpush', KEYS[base + 2], ARGV[i + 1])
-    redis.call('rpush', KEYS[base + 3], 1)
-    pushed = pushed + 1
+  if seen[i] then
+    answers[i] = 0
+  else
+    answers[i] = 1
+    for k = base + 2, base + 3 do
+      local kind = holds(KEYS[k])
+      if kind ~= 'list' and kind ~= 'none' then
+        answers[i] = 'its queue key ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a list'
+      end
+    end
+    if answers[i] == 1 then kinds[KEYS[base + 2]], kinds[KEYS[base + 3]] = 'list', 'list' end
   end
 end
-return pushed
+for i = 1, jobs do
+  if answers[i] == 1 then
+    local base = (i - 1) * 3
+    redis.call('rpush', KEYS[base + 2], ARGV[i + 1])
+    redis.call('rpush', KEYS[base + 3], 1)
+    redis.call('set', KEYS[base + 1], '1', 'EX', ARGV[1])
+  end
+end
+return answers
 """
 
 # KEYS: reserved, list, notify; ARGV[1] cutoff score. LuaScripts::migrateExpiredJobs, with a cutoff.
@@ -90,6 +123,14 @@ class QueuedJob:
     queue: str
     payload: str
     marker: str = ""  # Redis only: the once-only key of this push
+
+
+@dataclass
+class PushOutcome:
+    """What a Redis push did: how many jobs it pushed, and the jobs (by marker) it could not push."""
+
+    pushed: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # marker -> why
 
 
 def _hex_friendly(job: QueuedJob) -> bool:
@@ -140,9 +181,12 @@ class DatabaseQueueWriter:
         table = psycopg_sql.Identifier(*filter(None, (self.table.schema, self.table.name)))
         statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
             table, psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, _JOBS_COLUMNS[1:])))
-        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for job in jobs:
-                copy.write_row((job.queue, job.payload, 0, None, now, now))
+        try:
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for job in jobs:
+                    copy.write_row((job.queue, job.payload, 0, None, now, now))
+        except psycopg.DataError as exc:  # a value the table refuses, raised as SQLAlchemy raises it elsewhere
+            raise sa.exc.DataError("COPY jobs", None, exc) from None
 
     def _insert_hex(self, conn: sa.Connection, jobs: Sequence[QueuedJob], now: int) -> None:
         """ASCII texts as X'..' literals, the same text in any character set; statements of at most
@@ -205,18 +249,29 @@ class RedisQueueWriter:
     def marker(self, name: str) -> str:
         return f"{self.prefix}fleetops:pushed:{name}"
 
-    def push_once(self, jobs: Sequence[QueuedJob]) -> int:
-        """Push each job unless its marker says it was pushed already; the number pushed."""
+    def push_once(self, jobs: Sequence[QueuedJob], marker_ttl: int) -> PushOutcome:
+        """Push each job unless its marker says it was pushed already; nothing is pushed for a job
+        whose queue keys hold something else than lists (named in `refused`)."""
+        outcome = PushOutcome()
         if not jobs:
-            return 0
+            return outcome
         keys: list[str] = []
         for job in jobs:
             keys += [self.marker(job.marker), self.key(job.queue), self.key(job.queue, ":notify")]
-        return int(self._push_once(keys=keys, args=[RETRY_MARKER_TTL_SECONDS, *(job.payload for job in jobs)]))
+        answers = self._push_once(keys=keys, args=[max(1, int(marker_ttl)), *(job.payload for job in jobs)])
+        for job, answer in zip(jobs, answers, strict=True):
+            if isinstance(answer, bytes | str):
+                outcome.refused[job.marker] = answer if isinstance(answer, str) else answer.decode(errors="replace")
+            else:
+                outcome.pushed += int(answer)
+        return outcome
 
     def forget_markers(self, jobs: Sequence[QueuedJob]) -> None:
+        """Drop the markers of jobs whose rows' delete has committed. Best effort: the push is done,
+        and a marker left behind expires by itself and can only silence the action that wrote it."""
         if jobs:
-            self.client.delete(*(self.marker(job.marker) for job in jobs))
+            with contextlib.suppress(redis.RedisError):
+                self.client.delete(*(self.marker(job.marker) for job in jobs))
 
     def queue_names(self, queue: str | None) -> list[str]:
         """The named queue, or every queue found under the prefix (SCAN, never KEYS)."""

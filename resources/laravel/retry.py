@@ -9,7 +9,11 @@ queue connection delete the rows and push their jobs so that no crash can lose o
   itself with INSERT ... SELECT, in id order, after locking them;
 - Redis queue: the rows are deleted in an open transaction, the jobs pushed by one Lua script
   that skips any job whose once-only marker exists, then the transaction commits. A crash
-  before the commit leaves the rows, and the next attempt finds the markers and pushes nothing;
+  before the commit leaves the rows, and the next attempt finds the markers and pushes nothing.
+  A marker names the action (`marker_scope`) besides the row, so it can only silence a push of
+  the same action, and it expires after `marker_ttl` seconds. A job whose queue key holds
+  something else than a list is refused by the script before anything is written: the batch is
+  done again without it, its row kept and named;
 - database queue in another database: the INSERT commits just before the DELETE (Laravel's own
   order, without its per-job window: a crash between the two commits can push a batch twice).
 
@@ -20,6 +24,7 @@ Horizon's own retry does (see horizon.py).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +70,8 @@ class FailedJobRetrier:
     shares_failed_database: frozenset[str] = frozenset()  # database connections in the failed store's database
     app_key: str | None = None
     horizon: HorizonRecords | None = None  # a Horizon project's own records, told of each retry
+    marker_scope: str = ""  # the action a Redis push belongs to: its markers silence only its own pushes
+    marker_ttl: int = 600  # seconds a marker left by a crash outlives it
 
     def retry(self, rows: list[FailedRow], now: int) -> RetryResult:
         return self.push(self.prepare(rows, now))
@@ -73,6 +80,9 @@ class FailedJobRetrier:
         """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection."""
         prepared = PreparedRetry(now)
         for row in rows:
+            if row.problem is not None:
+                prepared.errors[row.public_id] = row.problem
+                continue
             name = row.connection or ""
             if name not in self.writers:
                 prepared.errors[row.public_id] = (
@@ -85,7 +95,7 @@ class FailedJobRetrier:
             except UnretryableJob as exc:
                 prepared.errors[row.public_id] = str(exc)
                 continue
-            job = QueuedJob(row.queue or DEFAULT_QUEUE, text, f"{row.id}:{row.uuid or ''}")
+            job = QueuedJob(row.queue or DEFAULT_QUEUE, text, f"{self.marker_scope}:{row.id}:{row.uuid or ''}")
             prepared.groups[name].append((row, job))
         return prepared
 
@@ -93,8 +103,28 @@ class FailedJobRetrier:
         """Delete the prepared rows and push their jobs, one crash-safe batch per connection."""
         result = RetryResult(errors=dict(prepared.errors))
         for name, batch in prepared.groups.items():
-            result.retried += self._push(name, batch, prepared.now)
+            self._push_batch(name, batch, prepared.now, result)
         return result
+
+    def _push_batch(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int, result: RetryResult
+                    ) -> None:
+        """One batch, with the jobs its queue refuses left out and named. Redis names them itself;
+        a database queue refuses the whole statement for one row's value (too long for its column),
+        so such a batch, rolled back whole, is done again in halves until that row is alone."""
+        while batch:
+            try:
+                result.retried += self._push(name, batch, now)
+                return
+            except _Refused as refused:  # done again without the refused jobs (the batch shrinks)
+                result.errors.update({row.public_id: refused.reasons[job.marker]
+                                      for row, job in batch if job.marker in refused.reasons})
+                batch = [(row, job) for row, job in batch if job.marker not in refused.reasons]
+            except sa.exc.DataError as exc:
+                if len(batch) == 1:
+                    result.errors[batch[0][0].public_id] = _refused_value(exc)
+                    return
+                self._push_batch(name, batch[:len(batch) // 2], now, result)
+                batch = batch[len(batch) // 2:]
 
     def _push(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int) -> int:
         writer = self.writers[name]
@@ -126,9 +156,26 @@ class FailedJobRetrier:
     def _write(self, name: str, writer: QueueWriter, conn: sa.Connection, jobs: list[QueuedJob], now: int) -> None:
         """Push jobs whose rows `conn` has just deleted, before that transaction commits."""
         if isinstance(writer, RedisQueueWriter):
-            writer.push_once(jobs)
+            refused = writer.push_once(jobs, self.marker_ttl).refused
+            if refused:
+                raise _Refused(refused)  # rolls back the delete: the batch is done again without them
         elif name in self.shares_failed_database:
             writer.push(conn, jobs, now)
         else:
             with writer.engine.begin() as queue_conn:
                 writer.push(queue_conn, jobs, now)
+
+
+def _refused_value(exc: sa.exc.DataError) -> str:
+    """Why the queue's table refused a job, without the database's own text (which may quote it)."""
+    column = re.search(r"too long for column '(\w+)'", str(exc.orig))
+    what = f"its {column.group(1)} is too long for the column" if column else "a value it cannot store"
+    return f"the queue's jobs table refuses it: {what}"
+
+
+class _Refused(Exception):
+    """Jobs a Redis push refused before writing anything (marker -> why)."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        super().__init__(f"{len(reasons)} job(s) refused by the queue")
+        self.reasons = reasons

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,9 @@ class CustomerSpec:
     enabled: bool = True
     max_concurrency: int = 4
     requests_per_minute: int = 1500
+    requests_per_hour: int | None = None
+    requests_per_day: int | None = None
+    entity_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class Tenant:
     client_secret: str = field(repr=False)
     max_concurrency: int = 4
     requests_per_minute: int = 1500
+    requests_per_hour: int | None = None
+    requests_per_day: int | None = None
+    entity_id: str | None = None
+    quota_until: datetime | None = None  # Zuora's quota, used up when the last sync stopped, returns then
 
 
 MAX_CONCURRENCY = 40  # Zuora's default concurrent-request limit per tenant
@@ -48,13 +56,29 @@ MAX_REQUESTS_PER_MINUTE = 50_000  # Zuora production's per-tenant limit
 
 
 def base_url(value: str) -> str:
-    """A Zuora REST base URL such as https://rest.apisandbox.zuora.com (no trailing slash, no /v1)."""
+    """A Zuora REST base URL such as https://rest.apisandbox.zuora.com (no trailing slash, no /v1).
+
+    Plain http:// would send the client secret and every token in clear, so it is accepted only
+    for a loopback address (a local test server).
+    """
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"invalid --base-url {value!r}: expected http(s)://host")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValidationError("invalid --base-url: no credentials, query or fragment allowed")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ValidationError(f"invalid --base-url {value!r}: use https:// (http:// only for a loopback address, "
+                              "it would send the client secret in clear)")
     return value.rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class CustomerRegistry(Registry[Customer, CustomerSpec]):
@@ -74,6 +98,12 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
             raise ValidationError(f"--max-concurrency must be between 1 and {MAX_CONCURRENCY}")
         if not 1 <= spec.requests_per_minute <= MAX_REQUESTS_PER_MINUTE:
             raise ValidationError(f"--requests-per-minute must be between 1 and {MAX_REQUESTS_PER_MINUTE:,}")
+        for option, value in (("--requests-per-hour", spec.requests_per_hour),
+                              ("--requests-per-day", spec.requests_per_day)):
+            if value is not None and value < 1:
+                raise ValidationError(f"{option} must be at least 1 (leave it out for no budget)")
+        if spec.entity_id is not None and not spec.entity_id.strip():
+            raise ValidationError("--entity-id must not be empty")
 
     def fields(self, spec: CustomerSpec) -> dict[str, Any]:
         values = super().fields(spec)
@@ -84,7 +114,8 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
         return CustomerSpec(
             name=row.name, base_url=row.base_url, client_id=row.client_id,
             client_secret=row.client_secret, enabled=row.enabled, max_concurrency=row.max_concurrency,
-            requests_per_minute=row.requests_per_minute,
+            requests_per_minute=row.requests_per_minute, requests_per_hour=row.requests_per_hour,
+            requests_per_day=row.requests_per_day, entity_id=row.entity_id,
         )
 
     def never_synced(self) -> list[tuple[str, datetime]]:
@@ -104,7 +135,9 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
             row = self._get(session, name)
             return Tenant(id=row.id, name=row.name, base_url=row.base_url, client_id=row.client_id,
                           client_secret=self.box.reveal(row.client_secret), max_concurrency=row.max_concurrency,
-                          requests_per_minute=row.requests_per_minute)
+                          requests_per_minute=row.requests_per_minute, requests_per_hour=row.requests_per_hour,
+                          requests_per_day=row.requests_per_day, entity_id=row.entity_id,
+                          quota_until=_quota_until(row.last_sync_stats))
 
     def view(self, row: Customer, *, include_secrets: bool = False) -> dict[str, Any]:
         return {
@@ -115,8 +148,20 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
             "enabled": row.enabled,
             "max_concurrency": row.max_concurrency,
             "requests_per_minute": row.requests_per_minute,
+            "requests_per_hour": row.requests_per_hour,
+            "requests_per_day": row.requests_per_day,
+            "entity_id": row.entity_id,
             "last_synced_at": row.last_synced_at.isoformat(timespec="seconds") if row.last_synced_at else None,
             "last_sync_status": row.last_sync_status,
             "last_sync_stats": row.last_sync_stats,
             **timestamps(row),
         }
+
+
+def _quota_until(stats: dict[str, Any] | None) -> datetime | None:
+    """When Zuora's quota returns, as the last sync recorded it (stats["quota_until"], ISO, UTC)."""
+    raw = (stats or {}).get("quota_until")
+    try:
+        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None

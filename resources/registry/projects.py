@@ -18,6 +18,8 @@ from resources.project_storage import ProjectStorage
 from resources.registry.base import Registry, timestamps
 from resources.secrets import ENV_PREFIX, is_env_reference
 
+MAX_STUCK_AFTER_SECONDS = 7 * 86_400
+
 
 @dataclass(frozen=True)
 class ProjectSpec:
@@ -66,8 +68,8 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         for prefix in (spec.redis_prefix, spec.horizon_prefix):
             if prefix is not None:
                 identifiers.redis_prefix(prefix)
-        if not 1 <= spec.stuck_after_seconds <= 7 * 86_400:
-            raise ValidationError("stuck_after_seconds must be between 1 and 604800 (a week)")
+        if not 1 <= spec.stuck_after_seconds <= MAX_STUCK_AFTER_SECONDS:
+            raise ValidationError(f"stuck_after_seconds must be between 1 and {MAX_STUCK_AFTER_SECONDS} (a week)")
         _check_dsn(spec.failed_db, "--failed-db", expect="database")
         for name, value in spec.queue_connections.items():
             identifiers.connection_name(name)

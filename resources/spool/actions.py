@@ -15,10 +15,12 @@ from typing import Any
 
 from resources.control.models import utcnow
 from resources.errors import ValidationError
+from resources.identifiers import queue_name
 from resources.laravel.failed_edits import Selection
 
 MAX_HOURS = 24 * 366 * 10
 MAX_IDS = 100_000
+MAX_PRIORITY = 1000
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,14 @@ def check(request: ActionRequest) -> ActionSpec:
         raise ValidationError(f"{spec.name} needs --ids (ids of waiting jobs)")
     if spec.required == "queue" and not request.queue:
         raise ValidationError(f"{spec.name} needs --queue")
+    if request.queue:
+        queue_name(request.queue)
     if request.hours is not None and not 1 <= request.hours <= MAX_HOURS:
         raise ValidationError(f"--hours must be between 1 and {MAX_HOURS}")
     if len(request.ids) + len(request.uuids) > MAX_IDS:
         raise ValidationError(f"at most {MAX_IDS} ids per action; use retry-queue/retry-all or a fingerprint")
-    if not -1000 <= request.priority <= 1000:
-        raise ValidationError("--priority must be between -1000 and 1000")
+    if not -MAX_PRIORITY <= request.priority <= MAX_PRIORITY:
+        raise ValidationError(f"--priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}")
     if spec.on_failed_store:
         _numeric_ids(request.ids)
     return spec

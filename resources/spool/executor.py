@@ -24,8 +24,9 @@ from resources.laravel.failed_edits import FailedRow
 from resources.laravel.queue_writes import DatabaseQueueWriter
 from resources.laravel.retry import FailedJobRetrier, PreparedRetry
 from resources.project_storage import ProjectStorage
-from resources.settings import spool_progress_seconds
+from resources.settings import spool_lease_seconds, spool_progress_seconds
 from resources.spool.actions import selection, spec_of
+from resources.spool.store import MAX_BACKOFF_SECONDS
 
 BATCH_SIZE = 1_000
 MAX_MOVE_ROWS = 10_000  # pages the database copies itself, moved together in one transaction
@@ -83,10 +84,12 @@ class Progress:
         self._written_at, self._unwritten = time.monotonic(), False
 
 
-def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback,
+            scope: str = "") -> Outcome:
+    """Carry out one action; `scope` names it (the spool id) in the once-only markers of its Redis pushes."""
     spec = spec_of(action)
     if action.startswith("retry-"):
-        return _retry(action, payload, storage, report)
+        return _retry(action, payload, storage, report, scope)
     if spec.on_failed_store:
         return _delete(action, payload, storage, report)
     if action == "cancel-jobs":
@@ -105,10 +108,18 @@ def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outc
     return storage.editor.count(chosen), storage.editor.pages(chosen, BATCH_SIZE)
 
 
-def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+def marker_ttl() -> int:
+    """How long a Redis push's marker outlives a crash: until the action's next attempt has surely
+    come, which is one lease after the dead run's last report plus at most the longest backoff
+    (a lease more for margin). Not longer: a marker has no use once its action has ended."""
+    return int(2 * spool_lease_seconds() + MAX_BACKOFF_SECONDS) + 1
+
+
+def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback, scope: str
+           ) -> Outcome:
     outcome = Outcome(counts={"retried": 0})
     total, pages = _targets(action, payload, storage, outcome)
-    retrier = storage.retrier()
+    retrier = storage.retrier(scope, marker_ttl())
     with Progress(report, total) as progress, closing(_prepared_ahead(pages, retrier)) as ahead:
         for rows, prepared in _batches(ahead, retrier):
             result = retrier.push(prepared)

@@ -100,7 +100,7 @@ def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], a
         log(f"{label}: {progress['processed']}/{progress['total']} processed, {progress['errors']} error(s)")
 
     try:
-        outcome = execute(action.action, action.payload, storage_of(action.project), report)
+        outcome = execute(action.action, action.payload, storage_of(action.project), report, f"spool{action.id}")
     except (FleetopsError, sa.exc.SQLAlchemyError, redis.RedisError, OSError) as exc:
         refused = refused_privilege(exc)
         settled = store.fail(action.id, run_id, refused or f"{type(exc).__name__}: {first_line(exc)}",

@@ -48,6 +48,8 @@ def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
     max_id = _max_id(project, projects) if spec.on_failed_store and spec.required != "ids" else None
     payload = frozen_payload(request, max_id, fingerprint_ids)
+    if spec.required == "ids":
+        _require_some_present(project, projects, request.action, payload)
     values = {"project": project.key, "action": request.action, "payload": payload, "priority": request.priority,
               "requested_by": requested_by[:255], "source": source}
     return Enqueued(SpoolStore(db).add(values, claim_for=claim_for), payload)
@@ -92,6 +94,24 @@ def _max_id(project: ProjectSpec, projects: ProjectRegistry) -> int:
             f"nothing written: {first_line(exc)}"
         ) from None
 
+
+
+def _require_some_present(project: ProjectSpec, projects: ProjectRegistry, action: str, payload: dict[str, Any]
+                          ) -> None:
+    """An action on named failed jobs none of which exists would do nothing: refused now. When some
+    exist, the ones that do not are named in the action's result (`not_found`)."""
+    try:
+        with ProjectStorage(project, projects.box) as storage:
+            present = storage.editor.count(selection(action, payload))
+    except sa.exc.SQLAlchemyError as exc:
+        raise ValidationError(
+            f"project {project.key!r}: cannot read its failed-job table to find the named jobs, "
+            f"nothing written: {first_line(exc)}"
+        ) from None
+    if not present:
+        named = [*map(str, payload.get("ids", [])), *payload.get("uuids", [])]
+        shown = ", ".join(named[:5]) + (f" (and {len(named) - 5} more)" if len(named) > 5 else "")
+        raise ValidationError(f"project {project.key!r} has none of the failed jobs {shown}; nothing written")
 
 
 def _enabled(projects: ProjectRegistry, key: str) -> ProjectSpec:

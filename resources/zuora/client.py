@@ -4,12 +4,17 @@
   before `expires_in` runs out, shared by every thread, and fetched once more on a 401 (the
   token endpoint is limited per IP address: never a token per call).
 - Every call has connect and read timeouts. 5xx answers and connection errors are retried with
-  exponential backoff and jitter, 429 after its `Retry-After`, bounded in count and in total time
-  (urllib3's Retry); every retry waits for its turn in the tenant's request pace like a first try.
+  exponential backoff and jitter, bounded in count and in total time (urllib3's Retry); every
+  retry waits for its turn in the tenant's request pace like a first try.
+- Zuora's quota is read from the `RateLimit-*` headers of every answer (resources.zuora.quota):
+  no request starts when nothing remains. A 429 waits for its `Retry-After`, or without one for
+  `RateLimit-Reset`, only when that fits the call's time budget; otherwise the call raises
+  `QuotaExhausted` with the moment the quota returns, instead of retrying into it.
 - At most `max_concurrency` requests are in flight and at most `requests_per_minute` start per
   minute, for this tenant, whatever the number of threads.
-- Failures are `ZuoraError`s whose one-line message names the call and Zuora's own reason,
-  never the client secret.
+- A customer of a multi-entity tenant names its entity: sent as `Zuora-Entity-Ids`.
+- Failures are `ZuoraError`s whose one-line message names the call, Zuora's own reason and the
+  `Zuora-Request-Id` that Zuora's support asks for, never the client secret.
 """
 
 from __future__ import annotations
@@ -29,22 +34,26 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from resources.errors import FleetopsError
+from resources.registry.customers import base_url as checked_base_url
+from resources.zuora.errors import (
+    QuotaExhausted,
+    RequestBudgetSpent,
+    ZuoraAuthError,
+    ZuoraError,
+    ZuoraForbidden,
+    ZuoraNotFound,
+)
 from resources.zuora.pacing import RatePacer
+from resources.zuora.quota import QuotaGauge
 from resources.zuora.records import Page, error_message, parse_page
+
+__all__ = ["QuotaExhausted", "RequestBudgetSpent", "ZuoraAuthError", "ZuoraClient", "ZuoraError", "ZuoraForbidden",
+           "ZuoraNotFound"]
 
 PAGE_LENGTH = 50  # Zuora's maximum for GET /workflows
 MAX_PAGES = 10_000  # 500,000 workflows: beyond that the listing is looping, not long
 TOKEN_MARGIN = 300.0  # seconds before expiry a cached token is replaced (Zuora's sample skew)
 DEFAULT_EXPIRES_IN = 3599.0
-
-
-class ZuoraError(FleetopsError):
-    """A Zuora call that failed after its retries: outage, refusal, or a body that is not JSON."""
-
-
-class ZuoraAuthError(ZuoraError):
-    """Zuora refused the client credentials or the access token."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ class RetrySettings:
     backoff_max: float = 15.0
     jitter: float = 0.5  # up to this many seconds added at random to each backoff
     retry_after_max: int = 60  # a longer Retry-After is cut to this
-    budget: float = 180.0  # seconds one call may spend retrying before it gives up
+    budget: float = 180.0  # seconds one call may spend retrying (or waiting for a quota reset) before it gives up
 
 
 class PacedRetry(Retry):
@@ -135,8 +144,9 @@ class ZuoraClient:
         self, base_url: str, client_id: str, client_secret: str, *, max_concurrency: int = 4,
         requests_per_minute: int = 1500, timeouts: Timeouts | None = None, retry: RetrySettings | None = None,
         tokens: TokenCache | None = None, page_length: int = PAGE_LENGTH, max_pages: int = MAX_PAGES,
+        entity_id: str | None = None, gauge: QuotaGauge | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_base_url(base_url)
         self.client_id = client_id
         self._secret = client_secret
         self.timeouts = timeouts or Timeouts()
@@ -146,15 +156,20 @@ class ZuoraClient:
         self.calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.gauge = gauge or QuotaGauge()
+        self._forbidden: ZuoraForbidden | None = None
+        self.retry = retry or RetrySettings()
         self._pacer = RatePacer(requests_per_minute)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="zuora-export")
-        self._session = self._new_session(retry or RetrySettings(), max_concurrency)
+        self._session = self._new_session(self.retry, max_concurrency)
+        if entity_id:
+            self._session.headers["Zuora-Entity-Ids"] = entity_id
 
     def _new_session(self, settings: RetrySettings, max_concurrency: int) -> requests.Session:
         retry = PacedRetry(
             total=settings.retries, connect=settings.retries, read=settings.retries, status=settings.retries,
             other=0, allowed_methods=frozenset({"GET", "POST"}),  # our one POST (a token) is safe to repeat
-            status_forcelist=frozenset({429, 500, 502, 503, 504}), backoff_factor=settings.backoff,
+            status_forcelist=frozenset({500, 502, 503, 504}), backoff_factor=settings.backoff,  # 429: _send
             backoff_max=settings.backoff_max, backoff_jitter=settings.jitter,
             retry_after_max=settings.retry_after_max, respect_retry_after_header=True, raise_on_status=False,
             pacer=self._pacer, budget=settings.budget,
@@ -175,6 +190,10 @@ class ZuoraClient:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._session.close()
+
+    def authenticate(self) -> None:
+        """Fetch (or reuse) the access token: ZuoraAuthError when Zuora refuses the credentials."""
+        self.tokens.get(self._token_key, self._fetch_token)
 
     # -- the Workflow API ------------------------------------------------------------------
     def workflow_pages(self) -> Iterator[Page]:
@@ -200,9 +219,26 @@ class ZuoraClient:
         named = parse_qs(urlsplit(next_page).query).get("page", [""])[0]
         return int(named) if named.isdigit() and int(named) > current else current + 1
 
+    def exists(self, workflow_id: str) -> bool:
+        """`GET /workflows/{id}`: False only when Zuora answers 404 (the workflow is gone for certain)."""
+        try:
+            self._get_json("get", f"/workflows/{workflow_id}")
+        except ZuoraNotFound:
+            return False
+        return True
+
     def export(self, workflow_id: str) -> dict[str, Any]:
-        """`GET /workflows/{id}/export`: the active version's workflow, tasks and linkages."""
-        body = self._get_json("export", f"/workflows/{workflow_id}/export")
+        """`GET /workflows/{id}/export`: the active version's workflow, tasks and linkages.
+
+        After one 403 the client lacks the permission for every export: the rest fail at once.
+        """
+        if self._forbidden is not None:
+            raise self._forbidden
+        try:
+            body = self._get_json("export", f"/workflows/{workflow_id}/export")
+        except ZuoraForbidden as exc:
+            self._forbidden = exc
+            raise
         if not isinstance(body, dict):
             raise ZuoraError(f"GET /workflows/{workflow_id}/export: the export is not a JSON object")
         return body
@@ -246,6 +282,28 @@ class ZuoraClient:
             DEFAULT_EXPIRES_IN)
 
     def _send(self, kind: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One call; an API call waits for the tenant's quota and is tried again after a 429 while that
+        fits the call's budget (a token call does not count against the API quota)."""
+        deadline = time.monotonic() + self.retry.budget
+        for attempt in range(self.retry.retries + 1):
+            if kind != "token":
+                self.gauge.acquire(f"{method} {path}", max_wait=max(0.0, deadline - time.monotonic()))
+            try:
+                response = self._request(kind, method, path, **kwargs)
+            except BaseException:
+                if kind != "token":
+                    self.gauge.release(None)
+                raise
+            if kind == "token":
+                return response
+            if response.status_code == 429 and attempt < self.retry.retries:
+                self.gauge.refused(response.headers)
+                continue
+            self.gauge.release(response.headers)
+            return response
+        raise AssertionError("unreachable: the last attempt returns its response")
+
+    def _request(self, kind: str, method: str, path: str, **kwargs: Any) -> requests.Response:
         with self._slots:
             self._pacer.wait()
             self._count(kind)
@@ -253,11 +311,17 @@ class ZuoraClient:
                 return self._session.request(method, self.base_url + path,
                                              timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
             except requests.RequestException as exc:
-                raise ZuoraError(f"{method} {path}: cannot reach Zuora at {self.base_url} ({_reason(exc)})") from None
+                raise ZuoraError(f"{method} {path}: cannot reach Zuora at {self.base_url} ({_reason(exc)})",
+                                 transient=True) from None
 
     def _json(self, method: str, path: str, response: requests.Response) -> Any:
-        if response.status_code != 200:
-            raise ZuoraError(self._failure(method, path, response, "failed"))
+        status = response.status_code
+        if status == 403:
+            raise ZuoraForbidden(self._failure(method, path, response, "refused the permission"))
+        if status == 404:
+            raise ZuoraNotFound(self._failure(method, path, response, "found nothing"))
+        if status != 200:
+            raise ZuoraError(self._failure(method, path, response, "failed"), transient=status == 429 or status >= 500)
         try:
             return response.json()
         except ValueError as exc:
@@ -270,7 +334,9 @@ class ZuoraClient:
         message = error_message(response.content)
         if self._secret:
             message = message.replace(self._secret, "***")
-        return f"{method} {path}: Zuora {what}{after}: HTTP {response.status_code} {message}"
+        request_id = response.headers.get("Zuora-Request-Id")
+        support = f" (Zuora-Request-Id {request_id})" if request_id else ""
+        return f"{method} {path}: Zuora {what}{after}: HTTP {response.status_code} {message}{support}"
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -6,24 +6,37 @@ from resources.control.database import ControlDatabase
 from resources.registry.customers import CustomerRegistry, Tenant
 from resources.secrets import SecretBox
 from resources.zuora.client import RetrySettings, TokenCache, ZuoraClient
+from resources.zuora.quota import QuotaGauge
+from resources.zuora.request_budget import RequestBudget
 from resources.zuora.task_extraction import TaskExtractionResult, extract_tasks
 from resources.zuora.workflow_sync import SyncProgress, WorkflowSync, WorkflowSyncResult, record_sync
 
 
-def open_client(tenant: Tenant, *, retry: RetrySettings | None = None, tokens: TokenCache | None = None) -> ZuoraClient:
-    """A client on the customer's tenant with the customer's own concurrency and request pace."""
+def open_client(tenant: Tenant, *, retry: RetrySettings | None = None, tokens: TokenCache | None = None,
+                gauge: QuotaGauge | None = None) -> ZuoraClient:
+    """A client on the customer's tenant with the customer's own concurrency, request pace and entity."""
     return ZuoraClient(tenant.base_url, tenant.client_id, tenant.client_secret,
                        max_concurrency=tenant.max_concurrency, requests_per_minute=tenant.requests_per_minute,
-                       retry=retry, tokens=tokens)
+                       retry=retry, tokens=tokens, entity_id=tenant.entity_id, gauge=gauge)
 
 
 def sync_workflows(db: ControlDatabase, box: SecretBox, customer: str, *, full: bool = False,
                    progress: SyncProgress | None = None, retry: RetrySettings | None = None,
                    tokens: TokenCache | None = None) -> WorkflowSyncResult:
-    """List, export what changed, upsert, delete what Zuora no longer has; the outcome is kept on the customer."""
+    """List, export what changed, upsert, delete what Zuora no longer has; the outcome is kept on the customer.
+
+    The run spends at most what is left of the customer's hourly and daily request budgets, and
+    makes no call at all while a quota an earlier run found used up has not returned.
+    """
     tenant = CustomerRegistry(db, box).tenant(customer)
-    with open_client(tenant, retry=retry, tokens=tokens) as client:
-        result = WorkflowSync(db, tenant.id, customer, client, progress=progress).run(full=full)
+    budget = RequestBudget(db, tenant.id, tenant.requests_per_hour, tenant.requests_per_day)
+    allowance = budget.allowance()
+    gauge = QuotaGauge(budget=allowance.requests, budget_until=allowance.renews_at, exhausted_until=tenant.quota_until)
+    try:
+        with open_client(tenant, retry=retry, tokens=tokens, gauge=gauge) as client:
+            result = WorkflowSync(db, tenant.id, customer, client, progress=progress).run(full=full)
+    finally:
+        budget.record(gauge.spent)
     record_sync(db, tenant.id, result.status, result.stats())
     return result
 

@@ -77,6 +77,11 @@ class WorkflowListing:
     created_on: datetime | None
     updated_on: datetime | None
 
+    @property
+    def has_active_version(self) -> bool:
+        """A new workflow's first version is inactive; its export (of the active version) answers 404."""
+        return self.active_version_id is not None
+
     def columns(self) -> dict[str, Any]:
         """The `workflows` columns the listing decides."""
         return {
@@ -95,6 +100,8 @@ def parse_listing(item: Any) -> WorkflowListing:
         raise RecordError(f"a listed workflow has no id (name {text(item.get('name'), 80)!r})")
     version = item.get("active_version") or item.get("activeVersion")
     version = version if isinstance(version, Mapping) else {}
+    if (text(version.get("status")) or "Active").lower() != "active":
+        version = {}  # a version named as the active one but not active: the export would answer 404
     return WorkflowListing(
         zuora_id=zuora_id,
         name=text(item.get("name"), 255) or "",

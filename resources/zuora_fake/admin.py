@@ -22,10 +22,16 @@ class FakeZuoraAdmin:
         return bool(self._call("GET", "health")["ok"])
 
     def add_tenant(self, name: str, client_id: str, client_secret: str, *, workflows: int = 0, max_tasks: int = 40,
-                   seed: int = 1, snake_case: bool = False) -> dict[str, Any]:
+                   seed: int = 1, snake_case: bool = False, **settings: Any) -> dict[str, Any]:
+        """A tenant; settings: without_active_version (count), quota ([[limit, seconds], ...]), entities
+        (list of entity ids; more than one makes Zuora-Entity-Ids required), workflow_access (bool)."""
         return self._call("POST", "tenants", {"name": name, "client_id": client_id, "client_secret": client_secret,
                                               "workflows": workflows, "max_tasks": max_tasks, "seed": seed,
-                                              "snake_case": snake_case})
+                                              "snake_case": snake_case, **settings})
+
+    def settings(self, tenant: str, **settings: Any) -> dict[str, Any]:
+        """Change a tenant's entities, workflow_access or quota (new windows, counted from zero)."""
+        return self._call("POST", f"tenants/{tenant}/settings", settings)
 
     def faults(self, tenant: str, *rules: dict[str, Any], **settings: Any) -> dict[str, Any]:
         """Add fault rules (see resources.zuora_fake.faults) and set latency_ms, token_ttl, revoke_tokens_after."""
@@ -46,8 +52,12 @@ class FakeZuoraAdmin:
     def workflows(self, tenant: str) -> list[dict[str, Any]]:
         return self._call("GET", f"tenants/{tenant}/workflows")
 
-    def add_workflows(self, tenant: str, count: int, *, seed: int = 7) -> dict[str, Any]:
-        return self._call("POST", f"tenants/{tenant}/workflows", {"count": count, "seed": seed})
+    def add_workflows(self, tenant: str, count: int, *, seed: int = 7, active: bool = True) -> dict[str, Any]:
+        return self._call("POST", f"tenants/{tenant}/workflows", {"count": count, "seed": seed, "active": active})
+
+    def deactivate_workflow(self, tenant: str, workflow_id: int) -> None:
+        """The workflow's active version is deactivated: listed without one, its export answers 404."""
+        self._call("POST", f"tenants/{tenant}/workflows/{workflow_id}/deactivate")
 
     def delete_workflow(self, tenant: str, workflow_id: int) -> None:
         self._call("DELETE", f"tenants/{tenant}/workflows/{workflow_id}")

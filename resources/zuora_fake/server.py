@@ -2,8 +2,13 @@
 
 It speaks the calls fleetops makes, with Zuora's paths, field names and error shapes:
 `POST /oauth/token` (client credentials; the credentials select the tenant), `GET /workflows`
-(`page`, `page_length` at most 50, `pagination.next_page` a full URL, absent on the last
-page) and `GET /workflows/{id}/export`, plus `RateLimit-*` headers. Everything under
+(`page`, `page_length` at most 50, `pagination.next_page` a full URL on every full page,
+absent on the last one that is not full), `GET /workflows/{id}` and `GET /workflows/{id}/export`. Like Zuora it counts a
+tenant's requests in its quota windows (`RateLimit-*` headers on every answer, 429 without
+`Retry-After` once a window is used up), requires `Zuora-Entity-Ids` from a client of a
+multi-entity tenant, answers 403 to a client without workflow permission and 404 to the
+export of a workflow without an active version, and puts a `Zuora-Request-Id` on every
+answer. Everything under
 `/__admin/` is the server's own control surface (tenants, fault switches, counters), which
 real Zuora does not have.
 """
@@ -11,6 +16,7 @@ real Zuora does not have.
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
 import threading
@@ -22,12 +28,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from resources.zuora_fake.faults import Faults, Rule
+from resources.zuora_fake.faults import LISTING_KINDS, Faults, Rule
+from resources.zuora_fake.quota import PRODUCTION, Quota
 from resources.zuora_fake.tenant import FakeWorkflow, generate
 from resources.zuora_fake.traffic import Traffic
 
 MAX_PAGE_LENGTH = 50
 EXPORT_PATH = re.compile(r"^/workflows/(\d+)/export$")
+WORKFLOW_PATH = re.compile(r"^/workflows/(\d+)$")
 ADMIN_PATH = re.compile(r"^/__admin/tenants(?:/([^/]+))?(?:/(.*))?$")
 
 
@@ -46,13 +54,20 @@ class FakeTenant:
     workflows: dict[int, FakeWorkflow] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     traffic: Traffic = field(default_factory=Traffic)
+    quota: Quota = field(default_factory=Quota)
+    entities: list[str] = field(default_factory=list)  # more than one: Zuora-Entity-Ids is required
+    workflow_access: bool = True  # False: the OAuth client lacks the permission to export
+    list_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic), kept when expired
     next_version_id: int = 900_000_000
 
-    def add_workflows(self, count: int, *, max_tasks: int = 40, seed: int = 1) -> None:
-        first = max(self.workflows, default=990) + 10
-        for workflow in generate(count, max_tasks=max_tasks, seed=seed, first_id=first):
+    def add_workflows(self, count: int, *, max_tasks: int = 40, seed: int = 1, active: bool = True,
+                      first: bool = False) -> None:
+        """New workflows after the others (or, `first`, one before them all: ids sort the listing)."""
+        start = min(self.workflows, default=1010) - 1 if first else max(self.workflows, default=990) + 10
+        for workflow in generate(1 if first else count, max_tasks=max_tasks, seed=seed, first_id=start,
+                                 active=active):
             self.workflows[workflow.id] = workflow
 
     def revoke_tokens(self) -> None:
@@ -72,9 +87,15 @@ class FakeZuora:
         self.lock = threading.Lock()
 
     def add_tenant(self, name: str, client_id: str, client_secret: str, *, workflows: int = 0, max_tasks: int = 40,
-                   seed: int = 1, snake_case: bool = False) -> FakeTenant:
-        tenant = FakeTenant(name=name, client_id=client_id, client_secret=client_secret, snake_case=snake_case)
+                   seed: int = 1, snake_case: bool = False, without_active_version: int = 0,
+                   quota: list[list[float]] | None = None, entities: list[str] | None = None,
+                   workflow_access: bool = True) -> FakeTenant:
+        """A tenant; `quota` lists its windows as [limit, seconds] (default: Zuora production's)."""
+        tenant = FakeTenant(name=name, client_id=client_id, client_secret=client_secret, snake_case=snake_case,
+                            quota=Quota(quota or PRODUCTION), entities=list(entities or []),
+                            workflow_access=workflow_access)
         tenant.add_workflows(workflows, max_tasks=max_tasks, seed=seed)
+        tenant.add_workflows(without_active_version, max_tasks=max_tasks, seed=seed + 1, active=False)
         with self.lock:
             if name in self.tenants or any(t.client_id == client_id for t in self.tenants.values()):
                 raise AdminError(409, f"tenant {name} or client id {client_id} exists")
@@ -125,7 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             self._admin(method, url.path, body)
         elif method == "POST" and url.path == "/oauth/token":
             self._token(body)
-        elif method == "GET" and (url.path == "/workflows" or EXPORT_PATH.match(url.path)):
+        elif method == "GET" and (url.path == "/workflows" or EXPORT_PATH.match(url.path)
+                                  or WORKFLOW_PATH.match(url.path)):
             self._api(url.path, parse_qs(url.query))
         else:
             self._send(404, {"errors": [{"code": "not_found", "status": 404, "title": f"no route {url.path}"}]})
@@ -144,15 +166,17 @@ class Handler(BaseHTTPRequestHandler):
         if tenant is not None:
             tenant.traffic.end(status)
 
-    def _fault(self, tenant: FakeTenant, target: str, page: int | None = None,
-               workflow: int | None = None) -> bool:
-        """Answer with the tenant's matching fault, if any; True when the request is answered."""
+    def _fault(self, tenant: FakeTenant, target: str, headers: dict[str, str], page: int | None = None,
+               workflow: int | None = None) -> Rule | None:
+        """Answer with the tenant's matching fault, if any; the rule when the request is answered, or a
+        listing rule for `_list` to apply."""
         with tenant.lock:
             rule: Rule | None = tenant.faults.take(target, page, workflow)
-        if rule is None:
-            return False
+        if rule is None or rule.kind in LISTING_KINDS:
+            return rule
         if rule.kind == "429":
-            self._send(429, {"message": "Too many requests"}, {"Retry-After": str(rule.retry_after)}, tenant=tenant)
+            after = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
+            self._send(429, {"message": "Too many requests"}, {**headers, **after}, tenant=tenant)
         elif rule.kind in ("500", "503"):
             status = int(rule.kind)
             self._send(status, {"errors": [{"code": "server_error", "status": status, "title": "Internal error"}]}
@@ -160,9 +184,16 @@ class Handler(BaseHTTPRequestHandler):
         elif rule.kind == "401":
             self._send(401, {"message": "Authentication error"}, {"WWW-Authenticate": "Bearer realm=Zuora API"},
                        tenant=tenant)
+        elif rule.kind == "403":
+            self._forbidden(tenant, headers)
         else:
             self._send(200, None, raw=b'{"data": [{"id": 1, "name": "cut off', tenant=tenant)
-        return True
+        return rule
+
+    def _forbidden(self, tenant: FakeTenant, headers: dict[str, str]) -> None:
+        self._send(403, {"errors": [{"code": "forbidden", "status": 403,
+                                     "title": "Unauthorized: the client has no Workflow Manage Access"}]},
+                   headers, tenant=tenant)
 
     def _wait(self, tenant: FakeTenant) -> None:
         if tenant.faults.latency_ms > 0:
@@ -177,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         tenant.traffic.begin("token")
         self._wait(tenant)
-        if self._fault(tenant, "token"):
+        if self._fault(tenant, "token", {}):
             return
         token = secrets.token_hex(16)
         with tenant.lock:
@@ -188,8 +219,8 @@ class Handler(BaseHTTPRequestHandler):
                    tenant=tenant)
 
     def _api(self, path: str, query: dict[str, list[str]]) -> None:
-        match = EXPORT_PATH.match(path)
-        kind = "export" if match else "list"
+        match = EXPORT_PATH.match(path) or WORKFLOW_PATH.match(path)
+        kind = "list" if not match else "export" if path.endswith("/export") else "get"
         auth = self.headers.get("Authorization", "")
         tenant, valid = self.server.zuora.by_token(auth.removeprefix("Bearer ")) if auth.startswith(
             "Bearer ") else (None, False)
@@ -201,14 +232,27 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._wait(tenant)
         self._count_towards_revocation(tenant)
-        page = _int(query.get("page", ["1"])[0], 1)
-        if self._fault(tenant, kind, page=page if kind == "list" else None,
-                       workflow=int(match.group(1)) if match else None):
+        allowed, headers = tenant.quota.take()
+        if not allowed:  # as Zuora's gateway: the RateLimit-* headers tell when, no Retry-After
+            self._send(429, {"message": "API rate limit exceeded"}, headers, tenant=tenant)
             return
-        if match:
-            self._export(tenant, int(match.group(1)))
+        entity = self.headers.get("Zuora-Entity-Ids")
+        if (len(tenant.entities) > 1 or entity) and entity not in tenant.entities:
+            self._send(400, {"errors": [{"code": "invalid", "status": 400, "title": (
+                f"Zuora-Entity-Ids {entity!r} is not an entity of this tenant" if entity else
+                "Zuora-Entity-Ids is required: the client has access to several entities")}]}, headers, tenant=tenant)
+            return
+        page = _int(query.get("page", ["1"])[0], 1)
+        workflow_id = int(match.group(1)) if match else None
+        rule = self._fault(tenant, kind, headers, page=page if kind == "list" else None, workflow=workflow_id)
+        if rule is not None and rule.kind not in LISTING_KINDS:
+            return
+        if kind == "export":
+            self._export(tenant, workflow_id, headers)
+        elif kind == "get":
+            self._workflow(tenant, workflow_id, headers)
         else:
-            self._list(tenant, page, _int(query.get("page_length", ["20"])[0], 20))
+            self._list(tenant, page, _int(query.get("page_length", ["20"])[0], 20), headers, rule)
 
     def _count_towards_revocation(self, tenant: FakeTenant) -> None:
         with tenant.lock:
@@ -219,34 +263,56 @@ class Handler(BaseHTTPRequestHandler):
                 tenant.faults.revoke_tokens_after = None
                 tenant.revoke_tokens()
 
-    def _rate_headers(self, tenant: FakeTenant) -> dict[str, str]:
-        return {"RateLimit-Limit": "50000, 50000;w=60", "RateLimit-Remaining": "49999", "RateLimit-Reset": "60"}
-
-    def _list(self, tenant: FakeTenant, page: int, page_length: int) -> None:
+    def _list(self, tenant: FakeTenant, page: int, page_length: int, headers: dict[str, str],
+              rule: Rule | None) -> None:
         if not 1 <= page_length <= MAX_PAGE_LENGTH or page < 1:
             self._send(400, {"errors": [{"code": "invalid", "status": 400,
                                          "title": f"page_length must be between 1 and {MAX_PAGE_LENGTH}"}]},
-                       tenant=tenant)
+                       headers, tenant=tenant)
             return
+        kind = rule.kind if rule else None
         with tenant.lock:
+            if kind == "insert":
+                tenant.add_workflows(1, max_tasks=3, seed=page, first=True)
+            elif kind == "delete" and tenant.workflows:
+                del tenant.workflows[min(tenant.workflows)]
+            tenant.list_requests += 1
             ordered = [tenant.workflows[key] for key in sorted(tenant.workflows)]
-            start = (page - 1) * page_length
+            if tenant.faults.shuffle_listing:
+                random.Random(tenant.list_requests).shuffle(ordered)
+            start = (page - 2 if kind == "repeat" and page > 1 else page - 1) * page_length
             items = [w.listing(tenant.snake_case) for w in ordered[start:start + page_length]]
         pagination: dict[str, Any] = {"page": page, "page_length": page_length}
-        if start + page_length < len(ordered):
+        if len(items) == page_length and kind != "no_next":  # a full page always names the next, maybe empty one
             host = self.headers.get("Host", "127.0.0.1")
             pagination["next_page"] = f"http://{host}/workflows?page={page + 1}&page_length={page_length}"
-        self._send(200, {"data": items, "pagination": pagination}, self._rate_headers(tenant), tenant=tenant)
+        self._send(200, {"data": items, "pagination": pagination}, headers, tenant=tenant)
 
-    def _export(self, tenant: FakeTenant, workflow_id: int) -> None:
+    def _not_found(self, tenant: FakeTenant, title: str, headers: dict[str, str]) -> None:
+        self._send(404, {"errors": [{"code": "not_found", "status": 404, "title": title}]}, headers, tenant=tenant)
+
+    def _workflow(self, tenant: FakeTenant, workflow_id: int, headers: dict[str, str]) -> None:
+        with tenant.lock:
+            workflow = tenant.workflows.get(workflow_id)
+            listing = workflow.listing(tenant.snake_case) if workflow else None
+        if listing is None:
+            self._not_found(tenant, f"Workflow {workflow_id} not found", headers)
+            return
+        self._send(200, {**listing, "priority": "Medium"}, headers, tenant=tenant)
+
+    def _export(self, tenant: FakeTenant, workflow_id: int, headers: dict[str, str]) -> None:
+        if not tenant.workflow_access:
+            self._forbidden(tenant, headers)
+            return
         with tenant.lock:
             workflow = tenant.workflows.get(workflow_id)
             export = workflow.export() if workflow else None
-        if export is None:
-            self._send(404, {"errors": [{"code": "not_found", "status": 404,
-                                         "title": f"Workflow {workflow_id} not found"}]}, tenant=tenant)
-            return
-        self._send(200, None, self._rate_headers(tenant), raw=export, tenant=tenant)
+        if workflow is None:
+            self._not_found(tenant, f"Workflow {workflow_id} not found", headers)
+        elif export is None:
+            self._not_found(tenant, "Workflow version is not found", headers)
+        else:
+            self._send(200, None, headers, raw=export, tenant=tenant)
 
     # -- the admin surface ---------------------------------------------------------------------
     def _admin(self, method: str, path: str, body: bytes) -> None:
@@ -293,18 +359,28 @@ class Handler(BaseHTTPRequestHandler):
                 return tenant.traffic.report()
             if rest == "workflows" and method == "POST":
                 tenant.add_workflows(int(request.get("count", 1)), max_tasks=int(request.get("max_tasks", 40)),
-                                     seed=int(request.get("seed", 7)))
+                                     seed=int(request.get("seed", 7)), active=bool(request.get("active", True)))
                 return tenant.summary()
+            if rest == "settings":
+                for name in ("entities", "workflow_access"):
+                    if name in request:
+                        setattr(tenant, name, request[name])
+                if "quota" in request:
+                    tenant.quota = Quota(request["quota"])
+                return {"entities": tenant.entities, "workflow_access": tenant.workflow_access}
             if rest == "workflows":
                 return [{"id": w.id, "name": w.name, "updated_at": w.updated_at.isoformat(),
                          "version_id": w.version_id, "tasks": [t["id"] for t in w.tasks]}
                         for w in sorted(tenant.workflows.values(), key=lambda w: w.id)]
-            found = re.fullmatch(r"workflows/(\d+)(/change)?", rest)
+            found = re.fullmatch(r"workflows/(\d+)(/change|/deactivate)?", rest)
             if found and int(found.group(1)) in tenant.workflows:
                 workflow_id = int(found.group(1))
                 if method == "DELETE":
                     del tenant.workflows[workflow_id]
                     return {"deleted": workflow_id}
+                if found.group(2) == "/deactivate":
+                    tenant.workflows[workflow_id].active = False
+                    return {"deactivated": workflow_id}
                 if found.group(2):
                     new_version = None
                     if request.get("new_version"):

@@ -6,6 +6,10 @@ Zuora's SDK models (`created_at` as `YYYY-MM-DD HH:MM:SS`). Exports carry `workf
 and `linkages` with the task fields Zuora exports (id, name, action_type, call_type, object,
 object_id, parameters, tags, ...). Everything is generated from a seed, so a tenant of 1,000
 workflows is the same on every start.
+
+A workflow without an active version (a new workflow's first version is inactive) is listed
+with `active_version: null` and its version among `latest_inactive_verisons`; its export,
+which defaults to the active version, answers 404 "Workflow version is not found".
 """
 
 from __future__ import annotations
@@ -34,25 +38,29 @@ class FakeWorkflow:
     created_at: datetime
     updated_at: datetime
     tasks: list[dict[str, Any]]
+    active: bool = True
     _export: bytes | None = field(default=None, repr=False)
 
     def listing(self, snake_case: bool) -> dict[str, Any]:
         """The item of `GET /workflows` (note Zuora's own misspelling `latest_inactive_verisons`)."""
-        version = {"id": self.version_id, "version": self.version, "status": "Active", "type": "Workflow::Setup",
-                   "description": ""}
+        version = {"id": self.version_id, "version": self.version, "status": "Active" if self.active else "Inactive",
+                   "type": "Workflow::Setup", "description": ""}
+        active, inactive = (version, []) if self.active else (None, [version])
         if snake_case:
             return {"id": self.id, "name": self.name, "description": self.description, "status": self.status,
-                    "active_version": version, "latest_inactive_verisons": [], "callout_trigger": True,
+                    "active_version": active, "latest_inactive_verisons": inactive, "callout_trigger": True,
                     "ondemand_trigger": True, "scheduled_trigger": False, "interval": None, "timezone": None,
                     "created_at": self.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                     "updated_at": self.updated_at.strftime("%Y-%m-%d %H:%M:%S")}
         return {"id": self.id, "name": self.name, "description": self.description, "status": self.status,
-                "active_version": version, "latest_inactive_verisons": [], "calloutTrigger": True,
+                "active_version": active, "latest_inactive_verisons": inactive, "calloutTrigger": True,
                 "ondemandTrigger": True, "scheduledTrigger": False, "interval": None, "timezone": None,
                 "createdAt": _iso(self.created_at), "updatedAt": _iso(self.updated_at)}
 
-    def export(self) -> bytes:
-        """`GET /workflows/{id}/export`, serialised once per change."""
+    def export(self) -> bytes | None:
+        """`GET /workflows/{id}/export` of the active version, serialised once per change; None without one."""
+        if not self.active:
+            return None
         if self._export is None:
             workflow = {"id": self.version_id, "name": self.name, "description": self.description,
                         "type": "Workflow::Setup", "version": self.version, "status": "Active",
@@ -80,6 +88,7 @@ class FakeWorkflow:
             major, minor, patch = (int(part) for part in self.version.split("."))
             self.version = f"{major}.{minor}.{patch + 1}"
             self.tasks = [{**task, "id": self.version_id * 100 + n} for n, task in enumerate(self.tasks)]
+            self.active = True
         if self.tasks:
             self.tasks[0] = {**self.tasks[0], "parameters": {**self.tasks[0]["parameters"], "edited": _iso(now)}}
             self.tasks.pop()
@@ -104,7 +113,8 @@ def _task(rng: random.Random, version_id: int, n: int, name: str | None = None) 
     }
 
 
-def generate(count: int, *, max_tasks: int = 40, seed: int = 1, first_id: int = 1000) -> list[FakeWorkflow]:
+def generate(count: int, *, max_tasks: int = 40, seed: int = 1, first_id: int = 1000,
+             active: bool = True) -> list[FakeWorkflow]:
     """`count` workflows with 0..max_tasks tasks each; definition ids step by 10, versions are id + 1."""
     rng = random.Random(seed)
     workflows = []
@@ -117,5 +127,6 @@ def generate(count: int, *, max_tasks: int = 40, seed: int = 1, first_id: int = 
             id=workflow_id, name=f"Workflow {workflow_id}", description=rng.choice(["", "Nightly dunning run"]),
             status=rng.choice(["Active", "Active", "Inactive"]), version_id=version_id, version="0.0.1",
             created_at=created, updated_at=created + timedelta(seconds=rng.randrange(1, 10_000_000)), tasks=tasks,
+            active=active,
         ))
     return workflows

@@ -5,11 +5,14 @@
   self-signed certificate for 127.0.0.1 made here with `cryptography`).
 - `listeners`: in-process TCP listeners that misbehave the way real servers do: one that accepts
   and never answers, one that answers everything with LOADING, one whose INFO is huge.
+- `script_fault_proxy`: a TCP proxy before a Redis server that drops the reply of, or flushes
+  the script cache before, the first script run through it.
 - `webhook`: a real HTTP server on 127.0.0.1 that records what alert senders post.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -219,3 +222,102 @@ def webhook() -> Iterator[Webhook]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+# A proxy that does one fault to the first script a client runs through it
+
+
+@dataclass
+class ScriptFaultProxy:
+    """Forwards connections to a Redis server; at the first EVALSHA that runs, does one fault:
+
+    - `drop`: the script runs on the server, then the connection is closed before its reply
+      reaches the client (the client cannot know whether the script ran);
+    - `flush`: SCRIPT FLUSH reaches the server just before the EVALSHA (its NOSCRIPT).
+    """
+
+    target: RedisServer
+    fault: str
+    done: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+    port: int = 0
+
+    def start(self) -> ScriptFaultProxy:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.2)
+        self.port = listener.getsockname()[1]
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def _accept(self, listener: socket.socket) -> None:
+        with listener:
+            while not self.stop.is_set():
+                try:
+                    client, _ = listener.accept()
+                except (TimeoutError, OSError):
+                    continue
+                upstream = socket.create_connection(("127.0.0.1", self.target.port))
+                awaiting = threading.Event()  # an EVALSHA was forwarded and its reply not yet seen
+                threading.Thread(target=self._requests, args=(client, upstream, awaiting), daemon=True).start()
+                threading.Thread(target=self._replies, args=(upstream, client, awaiting), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket, awaiting: threading.Event) -> None:
+        while chunk := _recv(client):
+            if not self.done.is_set() and b"EVALSHA" in chunk[:64].upper():
+                if self.fault == "flush":
+                    flusher = self.target.client()
+                    flusher.script_flush()
+                    flusher.close()
+                    self.done.set()
+                else:
+                    awaiting.set()
+            upstream.sendall(chunk)
+        _close(client, upstream)
+
+    def _replies(self, upstream: socket.socket, client: socket.socket, awaiting: threading.Event) -> None:
+        while chunk := _recv(upstream):
+            if awaiting.is_set():
+                awaiting.clear()
+                if not chunk.startswith(b"-NOSCRIPT"):  # the script ran: its reply is lost with the connection
+                    self.done.set()
+                    _close(client, upstream)
+                    return
+            try:
+                client.sendall(chunk)
+            except OSError:
+                break
+        _close(client, upstream)
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(1 << 16)
+    except OSError:
+        return b""
+
+
+def _close(*socks: socket.socket) -> None:
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+@pytest.fixture
+def script_fault_proxy() -> Iterator[Callable[[RedisServer, str], ScriptFaultProxy]]:
+    """`proxy(server, "drop" | "flush")` -> a started ScriptFaultProxy, stopped after the test."""
+    started: list[ScriptFaultProxy] = []
+
+    def start(server: RedisServer, fault: str) -> ScriptFaultProxy:
+        started.append(ScriptFaultProxy(server, fault).start())
+        return started[-1]
+
+    yield start
+    for proxy in started:
+        proxy.stop.set()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,10 +38,9 @@ class ZuoraServer:
     admin: FakeZuoraAdmin
 
 
-@pytest.fixture(scope="session")
-def zuora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZuoraServer]:
-    """`python -m resources.zuora_fake` in its own process group, stopped after the session."""
-    workdir = tmp_path_factory.mktemp("zuora-server")
+@contextmanager
+def running_zuora_server(workdir: Path) -> Iterator[ZuoraServer]:
+    """`python -m resources.zuora_fake` in its own process group (log in `workdir`), stopped on leaving."""
     url_file = workdir / "url"
     argv = [sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)]
     with process_group(argv, env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=workdir / "server.log"):
@@ -47,6 +48,13 @@ def zuora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZuoraServ
         admin = FakeZuoraAdmin(url)
         wait_until(admin.healthy, timeout=30, what="the fake Zuora admin endpoint")
         yield ZuoraServer(url, admin)
+
+
+@pytest.fixture(scope="session")
+def zuora_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZuoraServer]:
+    """The local Zuora server of the test session."""
+    with running_zuora_server(tmp_path_factory.mktemp("zuora-server")) as server:
+        yield server
 
 
 @dataclass
@@ -65,16 +73,21 @@ class ZuoraCustomers:
 
     def add(self, customer: str, *, workflows: int = 0, max_tasks: int = 40, seed: int = 1,
             snake_case: bool = False, secret: str | None = None, register_secret: str | None = None,
-            max_concurrency: int = 4, requests_per_minute: int = 50_000) -> str:
-        """A new tenant on the server and a customer for it; returns the tenant's name on the server."""
+            max_concurrency: int = 4, requests_per_minute: int = 50_000, tenant_settings: dict | None = None,
+            **customer_fields: Any) -> str:
+        """A new tenant on the server and a customer for it; returns the tenant's name on the server.
+
+        `tenant_settings` go to the server (without_active_version, quota, entities, workflow_access),
+        `customer_fields` to the registration (entity_id, requests_per_hour, requests_per_day).
+        """
         tenant = f"{customer}-{uuid.uuid4().hex[:8]}"
         client_id = str(uuid.uuid4())
         secret = secret or f"secret-{uuid.uuid4().hex}"
         self.admin.add_tenant(tenant, client_id, secret, workflows=workflows, max_tasks=max_tasks, seed=seed,
-                              snake_case=snake_case)
+                              snake_case=snake_case, **(tenant_settings or {}))
         CustomerRegistry(self.db, self.box).add(CustomerSpec(
             name=customer, base_url=self.server.url, client_id=client_id, client_secret=register_secret or secret,
-            max_concurrency=max_concurrency, requests_per_minute=requests_per_minute))
+            max_concurrency=max_concurrency, requests_per_minute=requests_per_minute, **customer_fields))
         self.tenants[customer] = tenant
         return tenant
 

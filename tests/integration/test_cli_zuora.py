@@ -102,3 +102,51 @@ def test_sync_queues_one_run_per_customer_on_the_instance(fleetops_sqlite: Fleet
             assert run.run_config == {"ops": {"zuora_workflows": {"config": {"full": True}}}}
             assert run.remote_job_origin.location_name == "fleetops"
             assert run.tags["fleetops/trigger"] == "cli"
+
+
+# -- checking a registration -------------------------------------------------------------------------
+def test_add_with_check_registers_a_working_customer(fleetops_sqlite: Fleetops, zuora_server: ZuoraServer) -> None:
+    _, client_id = tenant(zuora_server, 3)
+    result = fleetops_sqlite("customer", "add", "acme", "--base-url", zuora_server.url, "--client-id", client_id,
+                             "--client-secret-stdin", "--check", input="cli-tenant-secret\n")
+    assert result.exit_code == 0, result.output
+    assert "token: ok" in result.stdout and "listing: ok: 3 workflows" in result.stdout
+    assert "export: ok: workflow 1000 exported" in result.stdout and "added customer acme" in result.stdout
+
+
+def test_add_with_check_names_refused_credentials_and_adds_nothing(fleetops_sqlite: Fleetops,
+                                                                   zuora_server: ZuoraServer) -> None:
+    _, client_id = tenant(zuora_server, 3)
+    result = fleetops_sqlite("customer", "add", "acme", "--base-url", zuora_server.url, "--client-id", client_id,
+                             "--client-secret-stdin", "--check", input="wrong-secret-4411\n")
+    assert result.exit_code == 2
+    assert "token: FAILED: credentials or data center:" in result.stderr
+    assert "error: customer acme not added: the check failed" in result.stderr
+    assert "wrong-secret-4411" not in result.output
+    assert fleetops_sqlite("customer", "show", "acme").exit_code != 0
+
+
+def test_customer_test_names_a_missing_permission_and_a_missing_entity(fleetops_sqlite: Fleetops,
+                                                                        zuora_server: ZuoraServer) -> None:
+    forbidden, forbidden_id = f"cli-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    zuora_server.admin.add_tenant(forbidden, forbidden_id, "s1", workflows=2, workflow_access=False)
+    entities, entities_id = f"cli-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    zuora_server.admin.add_tenant(entities, entities_id, "s2", workflows=2, entities=["eu", "us"])
+    add(fleetops_sqlite, zuora_server, "noperm", forbidden_id, "s1")
+    add(fleetops_sqlite, zuora_server, "noentity", entities_id, "s2")
+    add(fleetops_sqlite, zuora_server, "entity", entities_id, "s2", "--entity-id", "eu")
+
+    noperm = fleetops_sqlite("customer", "test", "noperm")
+    assert noperm.exit_code == 1 and "listing: ok" in noperm.stdout
+    assert "export: FAILED: permission: the OAuth client needs Workflow Manage Access" in noperm.stderr
+    assert "Zuora-Request-Id" in noperm.stderr
+    noentity = fleetops_sqlite("customer", "test", "noentity")
+    assert noentity.exit_code == 1 and "listing: FAILED: entity: " in noentity.stderr
+    assert "--entity-id" in noentity.stderr
+    assert "export: ok" in fleetops_sqlite.ok("customer", "test", "entity").stdout
+
+
+def test_add_refuses_plain_http_to_a_remote_host(fleetops_sqlite: Fleetops) -> None:
+    result = fleetops_sqlite("customer", "add", "acme", "--base-url", "http://rest.zuora.com", "--client-id", "c",
+                             "--client-secret-env", "S")
+    assert result.exit_code == 2 and "use https://" in result.stderr

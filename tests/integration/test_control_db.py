@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from resources.control.database import ControlDatabase, newest_revision
 from resources.control.models import Base
 from resources.errors import ControlDatabaseError
+from tests.harness.cli import Fleetops
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -80,3 +81,21 @@ def test_zuora_migration_keeps_existing_customers_and_downgrades(control_db: Con
     assert not {"workflows", "tasks"} & set(sa.inspect(control_db.engine).get_table_names())
     control_db.migrate()
     assert {"workflows", "tasks"} <= set(sa.inspect(control_db.engine).get_table_names())
+
+
+def test_state_is_private_when_created_and_made_private_by_init(tmp_path) -> None:
+    """The state holds every project's exception texts: only its owner may read it."""
+    home = tmp_path / "home"
+    fleetops = Fleetops(home=home, env={"FLEETOPS_HOME": str(home), "FLEETOPS_DATABASE_URL": None,
+                                        "FLEETOPS_SECRET_KEY": None, "DAGSTER_HOME": None})
+    fleetops.ok("init")
+    files = sorted(home.glob("fleetops.db*"))
+    assert {f.name for f in files} >= {"fleetops.db"}
+    modes = {path.name: oct(path.stat().st_mode & 0o777) for path in [home, *files]}
+    assert modes == {"home": "0o700", **{f.name: "0o600" for f in files}}
+
+    home.chmod(0o755)
+    for path in files:
+        path.chmod(0o644)
+    fleetops.ok("init")
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in [home, *files]} == modes

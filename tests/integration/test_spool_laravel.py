@@ -271,7 +271,7 @@ def test_bad_requests_are_refused_and_nothing_is_written(laravel_sqlite: Laravel
         (("app", "retry-queue"), "retry-queue needs --queue"),
         (("app", "retry-jobs"), "retry-jobs needs --ids, --uuids or --fingerprint"),
         (("app", "retry-jobs", "--ids", "abc"), "--ids takes numeric failed-job ids"),
-        (("app", "prune", "--hours", "0"), "--hours must be between"),
+        (("app", "prune", "--hours", "0"), "Invalid value for '--hours': 0 is not in the range 1<=x<=87840"),
     ]:
         result = fleetops_sqlite("spool", "enqueue", *args)
         assert result.exit_code == 2 and message in result.output, (args, result.output)

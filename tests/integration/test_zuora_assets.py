@@ -18,7 +18,8 @@ from tests.harness.zuora import ZuoraCustomers
 
 REPO = Path(__file__).resolve().parents[2]
 RESOURCES = {"control_db": ControlDatabaseResource(),
-             "zuora": ZuoraApiResource(retries=2, backoff_seconds=0.05, retry_budget_seconds=5)}
+             "zuora": ZuoraApiResource(retries=2, backoff_seconds=0.05, retry_budget_seconds=5, job_retry_seconds=0.1,
+                                       job_retry_max_wait_seconds=0.5)}
 
 
 @pytest.fixture
@@ -48,8 +49,14 @@ def sync(instance: dg.DagsterInstance, customer: str, **kwargs) -> dg.ExecuteInP
 
 
 def failure(result: dg.ExecuteInProcessResult) -> str:
+    """The step's failure as the UI shows it: Dagster's message and, after retries, the last Failure's."""
     (event,) = [e for e in result.all_events if e.is_step_failure]
-    return event.step_failure_data.error.message
+    data = event.step_failure_data
+    return data.error.message + (data.user_failure_data.description if data.user_failure_data else "")
+
+
+def retries(result: dg.ExecuteInProcessResult) -> int:
+    return sum(1 for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY)
 
 
 def latest(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, customer: str) -> dict:
@@ -106,6 +113,9 @@ def test_failing_customers_fail_alone_with_a_clear_message_and_keep_their_workfl
         results["badcreds"])
     assert "customer outage: POST /oauth/token: Zuora failed after 2 retries: HTTP 503" in failure(
         results["outage"])
+    assert "Exceeded max_retries of 2" in failure(results["outage"])  # an outage is retried by Dagster ...
+    assert {name: retries(result) for name, result in results.items()} == {
+        "good": 0, "badcreds": 0, "outage": 2, "malformed": 0}  # ... refused credentials or bad JSON are not
     assert "customer malformed: GET /workflows?page=1&page_length=50: Zuora answered with malformed JSON" in failure(
         results["malformed"])
     assert "nothing was deleted" in failure(results["malformed"])
@@ -196,3 +206,45 @@ def test_a_new_customer_gets_its_first_sync_once(customers: ZuoraCustomers, inst
     assert request.run_key == evaluate().run_requests[0].run_key  # stable: the daemon launches it once
     assert sync(instance, "acme").success
     assert isinstance(evaluate(), dg.SkipReason)
+
+
+def test_a_transient_outage_is_retried_by_dagster_and_the_retry_completes(customers: ZuoraCustomers,
+                                                                         instance: dg.DagsterInstance) -> None:
+    tenant = customers.add("acme", workflows=30)
+    customers.admin.faults(tenant, {"kind": "503", "target": "any", "count": 3})  # the first try and its 2 retries
+    result = sync(instance, "acme")
+    assert result.success and retries(result) == 1
+    assert latest(instance, zuora_workflows, "acme")["created"] == 30
+    assert checks(result)["sync_complete"]
+
+
+def test_workflows_without_an_active_version_pass_the_check(customers: ZuoraCustomers,
+                                                            instance: dg.DagsterInstance) -> None:
+    customers.add("acme", workflows=5, tenant_settings={"without_active_version": 2})
+    result = sync(instance, "acme")
+    assert result.success and checks(result) == {"sync_complete": True, "tasks_have_workflows": True}
+    numbers = latest(instance, zuora_workflows, "acme")
+    assert (numbers["no_active_version"], numbers["export_calls"], numbers["errors"]) == (2, 5, 0)
+
+
+def test_a_quota_used_up_for_long_fails_with_its_reset_time_and_is_not_retried(customers: ZuoraCustomers,
+                                                                               instance: dg.DagsterInstance) -> None:
+    tenant = customers.add("acme", workflows=40, max_tasks=2, tenant_settings={"quota": [[20, 3600]]})
+    result = sync(instance, "acme")
+    assert not result.success and retries(result) == 0  # an hour away: the next scheduled sync, not a retry
+    message = failure(result)
+    assert "Zuora's request quota is used up until" in message and "nothing was deleted" in message
+    assert "429" not in customers.admin.stats(tenant)["by_status"]
+    stats = CustomerRegistry(customers.db, customers.box).get("acme")["last_sync_stats"]
+    assert stats["status"] == "failed" and stats["quota_until"] > stats.get("budget_until", "")
+
+
+def test_a_spent_request_budget_defers_with_a_warning(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
+    customers.add("acme", workflows=100, max_tasks=2, requests_per_hour=30)
+    result = sync(instance, "acme")
+    assert result.success and retries(result) == 0
+    (evaluation,) = [e.asset_check_evaluation_data for e in result.all_events
+                     if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                     and e.asset_check_evaluation_data.check_name == "sync_complete"]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert latest(instance, zuora_workflows, "acme")["until"]
