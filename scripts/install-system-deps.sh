@@ -31,6 +31,7 @@ PACKAGES=(
     php-redis
     php-mbstring
     php-xml
+    time
     chromium
 )
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import click
 
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry
-from resources.registry.fleet_file import Fleet
-from resources.registry.projects import ProjectRegistry
-from resources.registry.redis_connections import RedisRegistry
-from resources.secrets import SecretBox
+if TYPE_CHECKING:  # imported where used: each command loads only the registries it touches
+    from resources.control.database import ControlDatabase
+    from resources.registry.customers import CustomerRegistry
+    from resources.registry.fleet_file import Fleet
+    from resources.registry.projects import ProjectRegistry
+    from resources.registry.redis_connections import RedisRegistry
+    from resources.secrets import SecretBox
 
 
 class CliContext:
@@ -20,28 +22,40 @@ class CliContext:
 
     @cached_property
     def db(self) -> ControlDatabase:
+        from resources.control.database import ControlDatabase
+
         db = ControlDatabase()
         db.require_current()
         return db
 
     @cached_property
     def box(self) -> SecretBox:
+        from resources.secrets import SecretBox
+
         return SecretBox.from_env()
 
     @property
     def projects(self) -> ProjectRegistry:
+        from resources.registry.projects import ProjectRegistry
+
         return ProjectRegistry(self.db, self.box)
 
     @property
     def redis(self) -> RedisRegistry:
+        from resources.registry.redis_connections import RedisRegistry
+
         return RedisRegistry(self.db, self.box)
 
     @property
     def customers(self) -> CustomerRegistry:
+        from resources.registry.customers import CustomerRegistry
+
         return CustomerRegistry(self.db, self.box)
 
     @property
     def fleet(self) -> Fleet:
+        from resources.registry.fleet_file import Fleet
+
         return Fleet(self.db, self.box)
 
     def sync_partitions(self) -> None:

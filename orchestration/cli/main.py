@@ -6,29 +6,42 @@ ends the command with exit code 2 and one line on stderr, after nothing was writ
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 import sqlalchemy as sa
 
 from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.customer import customer
-from orchestration.cli.demo import demo
-from orchestration.cli.failed import failed
-from orchestration.cli.fleet import fleet
-from orchestration.cli.project import project
-from orchestration.cli.queues import queues
-from orchestration.cli.redis import redis_group
-from orchestration.cli.spool import spool
-from resources import secrets
-from resources.control.database import ControlDatabase
 from resources.errors import FleetopsError
 
 EXIT_ERROR = 2
+# Command groups by name, each imported only when named: a command pays for its own imports
+# (a Zuora client, Dagster, a Redis prober...) and nobody else's.
+GROUPS = {
+    "project": "orchestration.cli.project:project",
+    "redis": "orchestration.cli.redis:redis_group",
+    "customer": "orchestration.cli.customer:customer",
+    "fleet": "orchestration.cli.fleet:fleet",
+    "failed": "orchestration.cli.failed:failed",
+    "queues": "orchestration.cli.queues:queues",
+    "spool": "orchestration.cli.spool:spool",
+    "demo": "orchestration.cli.demo:demo",
+}
 
 
 class FleetopsGroup(click.Group):
-    """Turns operator errors, click's usage errors included, into one clear line and exit code 2."""
+    """Turns operator errors, click's usage errors included, into one clear line and exit code 2;
+    loads the command groups of GROUPS when they are named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in GROUPS and cmd_name not in self.commands:
+            module, _, name = GROUPS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
@@ -72,6 +85,8 @@ def cli(ctx: click.Context) -> None:
 @cli.command()
 def init() -> None:
     """Create or upgrade the control database (safe to run again)."""
+    from resources.control.database import ControlDatabase
+
     db = ControlDatabase()
     before, after = db.migrate()
     state = "already at" if before == after else f"migrated from {before or 'empty'} to"
@@ -81,11 +96,9 @@ def init() -> None:
 @cli.command("secret-key")
 def secret_key() -> None:
     """Print a new Fernet key for FLEETOPS_SECRET_KEY."""
+    from resources import secrets
+
     click.echo(secrets.new_key())
-
-
-for command in (project, redis_group, customer, fleet, failed, queues, spool, demo):
-    cli.add_command(command)
 
 
 def main() -> None:

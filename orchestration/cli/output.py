@@ -8,7 +8,6 @@ from datetime import date
 from typing import Any
 
 import click
-import yaml
 
 
 def _json_default(value: Any) -> Any:
@@ -33,6 +32,8 @@ def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Call
 
 def emit_record(data: dict[str, Any]) -> None:
     """One record as readable YAML (ordered as given)."""
+    import yaml  # only the commands that print YAML load it
+
     click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm
 
 from orchestration.cli.context import CliContext, pass_context
 from orchestration.cli.output import emit, emit_json, emit_record, emit_table
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
-from resources.spool.processing import process_due
+from resources.spool.processing import process_claimed, process_due
 from resources.spool.requests import current_actor, enqueue, preview
 from resources.spool.store import STATUSES, SpoolStore
+
+if TYPE_CHECKING:  # the progress bar is loaded by `spool watch` alone
+    from tqdm import tqdm
 
 WATCH_POLL_SECONDS = 0.5
 MAX_WATCH_SECONDS = 7 * 86_400
@@ -43,18 +47,27 @@ def spool() -> None:
               help="Higher runs first.")
 @click.option("--dry-run", is_flag=True, help="Show how many jobs it would touch and a sample; write nothing.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--process", "process_here", is_flag=True,
+              help="Carry the action out here and now, as `spool process` would; exit 1 unless it completes.")
 @pass_context
 def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uuids: str | None,
                     queue: str | None, hours: int | None, fingerprint: str | None, priority: int, dry_run: bool,
-                    as_json: bool) -> None:
+                    as_json: bool, process_here: bool) -> None:
     """Ask for ACTION on PROJECT's queues (actions: retry-jobs, retry-queue, retry-all, delete-jobs, flush,
-    prune, cancel-jobs, release-stuck); prints the new spool id."""
+    prune, cancel-jobs, release-stuck); prints the new spool id.
+
+    With --process the action is born claimed by this command, so neither Dagster nor another
+    `spool process` takes it, and is carried out at once: one command, one interpreter start-up."""
     request = ActionRequest(project=project, action=action, ids=_split(ids), uuids=_split(uuids), queue=queue,
                             hours=hours, fingerprint=fingerprint, priority=priority)
     if dry_run:
         emit(preview(ctx.db, ctx.projects, request), as_json, _print_preview)
         return
-    done = enqueue(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli")
+    run_id = f"cli-{uuid.uuid4()}" if process_here else None
+    done = enqueue(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli", claim_for=run_id)
+    if run_id is not None:
+        settled = process_claimed(ctx.db, ctx.projects, [done.id], run_id, log=click.echo)
+        sys.exit(0 if all(s.status == "completed" for s in settled) else 1)
     if as_json:
         emit_json({"id": done.id, "payload": done.payload})
     else:
@@ -108,6 +121,8 @@ def show(ctx: CliContext, spool_id: int, as_json: bool) -> None:
 @pass_context
 def watch(ctx: CliContext, spool_id: int, timeout: float) -> None:
     """A progress bar until the action ends: exit 0 when completed, 1 when failed."""
+    from tqdm import tqdm
+
     store = SpoolStore(ctx.db)
     row = store.get(spool_id)
     deadline = time.monotonic() + timeout

@@ -12,23 +12,27 @@ The state holds exception texts and job names of every project: the state direct
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from resources import settings
 from resources.errors import ControlDatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "sql"
+# `revision = "0006"`, `down_revision: str | None = '0005'`, `down_revision = None`: Alembic's templates
+_REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=\n]*)?=\s*(?:["']([^"'\n]*)["']|None)\s*$""",
+                            re.MULTILINE)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -114,6 +118,8 @@ class ControlDatabase:
         return ControlDatabaseError(f"cannot use the control database {self.masked_url}: {reason}")
 
     def _alembic_config(self) -> Config:
+        from alembic.config import Config  # Alembic is imported only by the commands that migrate
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["engine"] = self.engine
@@ -121,6 +127,8 @@ class ControlDatabase:
 
     def migrate(self) -> tuple[str | None, str]:
         """Upgrade to the newest migration; returns (revision before, revision after)."""
+        from alembic import command
+
         before = self.current_revision()
         try:
             command.upgrade(self._alembic_config(), "head")
@@ -137,18 +145,27 @@ class ControlDatabase:
         return None
 
     def current_revision(self) -> str | None:
+        """The revision Alembic recorded (its one-row `alembic_version` table); None before any migration."""
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                if not sa.inspect(conn).has_table("alembic_version"):
+                    return None
+                return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         except sa.exc.OperationalError as exc:
             raise self._unreachable(exc) from None
 
     def head_revision(self) -> str:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
     def require_current(self) -> None:
-        """Refuse to work on a database that is missing migrations."""
-        if self.current_revision() != self.head_revision():
+        """Refuse to work on a database that is missing migrations.
+
+        Every command asks this, so it is answered without Alembic, whose import would cost each
+        command about a third of a second: the newest revision is read from the migration files.
+        """
+        if self.current_revision() != newest_revision():
             raise ControlDatabaseError(
                 f"the control database {self.masked_url} is not at the current schema: run `fleetops init`"
             )
@@ -156,3 +173,20 @@ class ControlDatabase:
     def dispose(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def newest_revision() -> str:
+    """The head of the migration chain in sql/versions: the revision no other revision revises.
+
+    Read from each file's `revision = ...` and `down_revision = ...` lines, annotated or not, the
+    forms Alembic's templates write (tests hold it equal to Alembic's own answer, `head_revision`).
+    """
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (revisions if name == "revision" else revised).add(value)
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise ControlDatabaseError(f"the migrations in {MIGRATIONS} have {len(heads)} heads, not one")
+    return heads.pop()

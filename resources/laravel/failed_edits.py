@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -44,21 +44,30 @@ class Selection:
         return bool(self.ids or self.uuids)
 
 
-@dataclass(frozen=True, slots=True)
-class FailedRow:
-    """The columns a retry needs (never the trace)."""
+class FailedRow(NamedTuple):
+    """The columns a retry needs (never the trace), as the driver gave them (_RETRY_COLUMNS order).
+
+    A named tuple built straight from the driver's row: a retry builds one per job, and a frozen
+    dataclass, or converting failed_at for every row when few jobs need it, cost several times as
+    much as the tuple.
+    """
 
     id: int
     uuid: str | None
     connection: str | None
     queue: str | None
     payload: Any
-    failed_at: datetime | None
+    stored_failed_at: Any  # a datetime, or SQLite's text
     problem: str | None = None  # why the row could not be read (it is then kept, named by its id)
 
     @property
     def public_id(self) -> str:
         return self.uuid or str(self.id)
+
+    @property
+    def failed_at(self) -> datetime | None:
+        """failed_at as naive UTC."""
+        return utc_naive(self.stored_failed_at)
 
 
 @dataclass
@@ -129,17 +138,17 @@ class FailedJobEditor:
         """
         unbounded = dataclasses.replace(selection, up_to_id=None)
         top = selection.up_to_id
-        base = self._select_rows().where(*self.where(unbounded)).order_by(self.table.c.id).limit(size)
+        query = (self._select_rows().where(*self.where(unbounded), self.table.c.id > sa.bindparam("after"))
+                 .order_by(self.table.c.id).limit(size))  # one statement for every page: compiled once
         last = 0
         while True:
-            page = base.where(self.table.c.id > last)
             try:
                 with self.engine.connect() as conn:
-                    rows = [_row(*r) for r in conn.execute(page).all()]
+                    rows = list(map(_row, conn.execute(query, {"after": last}).all()))
             except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
                 if _unreadable(exc) is None:
                     raise
-                rows = self._row_by_row(page)
+                rows = self._row_by_row(query.params(after=last))
             full = len(rows) == size
             if top is not None and rows and rows[-1].id > top:
                 rows, full = [row for row in rows if row.id <= top], False
@@ -159,7 +168,7 @@ class FailedJobEditor:
         for row_id in ids:
             try:
                 with self.engine.connect() as conn:  # a fresh one: a failed read may end its transaction
-                    rows.append(_row(*conn.execute(self._select_rows().where(self.table.c.id == row_id)).one()))
+                    rows.append(_row(conn.execute(self._select_rows().where(self.table.c.id == row_id)).one()))
             except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
                 if (why := _unreadable(exc)) is None:
                     raise
@@ -215,7 +224,11 @@ class FailedJobEditor:
 
         The database copies the texts itself: for payloads Laravel's retry leaves unchanged, nothing
         has to travel to us and back. PostgreSQL does it in one statement (DELETE ... RETURNING feeding
-        the INSERT); elsewhere the rows are locked, copied, then deleted.
+        the INSERT). MariaDB/MySQL copy the rows under exclusive locks (INSERT ... SELECT ... FOR
+        UPDATE), then delete them: when both statements count every id, every row was there and is
+        now gone by this transaction's hand; otherwise (someone removed some meanwhile) the attempt is
+        rolled back to its savepoint and the rows are locked, listed, copied and deleted. Elsewhere
+        (SQLite) the rows are locked, copied, then deleted.
         """
         table = self.table
         if not ids:
@@ -225,12 +238,30 @@ class FailedJobEditor:
             gone_rows = gone.cte("gone")
             pushed = push(_stored_jobs(gone_rows, default_queue)).cte("pushed")
             return set(conn.execute(sa.select(gone_rows.c.id).add_cte(pushed)).scalars())
+        if conn.dialect.name in ("mysql", "mariadb") and self._moved_whole(conn, set(ids), push, default_queue):
+            return set(ids)
         present = self._lock_counted(conn, ids)
         if present:
             locked = _id_in(table.c.id, present)  # built once for the copy and the delete
             conn.execute(push(_stored_jobs(table, default_queue).where(locked)))
             conn.execute(sa.delete(table).where(locked))
         return present
+
+    def _moved_whole(self, conn: sa.Connection, wanted: set[int], push: JobsInsert, default_queue: str) -> bool:
+        """Copy and delete every wanted row in two statements, or change nothing: True when all were there.
+
+        A scan fewer than locking and counting first: InnoDB keeps each row's trace in the clustered
+        index, so every pass over the rows reads them whole.
+        """
+        every = _id_in(self.table.c.id, wanted)
+        savepoint = conn.begin_nested()
+        copied = conn.execute(push(_stored_jobs(self.table, default_queue).where(every).with_for_update())).rowcount
+        deleted = conn.execute(sa.delete(self.table).where(every)).rowcount
+        if copied == deleted == len(wanted):
+            savepoint.commit()
+            return True
+        savepoint.rollback()
+        return False
 
     def _lock_counted(self, conn: sa.Connection, ids: Sequence[int]) -> set[int]:
         """lock_present, answered by one COUNT when every row is there (the usual case): a driver
@@ -315,7 +346,6 @@ def _unreadable(exc: BaseException) -> str | None:
     return None
 
 
-def _row(row_id: Any, uuid: str | None, connection: str | None, queue: str | None, payload: Any, failed_at: Any
-         ) -> FailedRow:
-    """A FailedRow from a row of _select_rows (positional: tens of thousands per action)."""
-    return FailedRow(int(row_id), uuid, connection, queue, payload, utc_naive(failed_at))
+def _row(values: Sequence[Any]) -> FailedRow:
+    """A readable FailedRow from a row of _select_rows, as the driver gave it (tens of thousands per action)."""
+    return FailedRow._make((*values, None))

@@ -54,6 +54,12 @@ class PreparedRetry:
     groups: dict[str, list[tuple[FailedRow, QueuedJob]]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, str] = field(default_factory=dict)  # public id -> why it stayed failed
 
+    def absorb(self, later: PreparedRetry) -> None:
+        """Take in the batch prepared after this one, so both are pushed together, in order."""
+        for name, batch in later.groups.items():
+            self.groups[name].extend(batch)
+        self.errors.update(later.errors)
+
 
 @dataclass
 class FailedJobRetrier:
@@ -136,6 +142,11 @@ class FailedJobRetrier:
             retried = [row.uuid for row, _ in batch if row.id in present and row.uuid]
             self.horizon.mark_retried([(uuid, uuid) for uuid in retried], now)  # the same id pushed again
         return len(jobs)
+
+    def copied_in_place(self, prepared: PreparedRetry) -> bool:
+        """The database will copy every job of this batch itself (see _copied_in_place)."""
+        return all(isinstance(self.writers[name], DatabaseQueueWriter) and self._copied_in_place(name, batch)
+                   for name, batch in prepared.groups.items())
 
     def _copied_in_place(self, name: str, batch: list[tuple[FailedRow, QueuedJob]]) -> bool:
         """The database can copy the batch itself: its queue is in the same database, and Laravel

@@ -13,18 +13,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import sqlalchemy as sa
 
-from resources.alerts import Delivery, WebhookSender
 from resources.control.database import ControlDatabase
 from resources.errors import FleetopsError, first_line, refused_privilege
 from resources.project_storage import ProjectStorage
 from resources.registry.projects import ProjectRegistry
 from resources.spool.executor import execute
 from resources.spool.store import Claimed, Settled, SpoolStore
+
+if TYPE_CHECKING:  # requests is imported only when an alert is due, not by every command that processes
+    from resources.alerts import Delivery, WebhookSender
 
 Log = Callable[[str], None]
 
@@ -47,7 +49,10 @@ def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[in
                 opened[key] = closing.enter_context(projects.storage(key))
             return opened[key]
 
-        alerts = alerts or WebhookSender.from_env()
+        if alerts is None:
+            from resources.alerts import WebhookSender
+
+            alerts = WebhookSender.from_env()
         return [_carry_out(store, storage_of, action, run_id, log, alerts) for action in claimed]
 
 

@@ -7,8 +7,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from resources.control.database import ControlDatabase
+from resources.control.database import ControlDatabase, newest_revision
 from resources.control.models import Base
+from resources.errors import ControlDatabaseError
 from tests.harness.cli import Fleetops
 
 
@@ -25,6 +26,19 @@ def test_migrations_create_exactly_the_models(control_db: ControlDatabase) -> No
     with control_db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     assert control_db.migrate()[0] == control_db.head_revision()  # second run: nothing to do
+
+
+def test_require_current_knows_the_head_without_alembic(control_db: ControlDatabase) -> None:
+    """Commands check the schema from the migration files' own lines; that must be Alembic's head."""
+    assert newest_revision() == control_db.head_revision()
+    with pytest.raises(ControlDatabaseError, match="not at the current schema"):
+        control_db.require_current()  # nothing migrated yet
+    control_db.migrate()
+    control_db.require_current()
+    with control_db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    with pytest.raises(ControlDatabaseError, match="run `fleetops init`"):
+        control_db.require_current()
 
 
 def test_sqlite_control_database_uses_wal(tmp_path) -> None:

@@ -1,11 +1,15 @@
 """Reading the rows a retry needs, in keyset pages, from Laravel 8+ and Laravel 7 failed-job tables."""
 
+from functools import partial
+
 import pytest
+import sqlalchemy as sa
 
 from resources.laravel.connections import database_engine
 from resources.laravel.factory import write_failed_jobs
 from resources.laravel.failed_edits import FailedJobEditor, Selection
 from resources.laravel.failed_store import DatabaseFailedStore
+from resources.laravel.queue_writes import DatabaseQueueWriter
 from resources.laravel.schema import create_laravel_tables
 
 
@@ -42,5 +46,29 @@ def test_a_scattered_id_set_is_acted_on_exactly(any_db_url: str) -> None:
         assert present == set(chosen) - {2601}
         remaining = [row.id for page in editor.pages(Selection(), size=1000) for row in page]
         assert remaining == [501, *range(503, 2600, 2)]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("gone", [(), (3, 7)], ids=["all-there", "two-removed-meanwhile"])
+def test_a_move_pushes_exactly_the_rows_that_were_there(any_db_url: str, gone: tuple[int, ...]) -> None:
+    """The database copies the rows itself; rows someone removed before the move are neither pushed nor
+    counted, and no row outside the batch is touched."""
+    engine = database_engine(any_db_url)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, 12, seed=4, trace_bytes=100)
+    editor = FailedJobEditor(DatabaseFailedStore(engine))
+    writer = DatabaseQueueWriter(engine)
+    try:
+        stored = {row.id: row.payload for page in editor.pages(Selection(), size=100) for row in page}
+        with engine.begin() as conn:
+            editor.delete_ids(conn, gone)
+        with engine.begin() as conn:
+            present = editor.move_present(conn, list(range(1, 11)), partial(writer.insert_from, now=1), "default")
+        assert present == set(range(1, 11)) - set(gone)
+        with engine.connect() as conn:
+            pushed = conn.execute(sa.text("SELECT payload FROM jobs ORDER BY id")).scalars().all()
+        assert pushed == [stored[i] for i in sorted(present)]
+        assert [row.id for page in editor.pages(Selection(), size=100) for row in page] == [11, 12]
     finally:
         engine.dispose()

@@ -48,6 +48,24 @@ def test_retry_all_runs_each_job_exactly_once(laravel_app: LaravelApp, fleetops_
     assert successes(laravel_app) == {order: 1 for order in [*range(100, 120), *range(500, 503)]}
 
 
+def test_enqueue_with_process_asks_and_retries_in_one_command(laravel_app: LaravelApp,
+                                                              fleetops_sqlite: Fleetops) -> None:
+    """`spool enqueue ... --process`: the action is carried out by the command that asked, and nothing
+    is left for `spool process` (or a Dagster run) to take again."""
+    laravel_app.dispatch(5, order=300)
+    laravel_app.work()
+    register(fleetops_sqlite, laravel_app)
+    laravel_app.set_succeed()
+    output = fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all", "--process").output
+    spool_id = int(re.search(r"spool #(\d+) retry-all on app", output).group(1))
+    row = json.loads(fleetops_sqlite.ok("spool", "show", str(spool_id), "--json").output)
+    assert row["status"] == "completed" and row["result"]["retried"] == 5 and row["attempts"] == 1
+    assert "0 action(s) processed" in process(fleetops_sqlite)
+    assert failed_count(laravel_app) == 0
+    laravel_app.work()
+    assert successes(laravel_app) == {order: 1 for order in range(300, 305)}
+
+
 def test_retry_pushes_the_bytes_laravel_would(laravel_app: LaravelApp) -> None:
     """Our payload for each failed row equals what `php artisan queue:retry all` pushes."""
     laravel_app.dispatch(2, order=1)

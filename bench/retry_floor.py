@@ -1,0 +1,49 @@
+"""The floor of a bulk retry: the least any implementation must do with the same rows.
+
+`queue:retry all` on a database queue in the failed store's own database moves every selected
+row from `failed_jobs` to `jobs`, with payloads Laravel leaves unchanged (a database-queue job
+without retryUntil). Whatever reads, re-encodes, checks or reports on top of that is overhead;
+the move itself is not. Written as the database's own statements, on one connection opened
+before the clock starts:
+
+- PostgreSQL: one statement, `WITH moved AS (DELETE ... RETURNING ...) INSERT INTO jobs ...`;
+- MariaDB/MySQL: `INSERT ... SELECT` then `DELETE`, in one transaction.
+
+Both honour what a retry's target set is (every id up to the highest one at request time, in
+id order), so the floor does the same work fleetops does, and not less.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+_COLUMNS = "queue, payload, attempts, reserved_at, available_at, created_at"
+_PUSHED = "COALESCE(NULLIF(queue, ''), 'default'), payload, 0, NULL, :now, :now"
+
+
+def _statements(dialect: str) -> list[str]:
+    if dialect == "postgresql":
+        return [f"WITH moved AS (DELETE FROM failed_jobs WHERE id <= :top RETURNING id, queue, payload) "
+                f"INSERT INTO jobs ({_COLUMNS}) SELECT {_PUSHED} FROM moved ORDER BY id"]
+    return [f"INSERT INTO jobs ({_COLUMNS}) SELECT {_PUSHED} FROM failed_jobs WHERE id <= :top ORDER BY id",
+            "DELETE FROM failed_jobs WHERE id <= :top"]
+
+
+def move_all(url: str) -> float:
+    """Move every failed job of the database at `url` onto its `jobs` table; the seconds it took,
+    from the first statement to the commit."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            top = int(conn.execute(sa.text("SELECT MAX(id) FROM failed_jobs")).scalar_one())
+            conn.commit()
+            params = {"top": top, "now": int(time.time())}
+            started = time.perf_counter()
+            with conn.begin():
+                for statement in _statements(conn.dialect.name):
+                    conn.execute(sa.text(statement), params)
+            return time.perf_counter() - started
+    finally:
+        engine.dispose()
