@@ -1,67 +1,108 @@
-"""When fleetops looks: snapshots every 5 minutes, hourly rollups, queue sweeps every minute, Zuora hourly."""
+"""When fleetops looks, in a few runs per cycle: snapshots every 5 minutes, rollups, connectivity and Zuora hourly.
 
-from datetime import timedelta
+Each schedule asks for one run per batch of partitions (orchestration.fleet_cycle), keyed
+by its tick, never one run per project. The minute-level sweeps, the Horizon files and the
+freshness check are sensors that report without a run (orchestration.sensors.fleet_sweep).
+$FLEETOPS_SCHEDULE_CRON replaces every cron here (tests and demos shorten the cycles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from orchestration.assets.failed_jobs import failed_jobs
 from orchestration.assets.failure_groups import failure_groups
-from orchestration.assets.failure_rollup import failure_rollup
+from orchestration.assets.failure_rollup import failure_rollup, project_hour
+from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
 from orchestration.assets.zuora import zuora_tasks, zuora_workflows
+from orchestration.fleet_cycle import batch_run_requests, batches, schedule_cron
 from orchestration.partitions import projects_partitions, zuora_customers_partitions
 from orchestration.resources import ControlDatabaseResource
-from resources.errors import FleetopsError
+from resources.errors import FleetopsError, NotFoundError
 
-snapshot_job = dg.define_asset_job("failed_jobs_snapshot", selection=[failed_jobs])
-rollup_job = dg.define_asset_job("failure_rollup_hourly", selection=[failure_rollup])
-queue_sweep_job = dg.define_asset_job("queue_sweep", selection=[queue_state], tags={"fleetops/kind": "sweep"})
-# One customer per run, both steps in one process: the sync is I/O on its own threads, and a
-# step process per asset would only add start-up time.
+# Light jobs run in the run's own process: a step subprocess would load the code location a second time.
+snapshot_job = dg.define_asset_job("failed_jobs_snapshot", selection=[failed_jobs],
+                                   executor_def=dg.in_process_executor, tags={"fleetops/kind": "snapshot"})
+rollup_job = dg.define_asset_job("failure_rollup_hourly", selection=[failure_rollup],
+                                 executor_def=dg.in_process_executor)
+connectivity_job = dg.define_asset_job("project_connectivity_check", selection=[project_connectivity],
+                                       executor_def=dg.in_process_executor)
+queue_sweep_job = dg.define_asset_job("queue_sweep", selection=[queue_state], executor_def=dg.in_process_executor,
+                                      tags={"fleetops/kind": "sweep"},
+                                      description="One queue sweep as a run, for a sweep by hand; the minute "
+                                      "sweep is fleet_sweep_sensor's, without a run.")
+# Both steps in one process: the sync is I/O on its own threads, and a step process per asset
+# would only add start-up time.
 zuora_sync_job = dg.define_asset_job(
     "zuora_sync", selection=[zuora_workflows, zuora_tasks], executor_def=dg.in_process_executor,
     tags={"fleetops/kind": "zuora"},
     description="Sync one customer's Zuora workflows, then re-extract their tasks.",
 )
 
-queue_state_schedule = dg.ScheduleDefinition(
-    name="queue_state_schedule", job=queue_sweep_job, cron_schedule="* * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="One sweep of every project's queues per minute (one run, not one per project).",
-)
+
+def cycle_key(when: datetime) -> str:
+    """The name of one cycle (its scheduled minute), shared by the runs it asks for."""
+    return when.strftime("%Y-%m-%dT%H:%M")
 
 
-@dg.schedule(job=snapshot_job, cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Incremental failed-job snapshot of every project, one run per project.")
-def failed_jobs_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    projects = context.instance.get_dynamic_partitions(projects_partitions.name)
-    return [dg.RunRequest(partition_key=key) for key in projects]
+def failed_jobs_requests(instance: dg.DagsterInstance, cycle: str,
+                         projects: Sequence[str] | None = None) -> list[dg.RunRequest]:
+    """The runs of one failed_jobs cycle: every project (or the named ones) in batches.
+
+    The schedule and `fleetops failed refresh` both queue exactly this.
+    """
+    order = instance.get_dynamic_partitions(projects_partitions.name)
+    if unknown := [p for p in projects or () if p not in order]:
+        raise NotFoundError(f"unknown project {unknown[0]!r} (no partition; see `fleetops project list`)")
+    return batch_run_requests(batches(order, projects), f"failed_jobs:{cycle}")
 
 
-@dg.schedule(job=rollup_job, cron_schedule="5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Roll up the hour that just ended, for every project.")
-def failure_rollup_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+@dg.schedule(job=snapshot_job, cron_schedule=schedule_cron("*/5 * * * *"),
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Incremental failed-job snapshot of every project, one run per batch of projects.")
+def failed_jobs_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    return (failed_jobs_requests(context.instance, cycle_key(context.scheduled_execution_time))
+            or dg.SkipReason("no projects"))
+
+
+@dg.schedule(job=rollup_job, cron_schedule=schedule_cron("5 * * * *"),
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Roll up the hour that just ended, for every project, one run per batch of projects.")
+def failure_rollup_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
     hour = (context.scheduled_execution_time - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00")
-    projects = context.instance.get_dynamic_partitions(projects_partitions.name)
-    return [
-        dg.RunRequest(run_key=f"rollup-{project}-{hour}",
-                      partition_key=dg.MultiPartitionKey({"project": project, "hour": hour}))
-        for project in projects
-    ]
+    order = context.instance.get_dynamic_partitions(projects_partitions.name)
+    return (batch_run_requests(batches(order), f"rollup:{hour}", key_of=lambda project: project_hour(project, hour))
+            or dg.SkipReason("no projects"))
 
 
-@dg.schedule(job=zuora_sync_job, cron_schedule="0 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+@dg.schedule(job=connectivity_job, cron_schedule=schedule_cron("15 * * * *"),
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Hourly: can fleetops still reach every project's stores, one run per batch of projects.")
+def project_connectivity_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    order = context.instance.get_dynamic_partitions(projects_partitions.name)
+    return (batch_run_requests(batches(order), f"connectivity:{cycle_key(context.scheduled_execution_time)}")
+            or dg.SkipReason("no projects"))
+
+
+@dg.schedule(job=zuora_sync_job, cron_schedule=schedule_cron("0 * * * *"),
+             default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Sync every enabled Zuora customer hourly, one run per customer.")
 def zuora_sync_schedule(
     context: dg.ScheduleEvaluationContext, control_db: ControlDatabaseResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
     try:
-        enabled = {c["name"] for c in control_db.customers().list() if c["enabled"]}
+        enabled = [c["name"] for c in control_db.customers().list() if c["enabled"]]
     except FleetopsError as exc:
         return dg.SkipReason(str(exc))
-    customers = [key for key in context.instance.get_dynamic_partitions(zuora_customers_partitions.name)
-                 if key in enabled]
-    return [dg.RunRequest(partition_key=customer) for customer in customers] or dg.SkipReason("no enabled customers")
+    order = context.instance.get_dynamic_partitions(zuora_customers_partitions.name)
+    # one customer per run for now: the two assets are separate steps, and a batch whose workflows step failed
+    # for one customer would skip every customer's tasks
+    return (batch_run_requests(batches(order, enabled, size=1), f"zuora:{cycle_key(context.scheduled_execution_time)}")
+            or dg.SkipReason("no enabled customers"))
 
 
 fleet_automation_sensor = dg.AutomationConditionSensorDefinition(

@@ -43,6 +43,16 @@ def submit_partition_runs(
     run_config: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None,
 ) -> list[dg.DagsterRun]:
     """Create and submit one run of `job_name` per partition key; the run coordinator queues them."""
+    return submit_tagged_runs(instance, job_name, [{**(tags or {}), "dagster/partition": key}
+                                                   for key in partition_keys], run_config=run_config)
+
+
+def submit_tagged_runs(
+    instance: dg.DagsterInstance, job_name: str, tags_of_runs: Sequence[Mapping[str, str]], *,
+    run_config: Mapping[str, Any] | None = None,
+) -> list[dg.DagsterRun]:
+    """Create and submit one run of `job_name` per set of tags (a partition, or a range of them, as a
+    schedule's RunRequest carries); the run coordinator queues them."""
     runs = []
     with _workspace(instance) as workspace:
         location: CodeLocation = workspace.get_code_location(LOCATION_NAME)
@@ -50,10 +60,10 @@ def submit_partition_runs(
         job = repository.get_full_job(job_name)
         plan = location.get_execution_plan(job, dict(run_config or {}), step_keys_to_execute=None, known_state=None,
                                            instance=instance).execution_plan_snapshot
-        for key in partition_keys:
+        for tags in tags_of_runs:
             run = instance.create_run(
                 job_name=job_name, run_id=None, run_config=dict(run_config or {}), status=None,
-                tags={**job.tags, **(tags or {}), "dagster/partition": key}, root_run_id=None, parent_run_id=None,
+                tags={**job.tags, **tags}, root_run_id=None, parent_run_id=None,
                 step_keys_to_execute=plan.step_keys_to_execute, execution_plan_snapshot=plan,
                 job_snapshot=job.job_snapshot, parent_job_snapshot=job.parent_job_snapshot, asset_selection=None,
                 asset_check_selection=None, resolved_op_selection=job.resolved_op_selection, op_selection=None,

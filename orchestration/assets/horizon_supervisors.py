@@ -7,7 +7,7 @@ import dagster as dg
 from orchestration.resources import ControlDatabaseResource
 from resources import settings
 from resources.failure_report import markdown_table
-from resources.laravel.horizon_config import generate
+from resources.laravel.horizon_config import HorizonConfigRun, generate
 from resources.secrets import SecretBox
 
 
@@ -35,33 +35,35 @@ def horizon_supervisors(
                          rendered.path, len(rendered.supervisors))
     for project, error in run.errors.items():
         context.log.error("project %s: %s", project, error)
+    return dg.MaterializeResult(metadata=horizon_metadata(run, out_dir),
+                                check_results=[dg.AssetCheckResult(**valid_fields(run))])
+
+
+def horizon_metadata(run: HorizonConfigRun, out_dir: Path) -> dict:
+    """Files written and unchanged, their diff and the projects whose file could not be written."""
     diffs = "\n\n".join(f"**{r.project}** `{r.path}`\n\n```diff\n{r.diff()}```" for r in run.written)
     files = [{"project": r.project, "path": str(r.path), "supervisors": len(r.supervisors),
               "changed": r.changed, "checked_with": ", ".join(r.checked_with) or "-"}
              for r in sorted(run.written + run.unchanged, key=lambda r: r.project)]
-    return dg.MaterializeResult(
-        metadata={
-            "written": len(run.written),
-            "unchanged": len(run.unchanged),
-            "failed": len(run.errors),
-            "output_dir": str(out_dir),
-            "files": dg.MetadataValue.md(markdown_table(files, ["project", "path", "supervisors", "changed",
-                                                                "checked_with"])),
-            "diff": dg.MetadataValue.md(diffs or "_no changes_"),
-            "errors": dg.MetadataValue.md(markdown_table(
-                [{"project": p, "error": e} for p, e in run.errors.items()], ["project", "error"])),
-            "stale_files": ", ".join(str(p) for p in run.stale) or "-",
-        },
-        check_results=[dg.AssetCheckResult(
-            check_name="horizon_configs_valid", passed=not run.errors,
-            metadata={"failed_projects": ", ".join(run.errors) or "-"},
-        )],
-    )
+    return {
+        "written": len(run.written),
+        "unchanged": len(run.unchanged),
+        "failed": len(run.errors),
+        "output_dir": str(out_dir),
+        "files": dg.MetadataValue.md(markdown_table(files, ["project", "path", "supervisors", "changed",
+                                                            "checked_with"])),
+        "diff": dg.MetadataValue.md(diffs or "_no changes_"),
+        "errors": dg.MetadataValue.md(markdown_table(
+            [{"project": p, "error": e} for p, e in run.errors.items()], ["project", "error"])),
+        "stale_files": ", ".join(str(p) for p in run.stale) or "-",
+    }
 
 
-horizon_job = dg.define_asset_job("horizon_supervisors_refresh", selection=[horizon_supervisors])
-horizon_supervisors_schedule = dg.ScheduleDefinition(
-    name="horizon_supervisors_schedule", job=horizon_job, cron_schedule="*/5 * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Re-render the Horizon supervisor files every 5 minutes (a file is only rewritten when it changes).",
-)
+def valid_fields(run: HorizonConfigRun) -> dict:
+    """The horizon_configs_valid verdict of one generation."""
+    return {"check_name": "horizon_configs_valid", "passed": not run.errors,
+            "metadata": {"failed_projects": ", ".join(run.errors) or "-"}}
+
+
+horizon_job = dg.define_asset_job("horizon_supervisors_refresh", selection=[horizon_supervisors],
+                                  executor_def=dg.in_process_executor)

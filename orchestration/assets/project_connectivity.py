@@ -3,10 +3,12 @@
 
 import dagster as dg
 
+from orchestration.fleet_cycle import batch_size, each_partition
 from orchestration.partitions import projects_partitions
 from orchestration.resources import ControlDatabaseResource
+from resources.errors import FleetopsError
 from resources.project_check import check_spec
-from resources.secrets import SecretBox
+from resources.registry.projects import ProjectRegistry
 
 
 def _markdown(report: dict) -> str:
@@ -22,27 +24,48 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _connectivity(registry: ProjectRegistry, project: str) -> dict:
+    try:
+        return check_spec(registry.box, registry.spec(project))
+    except FleetopsError as exc:
+        raise dg.Failure(description=f"project {project}: {exc}") from None
+
+
+def _reachable_fields(report: dict) -> dict:
+    return {"passed": report["ok"], "severity": dg.AssetCheckSeverity.WARN,
+            "metadata": {"unreachable_connections": sum(not c["reachable"] for c in report["connections"])}}
+
+
 @dg.asset(
     partitions_def=projects_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size()),
+    output_required=False,
     group_name="fleet",
     kinds={"laravel"},
-    check_specs=[dg.AssetCheckSpec("stores_reachable", asset="project_connectivity")],
-    description="Connects to a project's failed-job store and queue connections: tables, row counts, privileges.",
+    description="Connects to a project's failed-job store and queue connections: tables, row counts, privileges. "
+    "Hourly, one run per batch of projects.",
 )
-def project_connectivity(
-    context: dg.AssetExecutionContext, control_db: ControlDatabaseResource
-) -> dg.MaterializeResult:
-    registry = control_db.projects()
-    report = check_spec(SecretBox.from_env(), registry.spec(context.partition_key))
-    tables = [t for conn in report["connections"] for t in conn["tables"]]
-    return dg.MaterializeResult(
-        metadata={
+def project_connectivity(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource):
+    registry = control_db.projects()  # one per run: a registry per project reconnects
+
+    def connect(project: str) -> dict:
+        report = _connectivity(registry, project)
+        context.log_event(dg.AssetCheckEvaluation(asset_key=context.asset_key, check_name="stores_reachable",
+                                                  partition=project, **_reachable_fields(report)))
+        tables = [t for conn in report["connections"] for t in conn["tables"]]
+        return {
             "reachable_connections": sum(c["reachable"] for c in report["connections"]),
             "connections": len(report["connections"]),
             "failed_jobs_rows": sum(t["rows"] or 0 for t in tables if t["role"] == "failed"),
             "jobs_rows": sum(t["rows"] or 0 for t in tables if t["role"] == "jobs"),
             "report": dg.MetadataValue.md(_markdown(report)),
-        },
-        check_results=[dg.AssetCheckResult(check_name="stores_reachable", passed=report["ok"],
-                                           severity=dg.AssetCheckSeverity.WARN)],
-    )
+        }
+
+    yield from each_partition(context, connect)
+
+
+@dg.asset_check(asset=project_connectivity, name="stores_reachable", partitions_def=projects_partitions,
+                description="Every store of the project answers and lets fleetops do what it needs.")
+def stores_reachable(context: dg.AssetCheckExecutionContext,
+                     control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(**_reachable_fields(_connectivity(control_db.projects(), context.partition_key)))

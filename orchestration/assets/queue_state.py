@@ -4,7 +4,7 @@ import dagster as dg
 
 from orchestration.resources import ControlDatabaseResource
 from resources.failure_report import markdown_table
-from resources.queue_sweep import sweep
+from resources.queue_sweep import Sweep, sweep
 from resources.secrets import SecretBox
 
 
@@ -14,36 +14,41 @@ from resources.secrets import SecretBox
     check_specs=[dg.AssetCheckSpec("no_stuck_jobs", asset="queue_state"),
                  dg.AssetCheckSpec("all_projects_observed", asset="queue_state")],
     description="One sweep over every enabled project's queue connections (concurrently): pending, delayed, "
-    "reserved, stuck and failed per queue, recorded in queue_observations. Numbers per project plot over time.",
+    "reserved, stuck and failed per queue, recorded in queue_observations. Numbers per project plot over time. "
+    "Reported every minute by fleet_sweep_sensor without a run (when the numbers changed, else hourly).",
 )
 def queue_state(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource) -> dg.MaterializeResult:
     result = sweep(control_db.database(), SecretBox.from_env())
     for project, error in result.errors.items():
         context.log.warning("project %s: %s", project, error)
-    totals = result.totals()
+    return dg.MaterializeResult(metadata=sweep_metadata(result), check_results=sweep_checks(result))
+
+
+def sweep_metadata(result: Sweep) -> dict:
+    """Fleet totals, named numbers per project (`shop/pending`, plotted one line each), the tables."""
     by_project = {project: result.totals(project) for project in result.projects}
-    per_project = {
-        f"{project}/{name}": numbers[name]
-        for project, numbers in by_project.items() for name in ("pending", "stuck", "failed")
+    return {
+        **result.totals(),
+        "projects": len(result.projects),
+        "unreachable_projects": len(result.errors),
+        **{f"{project}/{name}": numbers[name]
+           for project, numbers in by_project.items() for name in ("pending", "stuck", "failed")},
+        "queues": dg.MetadataValue.md(markdown_table(result.rows, [
+            "project", "connection", "queue", "pending", "delayed", "reserved", "stuck", "failed",
+            "oldest_pending_age"])),
+        "errors": dg.MetadataValue.md(markdown_table(
+            [{"project": p, "error": e} for p, e in result.errors.items()], ["project", "error"])),
     }
-    stuck = {project: numbers["stuck"] for project, numbers in by_project.items() if numbers["stuck"]}
-    return dg.MaterializeResult(
-        metadata={
-            **totals,
-            "projects": len(result.projects),
-            "unreachable_projects": len(result.errors),
-            **per_project,
-            "queues": dg.MetadataValue.md(markdown_table(result.rows, [
-                "project", "connection", "queue", "pending", "delayed", "reserved", "stuck", "failed",
-                "oldest_pending_age"])),
-            "errors": dg.MetadataValue.md(markdown_table(
-                [{"project": p, "error": e} for p, e in result.errors.items()], ["project", "error"])),
-        },
-        check_results=[
-            dg.AssetCheckResult(check_name="no_stuck_jobs", passed=not stuck, severity=dg.AssetCheckSeverity.WARN,
-                                metadata={"stuck_jobs": sum(stuck.values()), "projects": ", ".join(stuck) or "-"}),
-            dg.AssetCheckResult(check_name="all_projects_observed", passed=not result.errors,
-                                severity=dg.AssetCheckSeverity.WARN,
-                                metadata={"unreachable": ", ".join(result.errors) or "-"}),
-        ],
-    )
+
+
+def sweep_checks(result: Sweep) -> list[dg.AssetCheckResult]:
+    """no_stuck_jobs and all_projects_observed for one sweep."""
+    stuck = {project: result.totals(project)["stuck"] for project in result.projects}
+    stuck = {project: n for project, n in stuck.items() if n}
+    return [
+        dg.AssetCheckResult(check_name="no_stuck_jobs", passed=not stuck, severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"stuck_jobs": sum(stuck.values()), "projects": ", ".join(stuck) or "-"}),
+        dg.AssetCheckResult(check_name="all_projects_observed", passed=not result.errors,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"unreachable": ", ".join(result.errors) or "-"}),
+    ]

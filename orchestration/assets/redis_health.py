@@ -119,16 +119,30 @@ def redis_fleet_health(
     if missing := [name for name in names if name not in known]:  # registered since the last sensor tick
         context.instance.add_dynamic_partitions(redis_connections_partitions.name, missing)
     for probe in result.results:
-        context.log_event(dg.AssetMaterialization(asset_key=redis_health.key, partition=probe.connection,
-                                                  metadata=health_metadata(probe)))
+        context.log_event(connection_materialization(probe))
         if probe.connection in result.changed:  # the verdict stands until the status or reason changes
-            context.log_event(dg.AssetCheckEvaluation(asset_key=redis_health.key, check_name="redis_up",
-                                                      partition=probe.connection,
-                                                      **up_check(probe.status, probe.reason, probe.error)))
+            context.log_event(up_evaluation(probe))
+    return dg.MaterializeResult(metadata=fleet_metadata(result))
+
+
+def connection_materialization(probe: ProbeResult) -> dg.AssetMaterialization:
+    """One connection's probe as the materialization of its redis_health partition."""
+    return dg.AssetMaterialization(asset_key=redis_health.key, partition=probe.connection,
+                                   metadata=health_metadata(probe))
+
+
+def up_evaluation(probe: ProbeResult) -> dg.AssetCheckEvaluation:
+    """One connection's redis_up verdict, for its partition."""
+    return dg.AssetCheckEvaluation(asset_key=redis_health.key, check_name="redis_up", partition=probe.connection,
+                                   **up_check(probe.status, probe.reason, probe.error))
+
+
+def fleet_metadata(result: HealthSweep) -> dict:
+    """The sweep's counts and its table of every connection."""
     rows = [{"connection": r.connection, "status": r.status, "reason": r.reason, "latency_ms": r.latency_ms,
              "used_memory": r.info.get("used_memory"), "pending": r.queue_totals()["pending"] if r.queues else None,
              "horizon": r.horizon.status if r.horizon else None} for r in result.results]
-    return dg.MaterializeResult(metadata={
+    return {
         **result.counts(),
         "connections": len(result.results),
         "sweep_seconds": round(result.seconds, 3),
@@ -138,13 +152,10 @@ def redis_fleet_health(
         "alerts_sent": dg.MetadataValue.md(markdown_table(
             [{"alert": a.line(), "delivered": a.delivered, "error": a.error} for a in result.alerts],
             ["alert", "delivered", "error"])),
-    })
+    }
 
 
 redis_sweep_job = dg.define_asset_job("redis_health_sweep", selection=[redis_fleet_health],
-                                      tags={"fleetops/kind": "redis_sweep"})
-redis_health_schedule = dg.ScheduleDefinition(
-    name="redis_health_schedule", job=redis_sweep_job, cron_schedule="* * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="One sweep of every Redis connection per minute (one run, not one per connection).",
-)
+                                      executor_def=dg.in_process_executor, tags={"fleetops/kind": "redis_sweep"},
+                                      description="One Redis sweep as a run, for a sweep by hand; the minute "
+                                      "sweep is fleet_sweep_sensor's, without a run.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import click
 
@@ -10,7 +12,7 @@ from orchestration.cli.context import CliContext, pass_context
 from orchestration.cli.output import emit, emit_json, emit_table
 from resources.control.models import utcnow
 from resources.durations import parse_duration
-from resources.errors import NotFoundError
+from resources.errors import NotFoundError, ValidationError
 from resources.failure_report import groups as failure_groups
 from resources.failure_report import list_failed
 from resources.laravel.payload import command_properties
@@ -96,3 +98,44 @@ def groups(ctx: CliContext, limit: int, as_json: bool) -> None:
         ("MESSAGE", lambda r: (r["message"] or "")[:50]), ("LAST SEEN", lambda r: r["last_seen"]),
         ("FINGERPRINT", lambda r: r["fingerprint"][:12]),
     ]))
+
+
+@failed.command("refresh")
+@click.option("--project", "projects", multiple=True, help="Only this project (repeatable).")
+@click.option("--all", "all_", is_flag=True, help="Every project (the default when no --project is given).")
+@click.option("--wait", is_flag=True, help="Follow the runs to the end; exit 1 when a project's snapshot failed.")
+@pass_context
+def refresh(ctx: CliContext, projects: tuple[str, ...], all_: bool, wait: bool) -> None:
+    """Snapshot failed jobs now: queue exactly the runs the 5-minute schedule queues (one per batch of projects)."""
+    if projects and all_:
+        raise ValidationError("give --project or --all, not both")
+    for project in projects:
+        ctx.projects.spec(project)  # NotFoundError (exit 2) for an unknown project
+    if not os.environ.get("DAGSTER_HOME"):
+        raise ValidationError("DAGSTER_HOME is not set: the refresh is queued on a Dagster instance")
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    from orchestration.partitions import sync_partitions
+    from orchestration.schedules import cycle_key, failed_jobs_requests, snapshot_job
+    from orchestration.submission import submit_tagged_runs, wait_for_runs
+
+    with DagsterInstance.get() as instance:
+        sync_partitions(instance, ctx.db)  # a project added without DAGSTER_HOME has no partition yet
+        requests = failed_jobs_requests(instance, cycle_key(utcnow()), list(projects) or None)
+        runs = submit_tagged_runs(instance, snapshot_job.name,
+                                  [{**r.tags, "fleetops/trigger": "cli"} for r in requests])
+        for run in runs:
+            click.echo(f"queued run {run.run_id} ({_covers(run.tags)})")
+        if not wait:
+            return
+        statuses = wait_for_runs(instance, [run.run_id for run in runs],
+                                 on_change=lambda run: click.echo(f"run {run.run_id}: {run.status.value.lower()}",
+                                                                  err=True))
+    if any(status != DagsterRunStatus.SUCCESS for status in statuses.values()):
+        sys.exit(1)
+
+
+def _covers(tags: dict[str, str]) -> str:
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    return f"{tags['dagster/asset_partition_range_start']} .. {tags['dagster/asset_partition_range_end']}"

@@ -148,7 +148,8 @@ def test_asset_fails_only_the_partition_whose_database_is_down(
         dead = run("dead")
         assert not dead.success
         message = dead.failure_data_for_node("failed_jobs").user_failure_data.description
-        assert message.startswith("project dead: cannot read failed jobs:") and "127.0.0.1" in message
+        assert message.startswith("1 partition(s) failed: dead: project dead: cannot read failed jobs:")
+        assert "127.0.0.1" in message
     db.dispose()
 
 

@@ -167,10 +167,10 @@ def test_passwords_reach_neither_the_control_database_nor_the_dagster_event_log(
     assert not any(s in dagster_files for s in secrets)
 
 
-def test_the_sweep_is_scheduled_every_minute_as_one_run() -> None:
-    schedule = defs.resolve_schedule_def("redis_health_schedule")
-    assert schedule.cron_schedule == "* * * * *"
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+def test_the_sweep_runs_every_minute_without_a_run_and_by_hand_as_one_run() -> None:
+    sensor = defs.get_sensor_def("fleet_sweep_sensor")
+    assert sensor.minimum_interval_seconds == 60 and not sensor.targets  # no run: asset events only
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     job = defs.resolve_job_def("redis_health_sweep")
     assert job.tags["fleetops/kind"] == "redis_sweep"
     assert [key.to_user_string() for key in job.asset_layer.selected_asset_keys] == [

@@ -2,6 +2,7 @@
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -187,9 +188,12 @@ def test_the_hourly_schedule_requests_one_run_per_enabled_customer(customers: Zu
     with customers.db.session() as session:
         registry.put(CustomerSpec(**{**registry.spec("paused").__dict__, "enabled": False}), session)
     instance.add_dynamic_partitions("zuora_customers", ["acme", "globex", "paused"])
-    context = dg.build_schedule_context(instance=instance, resources={"control_db": ControlDatabaseResource()})
-    requests = zuora_sync_schedule(context)
-    assert sorted(r.partition_key for r in requests) == ["acme", "globex"]
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        context = dg.build_schedule_context(instance=instance, resources={"control_db": ControlDatabaseResource()},
+                                            scheduled_execution_time=datetime.now(UTC))
+        requests = zuora_sync_schedule.evaluate_tick(context).run_requests
+    assert sorted(r.tags["dagster/partition"] for r in requests) == ["acme", "globex"]
+    assert len({r.run_key for r in requests}) == 2
     assert zuora_sync_schedule.cron_schedule == "0 * * * *"
 
 
