@@ -18,7 +18,7 @@ from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup, project_hour
 from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
-from orchestration.assets.zuora import zuora_sync
+from orchestration.assets.zuora import zuora_customer_sync
 from orchestration.fleet_cycle import batch_run_requests, batches, schedule_cron
 from orchestration.partitions import projects_partitions, zuora_customers_partitions
 from orchestration.resources import ControlDatabaseResource
@@ -38,7 +38,7 @@ queue_sweep_job = dg.define_asset_job("queue_sweep", selection=[queue_state], ex
 # One step in the run's process: the sync is I/O on its own threads, and a step process would
 # only add start-up time.
 zuora_sync_job = dg.define_asset_job(
-    "zuora_sync", selection=[zuora_sync], executor_def=dg.in_process_executor,
+    "zuora_sync", selection=[zuora_customer_sync], executor_def=dg.in_process_executor,
     tags={"fleetops/kind": "zuora"},
     description="Sync a batch of customers' Zuora workflows, then re-extract their tasks, customer by customer.",
 )

@@ -34,7 +34,7 @@ class ZuoraSyncConfig(dg.Config):
 
 
 @dg.multi_asset(
-    name="zuora_sync",
+    name="zuora_customer_sync",
     specs=[
         dg.AssetSpec(WORKFLOWS, partitions_def=zuora_customers_partitions, group_name="zuora", kinds={"zuora", "sql"},
                      skippable=True,
@@ -59,8 +59,10 @@ class ZuoraSyncConfig(dg.Config):
     partitions_def=zuora_customers_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size()),
 )
-def zuora_sync(context: dg.AssetExecutionContext, config: ZuoraSyncConfig, control_db: ControlDatabaseResource,
-               zuora: ZuoraApiResource) -> Iterator[PartitionEvent | dg.Output]:
+def zuora_customer_sync(
+    context: dg.AssetExecutionContext, config: ZuoraSyncConfig, control_db: ControlDatabaseResource,
+    zuora: ZuoraApiResource,
+) -> Iterator[PartitionEvent | dg.Output]:
     """Each customer of the run: workflows, then tasks; each its own materialization and check."""
     db, box = control_db.database(), SecretBox.from_env()
     full = config.full or context.run.tags.get(FULL_TAG) == "true"

@@ -13,7 +13,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import serialize_value
 
-from orchestration.assets.zuora import FULL_TAG, TASKS, WORKFLOWS, zuora_sync
+from orchestration.assets.zuora import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
 from orchestration.partitions import zuora_customers_partitions
 from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
 from orchestration.schedules import zuora_sync_schedule
@@ -50,8 +50,8 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.Dag
 def sync(instance: dg.DagsterInstance, customer: str, **kwargs) -> dg.ExecuteInProcessResult:
     if customer not in instance.get_dynamic_partitions("zuora_customers"):
         instance.add_dynamic_partitions("zuora_customers", [customer])
-    return dg.materialize([zuora_sync], partition_key=customer, instance=instance, resources=RESOURCES,
-                          raise_on_error=False, **kwargs)
+    return dg.materialize([zuora_customer_sync], partition_key=customer, instance=instance,
+                          resources=RESOURCES, raise_on_error=False, **kwargs)
 
 
 def failure(result: dg.ExecuteInProcessResult) -> str:
@@ -150,7 +150,7 @@ def test_failed_exports_show_in_the_error_table_and_fail_the_check(customers: Zu
 def test_full_by_config_or_by_run_tag(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
     customers.add("acme", workflows=5)
     sync(instance, "acme")
-    sync(instance, "acme", run_config={"ops": {"zuora_sync": {"config": {"full": True}}}})
+    sync(instance, "acme", run_config={"ops": {"zuora_customer_sync": {"config": {"full": True}}}})
     assert latest(instance, WORKFLOWS, "acme")["export_calls"] == 5
     sync(instance, "acme")
     assert latest(instance, WORKFLOWS, "acme")["export_calls"] == 0
@@ -239,7 +239,7 @@ def test_one_run_syncs_three_customers_and_retries_only_the_one_down(customers: 
     instance.add_dynamic_partitions("zuora_customers", list(tenants))
     customers.admin.faults(tenants["globex"], {"kind": "503", "target": "any", "count": -1})
     (request,) = hourly_tick(instance).run_requests
-    result = dg.materialize([zuora_sync], instance=instance, resources=RESOURCES, raise_on_error=False,
+    result = dg.materialize([zuora_customer_sync], instance=instance, resources=RESOURCES, raise_on_error=False,
                             tags=request.tags)
 
     assert not result.success and retries(result) == 2  # the ZuoraApiResource's job_retries
@@ -284,7 +284,7 @@ def test_a_retry_skips_customers_that_failed_for_good_and_completes_the_one_that
     (request, *_) = hourly_tick(instance).run_requests
     assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
         "acme", "flaky")
-    result = dg.materialize([zuora_sync], instance=instance, resources=RESOURCES, raise_on_error=False,
+    result = dg.materialize([zuora_customer_sync], instance=instance, resources=RESOURCES, raise_on_error=False,
                             tags=request.tags)
     assert not result.success and retries(result) == 1  # flaky came back on the retry; badcreds is not retried
     assert "1 partition(s) failed: badcreds: customer badcreds: POST /oauth/token: Zuora refused" in failure(result)
