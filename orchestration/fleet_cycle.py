@@ -12,7 +12,10 @@ the same run a single-run backfill launches), and the asset walks `context.parti
   a failed run planned and did not materialize (its partition status cache reads the
   per-partition "materialization planned" events against the run's status; open-source
   storage records no "failed to materialize" event), so the dead partition shows failed
-  and the rest of the batch shows materialized.
+  and the rest of the batch shows materialized;
+- a partition that fails for a reason that may pass (`TransientFailure`) makes Dagster try the
+  step again after a backoff, and the retry works only on such partitions, read from the run's
+  own events: nothing already materialized in the run is done twice.
 
 Dynamic partition keys are ordered by insertion, so a batch is a contiguous run of the
 instance's order: asking for a subset (enabled customers only) splits it where it has gaps.
