@@ -11,7 +11,7 @@ from orchestration.assets.horizon_supervisors import horizon_job, horizon_superv
 from orchestration.assets.project_connectivity import project_connectivity, stores_reachable
 from orchestration.assets.queue_state import queue_state
 from orchestration.assets.redis_health import redis_fleet_health, redis_health, redis_sweep_job, redis_up
-from orchestration.assets.zuora import zuora_tasks, zuora_workflows
+from orchestration.assets.zuora import zuora_customer_sync
 from orchestration.checks import freshness_job, snapshot_fresh
 from orchestration.jobs.spool import spool_job, spool_request_job
 from orchestration.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
@@ -33,8 +33,8 @@ from orchestration.sensors.spool import spool_run_failure_sensor, spool_sensor
 from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
 
 defs = dg.Definitions(
-    assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state, zuora_workflows,
-            zuora_tasks, redis_health, redis_fleet_health, horizon_supervisors],
+    assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state, zuora_customer_sync,
+            redis_health, redis_fleet_health, horizon_supervisors],
     asset_checks=[snapshot_fresh, redis_up, failure_spike_check, stores_reachable],
     jobs=[snapshot_job, rollup_job, connectivity_job, queue_sweep_job, freshness_job, zuora_sync_job, spool_job,
           spool_request_job, redis_sweep_job, horizon_job],

@@ -10,7 +10,7 @@ from orchestration.assets.failure_rollup import failure_rollup
 from orchestration.assets.horizon_supervisors import horizon_supervisors
 from orchestration.assets.queue_state import queue_state
 from orchestration.assets.redis_health import redis_fleet_health
-from orchestration.assets.zuora import zuora_tasks, zuora_workflows
+from orchestration.assets.zuora import zuora_customer_sync
 from orchestration.jobs.spool import spool_request_job
 from orchestration.partitions import projects_partitions, zuora_customers_partitions
 from orchestration.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
@@ -36,7 +36,7 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
     def run(assets: list, **kwargs) -> None:
         result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False, **kwargs)
         if not result.success:
-            failures.append(f"{assets[0].key.to_user_string()} {kwargs.get('partition_key', '')}".strip())
+            failures.append(f"{assets[0].node_def.name} {kwargs.get('partition_key', '')}".strip())
 
     projects = instance.get_dynamic_partitions(projects_partitions.name)
     for project in projects:
@@ -53,11 +53,11 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
     run([horizon_supervisors])
     customers = instance.get_dynamic_partitions(zuora_customers_partitions.name)
     for customer in customers:
-        run([zuora_workflows, zuora_tasks], partition_key=customer)
+        run([zuora_customer_sync], partition_key=customer)
     biggest = max(DEMO_TENANTS, key=lambda tenant: tenant.workflows).customer
     if biggest in customers and not failures:
         _edit_in_zuora(biggest)
-        run([zuora_workflows, zuora_tasks], partition_key=biggest)
+        run([zuora_customer_sync], partition_key=biggest)
     _release_stuck_from_launchpad(instance, resources, failures)
     return failures
 

@@ -12,7 +12,10 @@ the same run a single-run backfill launches), and the asset walks `context.parti
   a failed run planned and did not materialize (its partition status cache reads the
   per-partition "materialization planned" events against the run's status; open-source
   storage records no "failed to materialize" event), so the dead partition shows failed
-  and the rest of the batch shows materialized.
+  and the rest of the batch shows materialized;
+- a partition that fails for a reason that may pass (`TransientFailure`) makes Dagster try the
+  step again after a backoff, and the retry works only on such partitions, read from the run's
+  own events: nothing already materialized in the run is done twice.
 
 Dynamic partition keys are ordered by insertion, so a batch is a contiguous run of the
 instance's order: asking for a subset (enabled customers only) splits it where it has gaps.
@@ -21,7 +24,7 @@ instance's order: asking for a subset (enabled customers only) splits it where i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -80,29 +83,100 @@ def batch_run_requests(chunks: Sequence[Sequence[str]], cycle: str, tags: dict[s
     ]
 
 
+class TransientFailure(dg.Failure):
+    """A partition's failure that may pass by itself (an outage, a quota returning soon).
+
+    The step is tried again by Dagster after `seconds`, for the partitions that failed so alone.
+    """
+
+    def __init__(self, description: str, seconds: float, metadata: dict | None = None) -> None:
+        super().__init__(description=description, metadata=metadata)
+        self.seconds = seconds
+
+
+PartitionEvent = dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation
+RETRY_IN = "retry_in_seconds"  # on a failed partition's observation: the failure was transient
+
+
 def each_partition(
     context: dg.AssetExecutionContext, work: Callable[[str], dict], *, asset_key: dg.AssetKey | None = None,
     keys: Sequence[str] | None = None,
-) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
+) -> Iterator[PartitionEvent]:
     """Run `work(key)` for every partition of the run; its metadata becomes that partition's materialization.
 
     A `dg.Failure` raised by `work` is that partition's failure alone: recorded as an
     observation with its reason, the others go on, and the step fails at the end naming them.
     """
     key_of = asset_key or context.asset_key
-    failed: dict[str, str] = {}
+    yield from each_partition_events(
+        context, lambda key: [dg.AssetMaterialization(asset_key=key_of, partition=key, metadata=work(key))],
+        asset_keys=[key_of], keys=keys)
+
+
+def each_partition_events(
+    context: dg.AssetExecutionContext, work: Callable[[str], Iterable[PartitionEvent]], *,
+    asset_keys: Sequence[dg.AssetKey], keys: Sequence[str] | None = None, max_retries: int = 0,
+) -> Iterator[PartitionEvent]:
+    """Run `work(key)` for every partition of the run, passing on the events it yields (one
+    materialization of each of `asset_keys`, with their check evaluations).
+
+    A `dg.Failure` raised by `work` is that partition's failure alone: an observation with its
+    reason on each asset it did not materialize, and the others go on. At the end the step fails
+    naming them; when some failed with a `TransientFailure` it asks Dagster to try the step again
+    (`max_retries` times, after the longest wait asked). A retry reads this run's events and
+    works only on the partitions that failed transiently: a partition already materialized is not
+    done twice, and one that failed for good is not tried again (it stays named in the failure).
+    """
+    done, failed = _earlier_attempts(context, asset_keys) if context.retry_number else (set(), {})
+    waits: list[float] = []
     for key in keys if keys is not None else context.partition_keys:
+        if key in done or key in failed:
+            continue
+        materialized: set[dg.AssetKey] = set()
         try:
-            metadata = work(key)
+            for event in work(key):
+                yield event
+                if isinstance(event, dg.AssetMaterialization):
+                    materialized.add(event.asset_key)
         except dg.Failure as exc:
             failed[key] = (exc.description or "failed").strip().splitlines()[0][:300]
+            metadata: dict = {"error": failed[key]}
+            if isinstance(exc, TransientFailure):
+                metadata[RETRY_IN] = exc.seconds
+                waits.append(exc.seconds)
             context.log.error("partition %s: %s", key, failed[key])
-            yield dg.AssetObservation(asset_key=key_of, partition=key, metadata={"error": failed[key]})
-            continue
-        yield dg.AssetMaterialization(asset_key=key_of, partition=key, metadata=metadata)
+            for asset in asset_keys:
+                if asset not in materialized:
+                    yield dg.AssetObservation(asset_key=asset, partition=key, metadata=metadata)
     if failed:
-        raise dg.Failure(
+        failure = dg.Failure(
             description=f"{len(failed)} partition(s) failed: "
             + "; ".join(f"{key}: {reason}" for key, reason in list(failed.items())[:20]),
             metadata={"failed_partitions": len(failed), "failed": ", ".join(failed)},
         )
+        if waits:
+            context.log.warning("%d partition(s) failed for a transient reason: Dagster tries them again in %.0f s",
+                                len(waits), max(waits))
+            raise dg.RetryRequested(max_retries=max_retries, seconds_to_wait=max(waits)) from failure
+        raise failure
+
+
+def _earlier_attempts(context: dg.AssetExecutionContext,
+                      asset_keys: Sequence[dg.AssetKey]) -> tuple[set[str], dict[str, str]]:
+    """From this run's events: the partitions whose every asset is materialized, and those whose
+    last failure was not transient (with its reason)."""
+    materialized: dict[str, set[dg.AssetKey]] = {}
+    last_failure: dict[str, tuple[str, bool]] = {}
+    for entry in context.instance.all_logs(
+            context.run.run_id, of_type={dg.DagsterEventType.ASSET_MATERIALIZATION,
+                                     dg.DagsterEventType.ASSET_OBSERVATION}):
+        event = entry.asset_materialization or entry.asset_observation
+        if event is None or event.asset_key not in asset_keys or event.partition is None:
+            continue
+        if isinstance(event, dg.AssetMaterialization):
+            materialized.setdefault(event.partition, set()).add(event.asset_key)
+        elif "error" in event.metadata:
+            last_failure[event.partition] = (str(event.metadata["error"].value), RETRY_IN in event.metadata)
+    done = {key for key, assets in materialized.items() if assets >= set(asset_keys)}
+    failed = {key: reason for key, (reason, transient) in last_failure.items() if not transient and key not in done}
+    return done, failed

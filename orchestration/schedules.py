@@ -18,7 +18,7 @@ from orchestration.assets.failure_groups import failure_groups
 from orchestration.assets.failure_rollup import failure_rollup, project_hour
 from orchestration.assets.project_connectivity import project_connectivity
 from orchestration.assets.queue_state import queue_state
-from orchestration.assets.zuora import zuora_tasks, zuora_workflows
+from orchestration.assets.zuora import zuora_customer_sync
 from orchestration.fleet_cycle import batch_run_requests, batches, schedule_cron
 from orchestration.partitions import projects_partitions, zuora_customers_partitions
 from orchestration.resources import ControlDatabaseResource
@@ -35,12 +35,12 @@ queue_sweep_job = dg.define_asset_job("queue_sweep", selection=[queue_state], ex
                                       tags={"fleetops/kind": "sweep"},
                                       description="One queue sweep as a run, for a sweep by hand; the minute "
                                       "sweep is fleet_sweep_sensor's, without a run.")
-# Both steps in one process: the sync is I/O on its own threads, and a step process per asset
-# would only add start-up time.
+# One step in the run's process: the sync is I/O on its own threads, and a step process would
+# only add start-up time.
 zuora_sync_job = dg.define_asset_job(
-    "zuora_sync", selection=[zuora_workflows, zuora_tasks], executor_def=dg.in_process_executor,
+    "zuora_sync", selection=[zuora_customer_sync], executor_def=dg.in_process_executor,
     tags={"fleetops/kind": "zuora"},
-    description="Sync one customer's Zuora workflows, then re-extract their tasks.",
+    description="Sync a batch of customers' Zuora workflows, then re-extract their tasks, customer by customer.",
 )
 
 
@@ -90,7 +90,7 @@ def project_connectivity_schedule(context: dg.ScheduleEvaluationContext) -> list
 
 @dg.schedule(job=zuora_sync_job, cron_schedule=schedule_cron("0 * * * *"),
              default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Sync every enabled Zuora customer hourly, one run per customer.")
+             description="Sync every enabled Zuora customer hourly, one run per batch of customers.")
 def zuora_sync_schedule(
     context: dg.ScheduleEvaluationContext, control_db: ControlDatabaseResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
@@ -99,9 +99,7 @@ def zuora_sync_schedule(
     except FleetopsError as exc:
         return dg.SkipReason(str(exc))
     order = context.instance.get_dynamic_partitions(zuora_customers_partitions.name)
-    # one customer per run for now: the two assets are separate steps, and a batch whose workflows step failed
-    # for one customer would skip every customer's tasks
-    return (batch_run_requests(batches(order, enabled, size=1), f"zuora:{cycle_key(context.scheduled_execution_time)}")
+    return (batch_run_requests(batches(order, enabled), f"zuora:{cycle_key(context.scheduled_execution_time)}")
             or dg.SkipReason("no enabled customers"))
 
 

@@ -1,11 +1,21 @@
-"""Per customer: its Zuora workflows into `workflows`, then their tasks into `tasks`."""
+"""Per customer: its Zuora workflows into `workflows`, then their tasks into `tasks`, in one step.
 
+One run syncs a batch of customers (see orchestration.fleet_cycle). The two assets are one
+multi-asset so that a customer's tasks follow its own workflows inside the step: a customer
+whose workflows fail fails both its partitions alone, and every other customer of the batch
+still gets both materializations. A transient failure (Zuora down, a quota returning soon)
+makes Dagster try the step again after a backoff, for the customers that failed so only.
+"""
+
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
 from orchestration.partitions import zuora_customers_partitions
 from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
+from resources.control.database import ControlDatabase
 from resources.errors import FleetopsError
 from resources.failure_report import markdown_table
 from resources.secrets import SecretBox
@@ -14,6 +24,8 @@ from resources.zuora.task_extraction import missing_tasks, orphan_tasks
 from resources.zuora.workflow_sync import WorkflowSyncResult
 
 FULL_TAG = "fleetops/zuora-full"  # a run (or a backfill from the UI) tagged "true" downloads every export
+WORKFLOWS = dg.AssetKey("zuora_workflows")
+TASKS = dg.AssetKey("zuora_tasks")
 
 
 class ZuoraSyncConfig(dg.Config):
@@ -21,27 +33,55 @@ class ZuoraSyncConfig(dg.Config):
     """Download every workflow's export, not only those of new and changed workflows."""
 
 
-@dg.asset(
+@dg.multi_asset(
+    name="zuora_customer_sync",
+    specs=[
+        dg.AssetSpec(WORKFLOWS, partitions_def=zuora_customers_partitions, group_name="zuora", kinds={"zuora", "sql"},
+                     skippable=True,
+                     description="The customer's Zuora workflows in `workflows`: every page listed, exports "
+                     "downloaded only for new or changed workflows (config full: true, or run tag "
+                     "fleetops/zuora-full=true, downloads all), none for a workflow without an active version; a "
+                     "workflow missing from a complete listing deleted only once its own GET answers 404. A failed "
+                     "listing, a used-up quota or a 403 fails the partition and deletes nothing; an outage or a "
+                     "quota is retried by Dagster. A spent request budget defers the rest to the next run."),
+        dg.AssetSpec(TASKS, partitions_def=zuora_customers_partitions, deps=[WORKFLOWS], group_name="zuora",
+                     kinds={"sql"}, skippable=True,
+                     description="The customer's workflow tasks in `tasks`, re-extracted from the stored exports "
+                     "alone (no Zuora call): upserted by (workflow, task id), tasks gone from an export deleted. A "
+                     "workflow without a stored export keeps its tasks."),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("sync_complete", asset=WORKFLOWS, partitions_def=zuora_customers_partitions,
+                          description="The last sync listed every page and downloaded every export due."),
+        dg.AssetCheckSpec("tasks_have_workflows", asset=TASKS, partitions_def=zuora_customers_partitions,
+                          description="No task without its workflow; every stored export's tasks stored."),
+    ],
     partitions_def=zuora_customers_partitions,
-    group_name="zuora",
-    kinds={"zuora", "sql"},
-    check_specs=[dg.AssetCheckSpec("sync_complete", asset="zuora_workflows",
-                                   description="The last sync listed every page and downloaded every export due.")],
-    description="The customer's Zuora workflows in `workflows`: every page listed, exports downloaded only for new "
-    "or changed workflows (config full: true, or run tag fleetops/zuora-full=true, downloads all), none for a "
-    "workflow without an active version; a workflow missing from a complete listing deleted only once its own GET "
-    "answers 404. A failed listing, a used-up quota or a 403 fails the partition and deletes nothing; an outage or "
-    "a quota is retried by Dagster. A spent request budget defers the rest to the next run.",
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size()),
 )
-def zuora_workflows(
+def zuora_customer_sync(
     context: dg.AssetExecutionContext, config: ZuoraSyncConfig, control_db: ControlDatabaseResource,
     zuora: ZuoraApiResource,
-) -> dg.MaterializeResult:
-    customer = context.partition_key
+) -> Iterator[PartitionEvent | dg.Output]:
+    """Each customer of the run: workflows, then tasks; each its own materialization and check."""
+    db, box = control_db.database(), SecretBox.from_env()
     full = config.full or context.run.tags.get(FULL_TAG) == "true"
+
+    def sync_customer(customer: str) -> Iterator[PartitionEvent]:
+        yield from _workflows(context, db, box, customer, full, zuora)
+        yield from _tasks(context, db, box, customer)
+
+    yield from each_partition_events(context, sync_customer, asset_keys=[WORKFLOWS, TASKS],
+                                     max_retries=zuora.job_retries)
+    # the checks were evaluated per customer above; Dagster still wants each check's (empty) output
+    for output_name in context.assets_def.check_specs_by_output_name:
+        yield dg.Output(None, output_name=output_name)
+
+
+def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, box: SecretBox, customer: str, full: bool,
+               zuora: ZuoraApiResource) -> Iterator[PartitionEvent]:
     try:
-        result = sync_workflows(control_db.database(), SecretBox.from_env(), customer, full=full,
-                                retry=zuora.retry())
+        result = sync_workflows(db, box, customer, full=full, retry=zuora.retry())
     except FleetopsError as exc:
         raise dg.Failure(description=f"customer {customer}: {exc}") from None
     context.log.info("customer %s: %s", customer, result.summary())
@@ -55,26 +95,20 @@ def zuora_workflows(
     if result.until:
         metadata["until"] = result.until
     if result.status == "failed":
-        failure = dg.Failure(
-            description=f"customer {customer}: {result.stop or result.errors[-1].error}; nothing was deleted "
-            f"({result.created} created, {result.updated} updated, {result.exported} exports stored before it "
-            "stopped)",
-            metadata=metadata,
-        )
+        description = (f"customer {customer}: {result.stop or result.errors[-1].error}; nothing was deleted "
+                       f"({result.created} created, {result.updated} updated, {result.exported} exports stored "
+                       "before it stopped)")
         wait = _retry_wait(result, zuora)
         if wait is not None:
-            context.log.warning("customer %s: transient failure, Dagster tries again in %.0f s", customer, wait)
-            raise dg.RetryRequested(max_retries=zuora.job_retries, seconds_to_wait=wait) from failure
-        raise failure
-    return dg.MaterializeResult(
-        metadata=metadata,
-        check_results=[dg.AssetCheckResult(
-            check_name="sync_complete", passed=result.status == "complete",
-            # deferred: the customer's request budget is spent and the next run continues; not a fault
-            severity=dg.AssetCheckSeverity.WARN if result.status == "deferred" else dg.AssetCheckSeverity.ERROR,
-            metadata={"errors": len(result.errors), "status": result.status,
-                      "no_active_version": result.no_active_version},
-        )],
+            raise TransientFailure(description, seconds=wait, metadata=metadata)
+        raise dg.Failure(description=description, metadata=metadata)
+    yield dg.AssetMaterialization(asset_key=WORKFLOWS, partition=customer, metadata=metadata)
+    yield dg.AssetCheckEvaluation(
+        asset_key=WORKFLOWS, check_name="sync_complete", partition=customer, passed=result.status == "complete",
+        # deferred: the customer's request budget is spent and the next run continues; not a fault
+        severity=dg.AssetCheckSeverity.WARN if result.status == "deferred" else dg.AssetCheckSeverity.ERROR,
+        metadata={"errors": len(result.errors), "status": result.status,
+                  "no_active_version": result.no_active_version},
     )
 
 
@@ -93,35 +127,21 @@ def _retry_wait(result: WorkflowSyncResult, zuora: ZuoraApiResource) -> float | 
     return wait if wait <= max(zuora.job_retry_max_wait_seconds, zuora.job_retry_seconds) else None
 
 
-@dg.asset(
-    partitions_def=zuora_customers_partitions,
-    deps=[zuora_workflows],
-    group_name="zuora",
-    kinds={"sql"},
-    check_specs=[dg.AssetCheckSpec("tasks_have_workflows", asset="zuora_tasks",
-                                   description="No task without its workflow; every stored export's tasks stored.")],
-    description="The customer's workflow tasks in `tasks`, re-extracted from the stored exports alone (no Zuora "
-    "call): upserted by (workflow, task id), tasks gone from an export deleted. A workflow without a stored export "
-    "keeps its tasks.",
-)
-def zuora_tasks(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource) -> dg.MaterializeResult:
-    customer = context.partition_key
-    db = control_db.database()
+def _tasks(context: dg.AssetExecutionContext, db: ControlDatabase, box: SecretBox,
+           customer: str) -> Iterator[PartitionEvent]:
     try:
-        result = sync_tasks(db, SecretBox.from_env(), customer)
+        result = sync_tasks(db, box, customer)
     except FleetopsError as exc:
         raise dg.Failure(description=f"customer {customer}: {exc}") from None
     context.log.info("customer %s: %s", customer, result.summary())
     orphans = orphan_tasks(db)
     missing = missing_tasks(db, result.customer_id)
-    return dg.MaterializeResult(
-        metadata={
-            **result.numbers(),
-            "error_table": dg.MetadataValue.md(markdown_table(
-                [error.as_dict() for error in result.errors[:50]], ["workflow", "name", "error"])),
-        },
-        check_results=[dg.AssetCheckResult(
-            check_name="tasks_have_workflows", passed=orphans == 0 and missing == 0,
-            severity=dg.AssetCheckSeverity.ERROR, metadata={"orphan_tasks": orphans, "missing_tasks": missing},
-        )],
+    yield dg.AssetMaterialization(asset_key=TASKS, partition=customer, metadata={
+        **result.numbers(),
+        "error_table": dg.MetadataValue.md(markdown_table(
+            [error.as_dict() for error in result.errors[:50]], ["workflow", "name", "error"])),
+    })
+    yield dg.AssetCheckEvaluation(
+        asset_key=TASKS, check_name="tasks_have_workflows", partition=customer, passed=orphans == 0 and missing == 0,
+        severity=dg.AssetCheckSeverity.ERROR, metadata={"orphan_tasks": orphans, "missing_tasks": missing},
     )

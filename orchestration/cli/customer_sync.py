@@ -94,7 +94,7 @@ def _launch(ctx: CliContext, customers: list[str], full: bool, wait: bool) -> bo
 
     with DagsterInstance.get() as instance:
         sync_partitions(instance, ctx.db)  # a customer added without DAGSTER_HOME has no partition yet
-        config = {"ops": {"zuora_workflows": {"config": {"full": True}}}} if full else None
+        config = {"ops": {"zuora_customer_sync": {"config": {"full": True}}}} if full else None
         runs = submit_partition_runs(instance, "zuora_sync", customers, run_config=config,
                                      tags={"fleetops/trigger": "cli"})
         customer_of = {run.run_id: run.tags["dagster/partition"] for run in runs}

@@ -73,11 +73,14 @@ def test_every_schedule_ticks_and_covers_every_partition_once(fleet: tuple[int, 
         assert sorted(keys) == sorted(instance.get_dynamic_partitions(partitions)), schedule.name
 
 
-def test_a_cycle_is_one_run_per_batch_not_per_project(fleet: tuple[int, dg.DagsterInstance]) -> None:
+@pytest.mark.parametrize("name", ["failed_jobs_schedule", "zuora_sync_schedule"])
+def test_a_cycle_is_one_run_per_batch_not_per_project_or_customer(fleet: tuple[int, dg.DagsterInstance],
+                                                                  name: str) -> None:
     n, instance = fleet
-    schedule = defs.get_schedule_def("failed_jobs_schedule")
+    schedule = defs.get_schedule_def(name)
     with dg.partition_loading_context(dynamic_partitions_store=instance):
-        data = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=WHEN))
+        data = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=WHEN,
+                                                                resources=RESOURCES))
     assert len(data.run_requests or []) == (1 if n else 0)
 
 

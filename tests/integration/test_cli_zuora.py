@@ -99,7 +99,7 @@ def test_sync_queues_one_run_per_customer_on_the_instance(fleetops_sqlite: Fleet
         assert sorted(run.tags["dagster/partition"] for run in runs) == ["acme", "globex"]
         for run in runs:
             assert run.job_name == "zuora_sync" and run.status == dg.DagsterRunStatus.QUEUED
-            assert run.run_config == {"ops": {"zuora_workflows": {"config": {"full": True}}}}
+            assert run.run_config == {"ops": {"zuora_customer_sync": {"config": {"full": True}}}}
             assert run.remote_job_origin.location_name == "fleetops"
             assert run.tags["fleetops/trigger"] == "cli"
 

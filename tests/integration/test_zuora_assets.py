@@ -1,4 +1,5 @@
-"""The Zuora assets in a real Dagster instance: partitions fail alone, numbers and checks, secrets stay out."""
+"""The Zuora assets in a real Dagster instance: customers fail alone inside a batch, retries redo only them,
+numbers and checks, secrets stay out."""
 
 import shutil
 from collections.abc import Iterator
@@ -7,9 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.schedule_definition import ScheduleExecutionData
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import serialize_value
 
-from orchestration.assets.zuora import FULL_TAG, zuora_tasks, zuora_workflows
+from orchestration.assets.zuora import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
+from orchestration.partitions import zuora_customers_partitions
 from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
 from orchestration.schedules import zuora_sync_schedule
 from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
@@ -45,7 +50,7 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.Dag
 def sync(instance: dg.DagsterInstance, customer: str, **kwargs) -> dg.ExecuteInProcessResult:
     if customer not in instance.get_dynamic_partitions("zuora_customers"):
         instance.add_dynamic_partitions("zuora_customers", [customer])
-    return dg.materialize([zuora_workflows, zuora_tasks], partition_key=customer, instance=instance,
+    return dg.materialize([zuora_customer_sync], partition_key=customer, instance=instance,
                           resources=RESOURCES, raise_on_error=False, **kwargs)
 
 
@@ -60,11 +65,10 @@ def retries(result: dg.ExecuteInProcessResult) -> int:
     return sum(1 for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY)
 
 
-def latest(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, customer: str) -> dict:
-    event = instance.get_latest_materialization_event(asset.key)
+def latest(instance: dg.DagsterInstance, asset: dg.AssetKey, customer: str) -> dict:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=[customer]), limit=1).records
-    assert event is not None and records
+        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[customer]), limit=1).records
+    assert records
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
@@ -78,17 +82,17 @@ def test_a_sync_records_its_numbers_and_passes_its_checks(customers: ZuoraCustom
     customers.add("acme", workflows=60)
     result = sync(instance, "acme")
     assert result.success
-    numbers = latest(instance, zuora_workflows, "acme")
+    numbers = latest(instance, WORKFLOWS, "acme")
     assert {k: numbers[k] for k in ("created", "updated", "unchanged", "deleted", "total", "errors", "list_calls",
                                     "export_calls")} == {"created": 60, "updated": 0, "unchanged": 0, "deleted": 0,
                                                          "total": 60, "errors": 0, "list_calls": 2,
                                                          "export_calls": 60}
     assert numbers["error_table"] == "_none_"
-    assert latest(instance, zuora_tasks, "acme")["created"] > 0
+    assert latest(instance, TASKS, "acme")["created"] > 0
     assert checks(result) == {"sync_complete": True, "tasks_have_workflows": True}
 
     again = sync(instance, "acme")
-    numbers = latest(instance, zuora_workflows, "acme")
+    numbers = latest(instance, WORKFLOWS, "acme")
     assert again.success and (numbers["unchanged"], numbers["export_calls"]) == (60, 0)
 
 
@@ -109,7 +113,7 @@ def test_failing_customers_fail_alone_with_a_clear_message_and_keep_their_workfl
     TOKENS.clear()  # a new run process starts without tokens
 
     results = {name: sync(instance, name) for name in tenants}
-    assert results["good"].success and latest(instance, zuora_workflows, "good")["deleted"] == 1
+    assert results["good"].success and latest(instance, WORKFLOWS, "good")["deleted"] == 1
     assert "customer badcreds: POST /oauth/token: Zuora refused the client credentials of client id" in failure(
         results["badcreds"])
     assert "customer outage: POST /oauth/token: Zuora failed after 2 retries: HTTP 503" in failure(
@@ -136,7 +140,7 @@ def test_failed_exports_show_in_the_error_table_and_fail_the_check(customers: Zu
     customers.admin.faults(tenant, {"kind": "malformed", "target": "export", "workflow": 1010, "count": -1})
     result = sync(instance, "acme")
     assert result.success  # the other nine are stored; the run does not hide the tenth
-    numbers = latest(instance, zuora_workflows, "acme")
+    numbers = latest(instance, WORKFLOWS, "acme")
     assert (numbers["created"], numbers["errors"]) == (10, 1)
     assert "| 1010 | Workflow 1010 | GET /workflows/1010/export: Zuora answered with malformed JSON" in numbers[
         "error_table"]
@@ -146,12 +150,12 @@ def test_failed_exports_show_in_the_error_table_and_fail_the_check(customers: Zu
 def test_full_by_config_or_by_run_tag(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
     customers.add("acme", workflows=5)
     sync(instance, "acme")
-    sync(instance, "acme", run_config={"ops": {"zuora_workflows": {"config": {"full": True}}}})
-    assert latest(instance, zuora_workflows, "acme")["export_calls"] == 5
+    sync(instance, "acme", run_config={"ops": {"zuora_customer_sync": {"config": {"full": True}}}})
+    assert latest(instance, WORKFLOWS, "acme")["export_calls"] == 5
     sync(instance, "acme")
-    assert latest(instance, zuora_workflows, "acme")["export_calls"] == 0
+    assert latest(instance, WORKFLOWS, "acme")["export_calls"] == 0
     sync(instance, "acme", tags={FULL_TAG: "true"})
-    assert latest(instance, zuora_workflows, "acme")["export_calls"] == 5
+    assert latest(instance, WORKFLOWS, "acme")["export_calls"] == 5
 
 
 def test_client_secrets_never_reach_the_event_log(customers: ZuoraCustomers, instance: dg.DagsterInstance,
@@ -180,21 +184,116 @@ def test_client_secrets_never_reach_the_event_log(customers: ZuoraCustomers, ins
         assert value.encode() not in stored
 
 
-def test_the_hourly_schedule_requests_one_run_per_enabled_customer(customers: ZuoraCustomers,
-                                                                    instance: dg.DagsterInstance) -> None:
-    for name in ("acme", "globex", "paused"):
-        customers.add(name)
-    registry = CustomerRegistry(customers.db, customers.box)
-    with customers.db.session() as session:
-        registry.put(CustomerSpec(**{**registry.spec("paused").__dict__, "enabled": False}), session)
-    instance.add_dynamic_partitions("zuora_customers", ["acme", "globex", "paused"])
+def hourly_tick(instance: dg.DagsterInstance) -> ScheduleExecutionData:
+    """The hourly schedule evaluated as the daemon does (`evaluate_tick` enforces run keys)."""
     with dg.partition_loading_context(dynamic_partitions_store=instance):
         context = dg.build_schedule_context(instance=instance, resources={"control_db": ControlDatabaseResource()},
                                             scheduled_execution_time=datetime.now(UTC))
-        requests = zuora_sync_schedule.evaluate_tick(context).run_requests
+        return zuora_sync_schedule.evaluate_tick(context)
+
+
+def disable(customers: ZuoraCustomers, name: str) -> None:
+    registry = CustomerRegistry(customers.db, customers.box)
+    with customers.db.session() as session:
+        registry.put(CustomerSpec(**{**registry.spec(name).__dict__, "enabled": False}), session)
+
+
+@pytest.mark.parametrize("enabled", [0, 1, 3])
+def test_the_hourly_schedule_requests_one_run_covering_every_enabled_customer(
+        customers: ZuoraCustomers, instance: dg.DagsterInstance, enabled: int) -> None:
+    names = [f"c{i}" for i in range(enabled)] + ["paused"]
+    for name in names:
+        customers.add(name)
+    disable(customers, "paused")
+    instance.add_dynamic_partitions("zuora_customers", names)
+    data = hourly_tick(instance)
+    if not enabled:
+        assert not data.run_requests and data.skip_message == "no enabled customers"
+        return
+    (request,) = data.run_requests
+    assert request.run_key
+    if enabled == 1:
+        assert request.tags["dagster/partition"] == "c0"
+    else:
+        assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+            "c0", f"c{enabled - 1}")
+    assert zuora_sync_schedule.cron_schedule == "0 * * * *"
+
+
+def test_a_disabled_customer_splits_the_batch_and_is_not_synced(customers: ZuoraCustomers,
+                                                                instance: dg.DagsterInstance) -> None:
+    for name in ("acme", "paused", "globex"):
+        customers.add(name)
+    disable(customers, "paused")
+    instance.add_dynamic_partitions("zuora_customers", ["acme", "paused", "globex"])
+    requests = hourly_tick(instance).run_requests
     assert sorted(r.tags["dagster/partition"] for r in requests) == ["acme", "globex"]
     assert len({r.run_key for r in requests}) == 2
-    assert zuora_sync_schedule.cron_schedule == "0 * * * *"
+
+
+def test_one_run_syncs_three_customers_and_retries_only_the_one_down(customers: ZuoraCustomers,
+                                                                     instance: dg.DagsterInstance) -> None:
+    """The schedule's run over three customers, one tenant down: the two others get both assets once,
+    the one down is tried again by Dagster alone, then shows failed with its reason."""
+    tenants = {name: customers.add(name, workflows=25) for name in ("acme", "globex", "initech")}
+    instance.add_dynamic_partitions("zuora_customers", list(tenants))
+    customers.admin.faults(tenants["globex"], {"kind": "503", "target": "any", "count": -1})
+    (request,) = hourly_tick(instance).run_requests
+    result = dg.materialize([zuora_customer_sync], instance=instance, resources=RESOURCES, raise_on_error=False,
+                            tags=request.tags)
+
+    assert not result.success and retries(result) == 2  # the ZuoraApiResource's job_retries
+    message = failure(result)
+    assert "Exceeded max_retries of 2" in message
+    assert "1 partition(s) failed: globex: customer globex: POST /oauth/token: Zuora failed after 2 retries" in message
+    materialized = [(e.asset_key.path[0], e.partition) for e in result.get_asset_materialization_events()
+                    for e in [e.step_materialization_data.materialization]]
+    assert sorted(materialized) == [(asset, name) for asset in ("zuora_tasks", "zuora_workflows")
+                                    for name in ("acme", "initech")]  # once each, not again on a retry
+    for name in ("acme", "initech"):
+        assert latest(instance, WORKFLOWS, name)["created"] == 25 and latest(instance, TASKS, name)["created"] > 0
+    # the server saw one sync of each healthy tenant (a token, one listing page, 25 exports) and three of globex
+    requests_of = {name: customers.admin.stats(tenant)["requests"] for name, tenant in tenants.items()}
+    assert requests_of["acme"] == requests_of["initech"] == 27
+    assert requests_of["globex"] == 3 * 3  # three tries of the token call, each with its 2 retries
+
+    definition = zuora_customers_partitions
+    for asset in (WORKFLOWS, TASKS):
+        status = get_and_update_asset_status_cache_value(instance, asset, definition)
+        assert set(status.deserialize_failed_partition_subsets(definition).get_partition_keys()) == {"globex"}
+        assert set(status.deserialize_materialized_partition_subsets(definition).get_partition_keys()) == {
+            "acme", "initech"}
+        (seen,) = instance.fetch_observations(
+            dg.AssetRecordsFilter(asset_key=asset, asset_partitions=["globex"]), limit=1).records
+        assert "customer globex: POST /oauth/token: Zuora failed after 2 retries: HTTP 503" in (
+            seen.asset_observation.metadata["error"].value)
+    assert {(e.asset_check_evaluation_data.check_name, e.asset_check_evaluation_data.partition,
+             e.asset_check_evaluation_data.passed) for e in result.all_events
+            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION} == {
+        (check, name, True) for check in ("sync_complete", "tasks_have_workflows") for name in ("acme", "initech")}
+
+
+def test_a_retry_skips_customers_that_failed_for_good_and_completes_the_one_that_came_back(
+        customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
+    tenants = {name: customers.add(name, workflows=10) for name in ("acme", "badcreds", "flaky")}
+    instance.add_dynamic_partitions("zuora_customers", list(tenants))
+    customers.admin.faults(tenants["flaky"], {"kind": "503", "target": "any", "count": 3})  # first try only
+    registry = CustomerRegistry(customers.db, customers.box)
+    with customers.db.session() as session:
+        registry.put(CustomerSpec(**{**registry.spec("badcreds").__dict__, "client_secret": "wrong"}), session)
+    (request, *_) = hourly_tick(instance).run_requests
+    assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+        "acme", "flaky")
+    result = dg.materialize([zuora_customer_sync], instance=instance, resources=RESOURCES, raise_on_error=False,
+                            tags=request.tags)
+    assert not result.success and retries(result) == 1  # flaky came back on the retry; badcreds is not retried
+    assert "1 partition(s) failed: badcreds: customer badcreds: POST /oauth/token: Zuora refused" in failure(result)
+    tried = [e.asset_observation_data.asset_observation.asset_key.path[0] for e in result.all_events
+             if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+             and e.asset_observation_data.asset_observation.partition == "badcreds"]
+    assert sorted(tried) == ["zuora_tasks", "zuora_workflows"]  # one failure each: not tried on the retry
+    assert customers.admin.stats(tenants["acme"])["requests"] == 12  # synced once: token, a page, 10 exports
+    assert latest(instance, WORKFLOWS, "flaky")["created"] == 10
 
 
 def test_a_new_customer_gets_its_first_sync_once(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
@@ -218,7 +317,7 @@ def test_a_transient_outage_is_retried_by_dagster_and_the_retry_completes(custom
     customers.admin.faults(tenant, {"kind": "503", "target": "any", "count": 3})  # the first try and its 2 retries
     result = sync(instance, "acme")
     assert result.success and retries(result) == 1
-    assert latest(instance, zuora_workflows, "acme")["created"] == 30
+    assert latest(instance, WORKFLOWS, "acme")["created"] == 30
     assert checks(result)["sync_complete"]
 
 
@@ -227,7 +326,7 @@ def test_workflows_without_an_active_version_pass_the_check(customers: ZuoraCust
     customers.add("acme", workflows=5, tenant_settings={"without_active_version": 2})
     result = sync(instance, "acme")
     assert result.success and checks(result) == {"sync_complete": True, "tasks_have_workflows": True}
-    numbers = latest(instance, zuora_workflows, "acme")
+    numbers = latest(instance, WORKFLOWS, "acme")
     assert (numbers["no_active_version"], numbers["export_calls"], numbers["errors"]) == (2, 5, 0)
 
 
@@ -251,4 +350,4 @@ def test_a_spent_request_budget_defers_with_a_warning(customers: ZuoraCustomers,
                      if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
                      and e.asset_check_evaluation_data.check_name == "sync_complete"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
-    assert latest(instance, zuora_workflows, "acme")["until"]
+    assert latest(instance, WORKFLOWS, "acme")["until"]
