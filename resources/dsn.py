@@ -68,7 +68,8 @@ def database_url(dsn: str) -> sa.URL:
         raise ValidationError("the database DSN could not be parsed") from None
     url = url.set(drivername=DATABASE_DRIVERS[url.drivername.lower()])
     if url.drivername == "sqlite":
-        if not url.database or url.database == ":memory:":
+        if not url.database or url.database == ":memory:" or url.host or url.port is not None:
+            # a host or port in a sqlite URL is a mistake (three slashes lost), never a server to reach
             raise ValidationError("a sqlite DSN needs a file path: sqlite:///relative/path or sqlite:////absolute/path")
         return url
     if not url.host:

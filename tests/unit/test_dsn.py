@@ -34,6 +34,7 @@ def test_mysql_dsns_talk_utf8mb4_like_laravel() -> None:
         ("mysql://h", "has no database name"),
         ("pgsql:///app", "has no host"),
         ("sqlite://", "needs a file path"),
+        ("sqlite://db:0/app", "needs a file path"),  # a host and port: the third slash lost
         ("redis://h:99999/0", "could not be parsed"),
         ("redis://h:6379/zero", "must be a number"),
     ],
