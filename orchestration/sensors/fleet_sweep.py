@@ -78,10 +78,11 @@ def _check_evaluations(asset_key: dg.AssetKey, results: Iterable[dg.AssetCheckRe
 
 def _queue_events(db, box: SecretBox, ledger: Ledger, now: float) -> list:
     result = queue_sweep(db, box)
-    numbers = {name: value for name, value in sweep_metadata(result).items() if isinstance(value, int)}
+    metadata = sweep_metadata(result)
+    numbers = {name: value for name, value in metadata.items() if isinstance(value, int)}
     if not ledger.due("queue_state", [numbers, result.errors], now):
         return []
-    return [dg.AssetMaterialization(asset_key=queue_state.key, metadata=sweep_metadata(result)),
+    return [dg.AssetMaterialization(asset_key=queue_state.key, metadata=metadata),
             *_check_evaluations(queue_state.key, sweep_checks(result))]
 
 
