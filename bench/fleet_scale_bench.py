@@ -51,7 +51,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from orchestration.fleet_cycle import batch_size
+from orchestration.common.fleet_cycle import batch_size
 from resources.control.database import ControlDatabase
 from resources.failure_snapshot import FailureSnapshot
 from resources.laravel.schema import create_laravel_tables

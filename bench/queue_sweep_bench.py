@@ -94,8 +94,8 @@ def baseline(db: ControlDatabase) -> dict[str, int]:
 def dagster_run_seconds() -> float:
     import dagster as dg
 
-    from orchestration.assets.queue_state import queue_state
-    from orchestration.resources import ControlDatabaseResource
+    from orchestration.common.resources import ControlDatabaseResource
+    from orchestration.queues.assets import queue_state
 
     with dg.instance_for_test() as instance:
         started = time.perf_counter()

@@ -123,8 +123,8 @@ def dagster_run_seconds() -> tuple[float, float]:
     """(first run, next run) of the sweep as a Dagster run on a SQLite instance."""
     import dagster as dg
 
-    from orchestration.assets.redis_health import redis_fleet_health
-    from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
+    from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+    from orchestration.redis.assets import redis_fleet_health
 
     times = []
     with dg.instance_for_test() as instance:

@@ -41,8 +41,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from orchestration.resources import ControlDatabaseResource
-from orchestration.sensors.spool import spool_sensor
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.spool.sensors import spool_sensor
 from resources.control.database import ControlDatabase
 from resources.control.models import utcnow
 from resources.settings import spool_lease_seconds

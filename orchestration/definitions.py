@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.assets.failed_jobs import failed_jobs, failure_spike_check
-from orchestration.assets.failure_groups import failure_groups
-from orchestration.assets.failure_rollup import failure_rollup
-from orchestration.assets.horizon_supervisors import horizon_job, horizon_supervisors
-from orchestration.assets.project_connectivity import project_connectivity, stores_reachable
-from orchestration.assets.queue_state import queue_state
-from orchestration.assets.redis_health import redis_fleet_health, redis_health, redis_sweep_job, redis_up
-from orchestration.assets.zuora import zuora_customer_sync
-from orchestration.checks import freshness_job, snapshot_fresh
-from orchestration.jobs.spool import spool_job, spool_request_job
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
-from orchestration.schedules import (
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
+from orchestration.failures.assets import failed_jobs, failure_spike_check
+from orchestration.failures.checks import freshness_job, snapshot_fresh
+from orchestration.failures.groups import failure_groups
+from orchestration.failures.rollup import failure_rollup
+from orchestration.failures.schedules import (
     connectivity_job,
     failed_jobs_schedule,
     failure_rollup_schedule,
@@ -27,10 +21,16 @@ from orchestration.schedules import (
     zuora_sync_job,
     zuora_sync_schedule,
 )
-from orchestration.sensors.fleet_sweep import fleet_sweep_sensor, horizon_supervisors_sensor, snapshot_freshness_sensor
-from orchestration.sensors.registry_sync import registry_partitions_sensor
-from orchestration.sensors.spool import spool_run_failure_sensor, spool_sensor
-from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
+from orchestration.fleet.assets import project_connectivity, stores_reachable
+from orchestration.fleet.sensors import registry_partitions_sensor
+from orchestration.fleet.sweep import fleet_sweep_sensor, horizon_supervisors_sensor, snapshot_freshness_sensor
+from orchestration.horizon.assets import horizon_job, horizon_supervisors
+from orchestration.queues.assets import queue_state
+from orchestration.redis.assets import redis_fleet_health, redis_health, redis_sweep_job, redis_up
+from orchestration.spool.jobs import spool_job, spool_request_job
+from orchestration.spool.sensors import spool_run_failure_sensor, spool_sensor
+from orchestration.zuora.assets import zuora_customer_sync
+from orchestration.zuora.sensors import zuora_first_sync_sensor
 
 defs = dg.Definitions(
     assets=[project_connectivity, failed_jobs, failure_rollup, failure_groups, queue_state, zuora_customer_sync,

@@ -4,16 +4,16 @@ from datetime import timedelta
 
 import dagster as dg
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.assets.failure_groups import failure_groups
-from orchestration.assets.failure_rollup import failure_rollup
-from orchestration.assets.horizon_supervisors import horizon_supervisors
-from orchestration.assets.queue_state import queue_state
-from orchestration.assets.redis_health import redis_fleet_health
-from orchestration.assets.zuora import zuora_customer_sync
-from orchestration.jobs.spool import spool_request_job
-from orchestration.partitions import projects_partitions, zuora_customers_partitions
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
+from orchestration.common.partitions import projects_partitions, zuora_customers_partitions
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
+from orchestration.failures.assets import failed_jobs
+from orchestration.failures.groups import failure_groups
+from orchestration.failures.rollup import failure_rollup
+from orchestration.horizon.assets import horizon_supervisors
+from orchestration.queues.assets import queue_state
+from orchestration.redis.assets import redis_fleet_health
+from orchestration.spool.jobs import spool_request_job
+from orchestration.zuora.assets import zuora_customer_sync
 from resources import settings
 from resources.control.models import utcnow
 from resources.demo_zuora import DEMO_TENANTS

@@ -69,7 +69,7 @@ class CliContext:
         try:
             from dagster import DagsterInstance
 
-            from orchestration.partitions import sync_partitions
+            from orchestration.common.partitions import sync_partitions
 
             with DagsterInstance.get() as instance:
                 changes = sync_partitions(instance, self.db)

@@ -89,8 +89,8 @@ def _launch(ctx: CliContext, customers: list[str], full: bool, wait: bool) -> bo
                               "(or sync here with --in-process)")
     from dagster import DagsterInstance, DagsterRunStatus
 
-    from orchestration.partitions import sync_partitions
-    from orchestration.submission import submit_partition_runs, wait_for_runs
+    from orchestration.common.partitions import sync_partitions
+    from orchestration.common.submission import submit_partition_runs, wait_for_runs
 
     with DagsterInstance.get() as instance:
         sync_partitions(instance, ctx.db)  # a customer added without DAGSTER_HOME has no partition yet

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from orchestration.partitions import sync_partitions
+from orchestration.common.partitions import sync_partitions
 from resources.control.database import ControlDatabase
 from resources.laravel import factory
 from resources.laravel.schema import create_laravel_tables

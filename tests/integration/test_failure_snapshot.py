@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs
 from resources import failure_snapshot
 from resources.control.database import ControlDatabase
 from resources.control.models import FleetFailedJob

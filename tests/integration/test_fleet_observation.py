@@ -6,12 +6,12 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.assets.failure_groups import failure_groups
-from orchestration.assets.failure_rollup import failure_rollup
-from orchestration.assets.queue_state import queue_state
-from orchestration.checks import snapshot_fresh
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs
+from orchestration.failures.checks import snapshot_fresh
+from orchestration.failures.groups import failure_groups
+from orchestration.failures.rollup import failure_rollup
+from orchestration.queues.assets import queue_state
 from resources.control.models import FleetFailedJob, QueueObservation, utcnow
 from resources.failure_report import failure_spike, groups
 from resources.queue_sweep import sweep

@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.assets.horizon_supervisors import horizon_supervisors
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.horizon.assets import horizon_supervisors
 from resources.control.database import ControlDatabase
 from resources.control.models import RedisConnection
 from resources.errors import ValidationError

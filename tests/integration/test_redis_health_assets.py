@@ -11,10 +11,10 @@ import pytest
 import redis
 from dagster_shared.serdes import serialize_value
 
-from orchestration.assets.redis_health import redis_fleet_health, redis_health, redis_up
+from orchestration.common.partitions import sync_partitions
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from orchestration.definitions import defs
-from orchestration.partitions import sync_partitions
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.redis.assets import redis_fleet_health, redis_health, redis_up
 from resources.control.database import ControlDatabase
 from resources.laravel import factory
 from resources.redis_alerting import recent_alerts

@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.jobs.spool import SPOOL_IDS_TAG, SPOOL_PROJECT_TAG, spool_job
-from orchestration.resources import ControlDatabaseResource
-from orchestration.sensors.spool import spool_sensor
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.spool.jobs import SPOOL_IDS_TAG, SPOOL_PROJECT_TAG, spool_job
+from orchestration.spool.sensors import spool_sensor
 from resources.control.database import ControlDatabase
 from resources.laravel.connections import database_engine
 from resources.laravel.schema import create_laravel_tables

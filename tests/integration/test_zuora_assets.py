@@ -13,11 +13,11 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import serialize_value
 
-from orchestration.assets.zuora import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
-from orchestration.partitions import zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
-from orchestration.schedules import zuora_sync_schedule
-from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
+from orchestration.common.partitions import zuora_customers_partitions
+from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
+from orchestration.failures.schedules import zuora_sync_schedule
+from orchestration.zuora.assets import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
+from orchestration.zuora.sensors import zuora_first_sync_sensor
 from resources.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TOKENS
 from tests.harness.zuora import ZuoraCustomers

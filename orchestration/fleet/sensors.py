@@ -3,8 +3,8 @@
 
 import dagster as dg
 
-from orchestration.partitions import partition_changes
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.partitions import partition_changes
+from orchestration.common.resources import ControlDatabaseResource
 from resources.errors import FleetopsError
 
 

@@ -1,8 +1,8 @@
 """When fleetops looks, in a few runs per cycle: snapshots every 5 minutes, rollups, connectivity and Zuora hourly.
 
-Each schedule asks for one run per batch of partitions (orchestration.fleet_cycle), keyed
+Each schedule asks for one run per batch of partitions (orchestration.common.fleet_cycle), keyed
 by its tick, never one run per project. The minute-level sweeps, the Horizon files and the
-freshness check are sensors that report without a run (orchestration.sensors.fleet_sweep).
+freshness check are sensors that report without a run (orchestration.fleet.sweep).
 $FLEETOPS_SCHEDULE_CRON replaces every cron here (tests and demos shorten the cycles).
 """
 
@@ -13,15 +13,15 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.assets.failure_groups import failure_groups
-from orchestration.assets.failure_rollup import failure_rollup, project_hour
-from orchestration.assets.project_connectivity import project_connectivity
-from orchestration.assets.queue_state import queue_state
-from orchestration.assets.zuora import zuora_customer_sync
-from orchestration.fleet_cycle import batch_run_requests, batches, schedule_cron
-from orchestration.partitions import projects_partitions, zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.fleet_cycle import batch_run_requests, batches, schedule_cron
+from orchestration.common.partitions import projects_partitions, zuora_customers_partitions
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs
+from orchestration.failures.groups import failure_groups
+from orchestration.failures.rollup import failure_rollup, project_hour
+from orchestration.fleet.assets import project_connectivity
+from orchestration.queues.assets import queue_state
+from orchestration.zuora.assets import zuora_customer_sync
 from resources.errors import FleetopsError, NotFoundError
 
 # Light jobs run in the run's own process: a step subprocess would load the code location a second time.

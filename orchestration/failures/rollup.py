@@ -6,10 +6,10 @@ The hourly schedule rolls up the hour that ended for every project in one run pe
 
 import dagster as dg
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.fleet_cycle import batch_size, each_partition
-from orchestration.partitions import projects_partitions
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.fleet_cycle import batch_size, each_partition
+from orchestration.common.partitions import projects_partitions
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs
 from resources.failure_report import markdown_table, rollup
 
 hours = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00")

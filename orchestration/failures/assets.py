@@ -1,6 +1,6 @@
 """Per project: mirror the failed jobs into `fleet_failed_jobs` (incremental, or a full rescan).
 
-One run snapshots a batch of projects (see orchestration.fleet_cycle); each project gets its
+One run snapshots a batch of projects (see orchestration.common.fleet_cycle); each project gets its
 own materialization, and a project whose database is down fails its own partition alone.
 A snapshot that found nothing new or gone carries its numbers only; the tables of top
 fingerprints and queues are written when they can have changed, so an idle fleet's
@@ -11,9 +11,9 @@ shows when it was last looked at.
 import dagster as dg
 import sqlalchemy as sa
 
-from orchestration.fleet_cycle import batch_size, each_partition
-from orchestration.partitions import projects_partitions
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.fleet_cycle import batch_size, each_partition
+from orchestration.common.partitions import projects_partitions
+from orchestration.common.resources import ControlDatabaseResource
 from resources.control.database import ControlDatabase
 from resources.control.models import utcnow
 from resources.errors import FleetopsError, first_line

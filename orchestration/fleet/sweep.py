@@ -27,18 +27,18 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.assets.horizon_supervisors import horizon_metadata, horizon_supervisors, valid_fields
-from orchestration.assets.queue_state import queue_state, sweep_checks, sweep_metadata
-from orchestration.assets.redis_health import (
+from orchestration.common.partitions import redis_connections_partitions
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs
+from orchestration.failures.checks import fresh_fields, stale_projects
+from orchestration.horizon.assets import horizon_metadata, horizon_supervisors, valid_fields
+from orchestration.queues.assets import queue_state, sweep_checks, sweep_metadata
+from orchestration.redis.assets import (
     connection_materialization,
     fleet_metadata,
     redis_fleet_health,
     up_evaluation,
 )
-from orchestration.checks import fresh_fields, stale_projects
-from orchestration.partitions import redis_connections_partitions
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
 from resources import settings
 from resources.errors import FleetopsError
 from resources.laravel.horizon_config import generate

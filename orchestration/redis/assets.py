@@ -15,8 +15,8 @@
 
 import dagster as dg
 
-from orchestration.partitions import redis_connections_partitions
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.common.partitions import redis_connections_partitions
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.failure_report import markdown_table
 from resources.redis_alerting import Alerter

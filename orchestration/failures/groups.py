@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs
 from resources.failure_report import groups, markdown_table
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.resources import ControlDatabaseResource
 from resources import settings
 from resources.failure_report import markdown_table
 from resources.laravel.horizon_config import HorizonConfigRun, generate

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from orchestration.partitions import zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource
-from orchestration.schedules import zuora_sync_job
+from orchestration.common.partitions import zuora_customers_partitions
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.schedules import zuora_sync_job
 from resources.errors import FleetopsError
 
 

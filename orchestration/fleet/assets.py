@@ -3,9 +3,9 @@
 
 import dagster as dg
 
-from orchestration.fleet_cycle import batch_size, each_partition
-from orchestration.partitions import projects_partitions
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.fleet_cycle import batch_size, each_partition
+from orchestration.common.partitions import projects_partitions
+from orchestration.common.resources import ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.project_check import check_spec
 from resources.registry.projects import ProjectRegistry

@@ -5,7 +5,8 @@ from collections import defaultdict
 
 import dagster as dg
 
-from orchestration.jobs.spool import (
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.spool.jobs import (
     RUN_BATCH_SIZE,
     SPOOL_IDS_TAG,
     SPOOL_PROJECT_TAG,
@@ -13,7 +14,6 @@ from orchestration.jobs.spool import (
     spool_job,
     spool_request_job,
 )
-from orchestration.resources import ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.spool.store import SpoolStore
 

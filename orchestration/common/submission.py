@@ -23,7 +23,7 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
 LOCATION_NAME = "fleetops"  # as workspace.yaml names it
 REPOSITORY_NAME = "__repository__"  # the repository of a Definitions object
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 

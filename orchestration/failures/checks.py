@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.partitions import projects_partitions
+from orchestration.common.partitions import projects_partitions
+from orchestration.failures.assets import failed_jobs
 
 STALE_AFTER = timedelta(minutes=30)
 

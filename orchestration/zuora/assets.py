@@ -1,6 +1,6 @@
 """Per customer: its Zuora workflows into `workflows`, then their tasks into `tasks`, in one step.
 
-One run syncs a batch of customers (see orchestration.fleet_cycle). The two assets are one
+One run syncs a batch of customers (see orchestration.common.fleet_cycle). The two assets are one
 multi-asset so that a customer's tasks follow its own workflows inside the step: a customer
 whose workflows fail fails both its partitions alone, and every other customer of the batch
 still gets both materializations. A transient failure (Zuora down, a quota returning soon)
@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
-from orchestration.partitions import zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
+from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
+from orchestration.common.partitions import zuora_customers_partitions
+from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.control.database import ControlDatabase
 from resources.errors import FleetopsError
 from resources.failure_report import markdown_table

@@ -10,7 +10,7 @@ same run (the row is born claimed by it, so no sensor run competes for it).
 import dagster as dg
 from pydantic import Field
 
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from resources.errors import FleetopsError
 from resources.spool.actions import ACTIONS, ActionRequest
 from resources.spool.processing import process_batch_then_due, process_claimed

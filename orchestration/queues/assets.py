@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.resources import ControlDatabaseResource
 from resources.failure_report import markdown_table
 from resources.queue_sweep import Sweep, sweep
 from resources.secrets import SecretBox
