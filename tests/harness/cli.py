@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from orchestration.cli.main import cli
+from cli.main import cli
 from resources.secrets import new_key
 
 

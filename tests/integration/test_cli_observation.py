@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from orchestration.cli.main import cli
+from cli.main import cli
 from resources.control.models import utcnow
 from resources.failure_snapshot import FailureSnapshot
 from resources.laravel.connections import database_engine

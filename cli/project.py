@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit_json
-from orchestration.cli.registry_commands import add_registry_commands
-from orchestration.cli.secret_input import secret_input
+from cli.context import CliContext, pass_context
+from cli.output import emit_json
+from cli.registry_commands import add_registry_commands
+from cli.secret_input import secret_input
 from resources.errors import ValidationError
 from resources.project_check import check_spec
 from resources.registry.projects import MAX_STUCK_AFTER_SECONDS, ProjectSpec

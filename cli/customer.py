@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.customer_sync import sync
-from orchestration.cli.registry_commands import add_registry_commands
-from orchestration.cli.secret_input import secret_input
+from cli.context import CliContext, pass_context
+from cli.customer_sync import sync
+from cli.registry_commands import add_registry_commands
+from cli.secret_input import secret_input
 from resources.errors import ValidationError
 from resources.registry.customers import CustomerSpec, Tenant
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.files import read_text, write_text
-from orchestration.cli.fleet import emit_plan
-from orchestration.cli.output import emit, emit_table
-from orchestration.cli.registry_commands import add_registry_commands
+from cli.context import CliContext, pass_context
+from cli.files import read_text, write_text
+from cli.fleet import emit_plan
+from cli.output import emit, emit_table
+from cli.registry_commands import add_registry_commands
 from resources.redis_health import sweep
 from resources.redis_probe import DOWN
 from resources.registry.redis_connections import RedisSpec

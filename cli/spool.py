@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit, emit_json, emit_record, emit_table
+from cli.context import CliContext, pass_context
+from cli.output import emit, emit_json, emit_record, emit_table
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
 from resources.spool.processing import process_claimed, process_due
 from resources.spool.requests import current_actor, enqueue, preview

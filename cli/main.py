@@ -12,21 +12,21 @@ import sys
 import click
 import sqlalchemy as sa
 
-from orchestration.cli.context import CliContext, pass_context
+from cli.context import CliContext, pass_context
 from resources.errors import FleetopsError
 
 EXIT_ERROR = 2
 # Command groups by name, each imported only when named: a command pays for its own imports
 # (a Zuora client, Dagster, a Redis prober...) and nobody else's.
 GROUPS = {
-    "project": "orchestration.cli.project:project",
-    "redis": "orchestration.cli.redis:redis_group",
-    "customer": "orchestration.cli.customer:customer",
-    "fleet": "orchestration.cli.fleet:fleet",
-    "failed": "orchestration.cli.failed:failed",
-    "queues": "orchestration.cli.queues:queues",
-    "spool": "orchestration.cli.spool:spool",
-    "demo": "orchestration.cli.demo:demo",
+    "project": "cli.project:project",
+    "redis": "cli.redis:redis_group",
+    "customer": "cli.customer:customer",
+    "fleet": "cli.fleet:fleet",
+    "failed": "cli.failed:failed",
+    "queues": "cli.queues:queues",
+    "spool": "cli.spool:spool",
+    "demo": "cli.demo:demo",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
+from cli.context import CliContext, pass_context
 from resources.demo_fleet import seed_demo_fleet
 from resources.demo_zuora import seed_demo_customers
 from resources.settings import fleetops_home

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit, emit_record, emit_table
+from cli.context import CliContext, pass_context
+from cli.output import emit, emit_record, emit_table
 from resources.registry.base import Registry
 
 Column = tuple[str, Callable[[dict[str, Any]], Any]]

@@ -8,7 +8,7 @@ import sys
 import click
 from tqdm import tqdm
 
-from orchestration.cli.context import CliContext, pass_context
+from cli.context import CliContext, pass_context
 from resources.errors import ValidationError
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.files import read_text
-from orchestration.cli.output import emit_json
+from cli.context import CliContext, pass_context
+from cli.files import read_text
+from cli.output import emit_json
 from resources.registry.fleet_file import Plan
 
 

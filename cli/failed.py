@@ -8,8 +8,8 @@ import sys
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit, emit_json, emit_table
+from cli.context import CliContext, pass_context
+from cli.output import emit, emit_json, emit_table
 from resources.control.models import utcnow
 from resources.durations import parse_duration
 from resources.errors import NotFoundError, ValidationError

@@ -6,8 +6,8 @@ import time
 
 import click
 
-from orchestration.cli.context import CliContext, pass_context
-from orchestration.cli.output import emit_json, emit_table
+from cli.context import CliContext, pass_context
+from cli.output import emit_json, emit_table
 from resources.queue_sweep import Sweep, sweep
 
 WATCH_SECONDS = 5
