@@ -52,11 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
 from orchestration.common.fleet_cycle import batch_size
-from resources.control.database import ControlDatabase
-from resources.failure_snapshot import FailureSnapshot
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.failures.snapshot import FailureSnapshot
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
 from tests.harness.dagster_stack import DagsterStack, running_dagster
 from tests.harness.processes import process_group, wait_until
 from tests.harness.small_fleet import register_fleet, sqlite_app

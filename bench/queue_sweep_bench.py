@@ -6,7 +6,7 @@ Builds a throwaway fleet: `--projects` Laravel apps, each with a SQLite `jobs` t
 `--jobs` rows in all four states, every fifth app also with a Redis queue (same counts) under
 its own prefix on the local Redis. Then it times:
 
-- fleetops: `resources.queue_sweep.sweep` (all projects concurrently, one grouped query per
+- fleetops: `resources.queues.sweep.sweep` (all projects concurrently, one grouped query per
   table, one pipeline per Redis connection, rows recorded in queue_observations), and the same
   sweep as one Dagster run (`queue_state` materialized in process);
 - baseline: what a per-app dashboard does, one project after another: every row of `jobs`
@@ -28,13 +28,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.control.database import ControlDatabase
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.connections import database_engine
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel import factory
-from resources.laravel.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
-from resources.queue_sweep import sweep
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
+from resources.queues.sweep import sweep
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STUCK_AFTER = 300

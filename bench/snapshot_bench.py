@@ -53,8 +53,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import Database, throwaway_database
-from resources.control.models import utcnow
-from resources.laravel.connections import database_engine
+from resources.common.control.models import utcnow
+from resources.fleet.connections import database_engine
 from resources.laravel.factory import CATALOGUE, write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
 
@@ -113,9 +113,9 @@ def _profiled(action, enabled: bool):
 
 
 def child_snapshot(dsn: str, control: str, *, full: bool, migrate: bool, profile: bool) -> None:
-    from resources.control.database import ControlDatabase
-    from resources.failure_snapshot import FailureSnapshot
-    from resources.laravel.failed_store import DatabaseFailedStore
+    from resources.common.control.database import ControlDatabase
+    from resources.failures.snapshot import FailureSnapshot
+    from resources.failures.store import DatabaseFailedStore
 
     db = ControlDatabase(f"sqlite:///{control}")
     if migrate:
@@ -131,10 +131,10 @@ def child_snapshot(dsn: str, control: str, *, full: bool, migrate: bool, profile
 def child_baseline(dsn: str, control: str) -> None:
     import pandas as pd
 
-    from resources.control.database import ControlDatabase
-    from resources.failure_snapshot import TABLE, mirror_row
+    from resources.common.control.database import ControlDatabase
+    from resources.failures.snapshot import TABLE, mirror_row
+    from resources.failures.store import FailedJob, utc_naive
     from resources.laravel.exception_text import parse_exception
-    from resources.laravel.failed_store import FailedJob, utc_naive
     from resources.laravel.payload import parse_payload
 
     db = ControlDatabase(f"sqlite:///{control}")

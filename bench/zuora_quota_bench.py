@@ -34,9 +34,9 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import RetrySettings, TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from tests.harness.zuora import running_zuora_server

@@ -36,12 +36,12 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from resources.control.database import ControlDatabase
-from resources.control.id_lists import chunks
-from resources.control.models import Task, Workflow, utcnow
-from resources.control.upsert import upsert
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.control.id_lists import chunks
+from resources.common.control.models import Task, Workflow, utcnow
+from resources.common.control.upsert import upsert
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.records import export_tasks, parse_listing

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # imported where used: each command loads only the registries it touches
-    from resources.control.database import ControlDatabase
-    from resources.registry.customers import CustomerRegistry
-    from resources.registry.fleet_file import Fleet
-    from resources.registry.projects import ProjectRegistry
-    from resources.registry.redis_connections import RedisRegistry
-    from resources.secrets import SecretBox
+    from resources.common.control.database import ControlDatabase
+    from resources.common.secrets import SecretBox
+    from resources.fleet.registry.customers import CustomerRegistry
+    from resources.fleet.registry.fleet_file import Fleet
+    from resources.fleet.registry.projects import ProjectRegistry
+    from resources.fleet.registry.redis_connections import RedisRegistry
 
 
 class CliContext:
@@ -22,7 +22,7 @@ class CliContext:
 
     @cached_property
     def db(self) -> ControlDatabase:
-        from resources.control.database import ControlDatabase
+        from resources.common.control.database import ControlDatabase
 
         db = ControlDatabase()
         db.require_current()
@@ -30,31 +30,31 @@ class CliContext:
 
     @cached_property
     def box(self) -> SecretBox:
-        from resources.secrets import SecretBox
+        from resources.common.secrets import SecretBox
 
         return SecretBox.from_env()
 
     @property
     def projects(self) -> ProjectRegistry:
-        from resources.registry.projects import ProjectRegistry
+        from resources.fleet.registry.projects import ProjectRegistry
 
         return ProjectRegistry(self.db, self.box)
 
     @property
     def redis(self) -> RedisRegistry:
-        from resources.registry.redis_connections import RedisRegistry
+        from resources.fleet.registry.redis_connections import RedisRegistry
 
         return RedisRegistry(self.db, self.box)
 
     @property
     def customers(self) -> CustomerRegistry:
-        from resources.registry.customers import CustomerRegistry
+        from resources.fleet.registry.customers import CustomerRegistry
 
         return CustomerRegistry(self.db, self.box)
 
     @property
     def fleet(self) -> Fleet:
-        from resources.registry.fleet_file import Fleet
+        from resources.fleet.registry.fleet_file import Fleet
 
         return Fleet(self.db, self.box)
 

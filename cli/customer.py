@@ -10,8 +10,8 @@ from cli.context import CliContext, pass_context
 from cli.customer_sync import sync
 from cli.registry_commands import add_registry_commands
 from cli.secret_input import secret_input
-from resources.errors import ValidationError
-from resources.registry.customers import CustomerSpec, Tenant
+from resources.common.errors import ValidationError
+from resources.fleet.registry.customers import CustomerSpec, Tenant
 
 
 @click.group()

@@ -9,7 +9,7 @@ import click
 from tqdm import tqdm
 
 from cli.context import CliContext, pass_context
-from resources.errors import ValidationError
+from resources.common.errors import ValidationError
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 
 EXIT_INCOMPLETE = 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from cli.context import CliContext, pass_context
+from resources.common.settings import fleetops_home
 from resources.demo_fleet import seed_demo_fleet
 from resources.demo_zuora import seed_demo_customers
-from resources.settings import fleetops_home
 
 
 @click.group()

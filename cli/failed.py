@@ -10,11 +10,11 @@ import click
 
 from cli.context import CliContext, pass_context
 from cli.output import emit, emit_json, emit_table
-from resources.control.models import utcnow
-from resources.durations import parse_duration
-from resources.errors import NotFoundError, ValidationError
-from resources.failure_report import groups as failure_groups
-from resources.failure_report import list_failed
+from resources.common.control.models import utcnow
+from resources.common.durations import parse_duration
+from resources.common.errors import NotFoundError, ValidationError
+from resources.failures.report import groups as failure_groups
+from resources.failures.report import list_failed
 from resources.laravel.payload import command_properties
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from resources.errors import ValidationError
+from resources.common.errors import ValidationError
 
 
 def read_text(file: str) -> str:

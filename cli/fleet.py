@@ -7,7 +7,7 @@ import click
 from cli.context import CliContext, pass_context
 from cli.files import read_text
 from cli.output import emit_json
-from resources.registry.fleet_file import Plan
+from resources.fleet.registry.fleet_file import Plan
 
 
 @click.group()

@@ -13,7 +13,7 @@ import click
 import sqlalchemy as sa
 
 from cli.context import CliContext, pass_context
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 
 EXIT_ERROR = 2
 # Command groups by name, each imported only when named: a command pays for its own imports
@@ -85,7 +85,7 @@ def cli(ctx: click.Context) -> None:
 @cli.command()
 def init() -> None:
     """Create or upgrade the control database (safe to run again)."""
-    from resources.control.database import ControlDatabase
+    from resources.common.control.database import ControlDatabase
 
     db = ControlDatabase()
     before, after = db.migrate()
@@ -96,7 +96,7 @@ def init() -> None:
 @cli.command("secret-key")
 def secret_key() -> None:
     """Print a new Fernet key for FLEETOPS_SECRET_KEY."""
-    from resources import secrets
+    from resources.common import secrets
 
     click.echo(secrets.new_key())
 

@@ -10,9 +10,9 @@ from cli.context import CliContext, pass_context
 from cli.output import emit_json
 from cli.registry_commands import add_registry_commands
 from cli.secret_input import secret_input
-from resources.errors import ValidationError
-from resources.project_check import check_spec
-from resources.registry.projects import MAX_STUCK_AFTER_SECONDS, ProjectSpec
+from resources.common.errors import ValidationError
+from resources.fleet.project_check import check_spec
+from resources.fleet.registry.projects import MAX_STUCK_AFTER_SECONDS, ProjectSpec
 
 
 def _queue_connections(values: tuple[str, ...]) -> dict[str, str]:

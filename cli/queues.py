@@ -8,7 +8,7 @@ import click
 
 from cli.context import CliContext, pass_context
 from cli.output import emit_json, emit_table
-from resources.queue_sweep import Sweep, sweep
+from resources.queues.sweep import Sweep, sweep
 
 WATCH_SECONDS = 5
 

@@ -12,10 +12,10 @@ from cli.files import read_text, write_text
 from cli.fleet import emit_plan
 from cli.output import emit, emit_table
 from cli.registry_commands import add_registry_commands
-from resources.redis_health import sweep
-from resources.redis_probe import DOWN
-from resources.registry.redis_connections import RedisSpec
-from resources.secrets import env_reference
+from resources.common.secrets import env_reference
+from resources.fleet.registry.redis_connections import RedisSpec
+from resources.redis.health import sweep
+from resources.redis.probe import DOWN
 
 SECTION = "redis"
 

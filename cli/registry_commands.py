@@ -9,7 +9,7 @@ import click
 
 from cli.context import CliContext, pass_context
 from cli.output import emit, emit_record, emit_table
-from resources.registry.base import Registry
+from resources.fleet.registry.base import Registry
 
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
 

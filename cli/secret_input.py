@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from resources.errors import ValidationError
-from resources.secrets import env_reference
+from resources.common.errors import ValidationError
+from resources.common.secrets import env_reference
 
 
 def secret_input(option: str, env_name: str | None, from_stdin: bool, *, required: bool = False) -> str | None:

@@ -12,8 +12,8 @@ import click
 from cli.context import CliContext, pass_context
 from cli.output import emit, emit_json, emit_record, emit_table
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
-from resources.spool.processing import process_claimed, process_due
-from resources.spool.requests import current_actor, enqueue, preview
+from resources.spool.claimed_batch import process_claimed, process_due
+from resources.spool.enqueue import current_actor, enqueue, preview
 from resources.spool.store import STATUSES, SpoolStore
 
 if TYPE_CHECKING:  # the progress bar is loaded by `spool watch` alone

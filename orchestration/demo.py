@@ -14,8 +14,8 @@ from orchestration.queues.assets import queue_state
 from orchestration.redis.assets import redis_fleet_health
 from orchestration.spool.jobs import spool_request_job
 from orchestration.zuora.assets import zuora_customer_sync
-from resources import settings
-from resources.control.models import utcnow
+from resources.common import settings
+from resources.common.control.models import utcnow
 from resources.demo_zuora import DEMO_TENANTS
 from resources.zuora_fake.admin import FakeZuoraAdmin
 

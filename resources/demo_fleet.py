@@ -13,13 +13,13 @@ from pathlib import Path
 
 import redis
 
-from resources.control.database import ControlDatabase
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.connections import database_engine
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
 from resources.laravel import factory
-from resources.laravel.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 UNREACHABLE_REDIS = "redis://127.0.0.1:6399/0"  # loopback, nothing listens: the demo's "down" server

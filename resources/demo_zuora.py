@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from resources.control.database import ControlDatabase
-from resources.registry.base import Registry
-from resources.registry.customers import CustomerRegistry
-from resources.registry.projects import ProjectRegistry
-from resources.registry.redis_connections import RedisRegistry
+from resources.common.control.database import ControlDatabase
+from resources.fleet.registry.base import Registry
+from resources.fleet.registry.customers import CustomerRegistry
+from resources.fleet.registry.projects import ProjectRegistry
+from resources.fleet.registry.redis_connections import RedisRegistry
 
 projects_partitions = dg.DynamicPartitionsDefinition(name="projects")
 redis_connections_partitions = dg.DynamicPartitionsDefinition(name="redis_connections")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from resources.alerts import WebhookSender
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry
-from resources.registry.projects import ProjectRegistry
-from resources.secrets import SecretBox
+from resources.common.alerts import WebhookSender
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.customers import CustomerRegistry
+from resources.fleet.registry.projects import ProjectRegistry
 from resources.zuora.client import RetrySettings
 
 

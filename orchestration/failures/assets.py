@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
-from resources.control.database import ControlDatabase
-from resources.control.models import utcnow
-from resources.errors import FleetopsError, first_line
-from resources.failure_report import Spike, failure_spike, markdown_table, per_queue, top_fingerprints
-from resources.failure_snapshot import FailureSnapshot, SnapshotResult
-from resources.registry.projects import ProjectRegistry
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import utcnow
+from resources.common.errors import FleetopsError, first_line
+from resources.common.secrets import SecretBox
+from resources.failures.report import Spike, failure_spike, markdown_table, per_queue, top_fingerprints
+from resources.failures.snapshot import FailureSnapshot, SnapshotResult
+from resources.fleet.registry.projects import ProjectRegistry
 
 
 class SnapshotConfig(dg.Config):

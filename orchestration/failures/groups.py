@@ -4,7 +4,7 @@ import dagster as dg
 
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.failures.assets import failed_jobs
-from resources.failure_report import groups, markdown_table
+from resources.failures.report import groups, markdown_table
 
 
 @dg.asset(

@@ -10,7 +10,7 @@ from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.failures.assets import failed_jobs
-from resources.failure_report import markdown_table, rollup
+from resources.failures.report import markdown_table, rollup
 
 hours = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00")
 project_hours = dg.MultiPartitionsDefinition({"project": projects_partitions, "hour": hours})

@@ -22,7 +22,7 @@ from orchestration.failures.rollup import failure_rollup, project_hour
 from orchestration.fleet.assets import project_connectivity
 from orchestration.queues.assets import queue_state
 from orchestration.zuora.assets import zuora_customer_sync
-from resources.errors import FleetopsError, NotFoundError
+from resources.common.errors import FleetopsError, NotFoundError
 
 # Light jobs run in the run's own process: a step subprocess would load the code location a second time.
 snapshot_job = dg.define_asset_job("failed_jobs_snapshot", selection=[failed_jobs],

@@ -6,9 +6,9 @@ import dagster as dg
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
-from resources.errors import FleetopsError
-from resources.project_check import check_spec
-from resources.registry.projects import ProjectRegistry
+from resources.common.errors import FleetopsError
+from resources.fleet.project_check import check_spec
+from resources.fleet.registry.projects import ProjectRegistry
 
 
 def _markdown(report: dict) -> str:

@@ -5,7 +5,7 @@ import dagster as dg
 
 from orchestration.common.partitions import partition_changes
 from orchestration.common.resources import ControlDatabaseResource
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 
 
 @dg.sensor(

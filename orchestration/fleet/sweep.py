@@ -39,13 +39,13 @@ from orchestration.redis.assets import (
     redis_fleet_health,
     up_evaluation,
 )
-from resources import settings
-from resources.errors import FleetopsError
-from resources.laravel.horizon_config import generate
-from resources.queue_sweep import sweep as queue_sweep
-from resources.redis_alerting import Alerter
-from resources.redis_health import sweep as redis_sweep
-from resources.secrets import SecretBox
+from resources.common import settings
+from resources.common.errors import FleetopsError
+from resources.common.secrets import SecretBox
+from resources.horizon.supervisors import generate
+from resources.queues.sweep import sweep as queue_sweep
+from resources.redis.alerting import Alerter
+from resources.redis.health import sweep as redis_sweep
 
 HEARTBEAT = 3600.0  # seconds: an unchanged observation is written again after this long
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.common.resources import ControlDatabaseResource
-from resources import settings
-from resources.failure_report import markdown_table
-from resources.laravel.horizon_config import HorizonConfigRun, generate
-from resources.secrets import SecretBox
+from resources.common import settings
+from resources.common.secrets import SecretBox
+from resources.failures.report import markdown_table
+from resources.horizon.supervisors import HorizonConfigRun, generate
 
 
 class HorizonConfig(dg.Config):

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from orchestration.common.resources import ControlDatabaseResource
-from resources.failure_report import markdown_table
-from resources.queue_sweep import Sweep, sweep
-from resources.secrets import SecretBox
+from resources.common.secrets import SecretBox
+from resources.failures.report import markdown_table
+from resources.queues.sweep import Sweep, sweep
 
 
 @dg.asset(

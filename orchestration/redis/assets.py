@@ -17,12 +17,12 @@ import dagster as dg
 
 from orchestration.common.partitions import redis_connections_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
-from resources.errors import FleetopsError
-from resources.failure_report import markdown_table
-from resources.redis_alerting import Alerter
-from resources.redis_health import HealthSweep, history, sweep
-from resources.redis_probe import DEGRADED, DOWN, UP, ProbeResult
-from resources.secrets import SecretBox
+from resources.common.errors import FleetopsError
+from resources.common.secrets import SecretBox
+from resources.failures.report import markdown_table
+from resources.redis.alerting import Alerter
+from resources.redis.health import HealthSweep, history, sweep
+from resources.redis.probe import DEGRADED, DOWN, UP, ProbeResult
 
 STATUS_LEVEL = {UP: 2, DEGRADED: 1, DOWN: 0}  # plotted: 2 up, 1 degraded, 0 down
 NUMBERS = ("latency_ms", "used_memory", "maxmemory", "connected_clients", "blocked_clients", "ops_per_sec",

@@ -11,10 +11,10 @@ import dagster as dg
 from pydantic import Field
 
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 from resources.spool.actions import ACTIONS, ActionRequest
-from resources.spool.processing import process_batch_then_due, process_claimed
-from resources.spool.requests import enqueue, preview
+from resources.spool.claimed_batch import process_batch_then_due, process_claimed
+from resources.spool.enqueue import enqueue, preview
 from resources.spool.store import Settled
 
 SPOOL_PROJECT_TAG = "fleetops/spool-project"

@@ -14,7 +14,7 @@ from orchestration.spool.jobs import (
     spool_job,
     spool_request_job,
 )
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 from resources.spool.store import SpoolStore
 
 DUE_PER_TICK = 10 * RUN_BATCH_SIZE  # a full run's worth for each of 10 projects in one tick

@@ -5,7 +5,7 @@ import dagster as dg
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.failures.schedules import zuora_sync_job
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 
 
 @dg.sensor(

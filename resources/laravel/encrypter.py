@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from resources.errors import SecretError, ValidationError
+from resources.common.errors import SecretError, ValidationError
 
 _BASE64_PREFIX = "base64:"
 _KEY_SIZES = (16, 32)  # AES-128 / AES-256, the ciphers Laravel supports

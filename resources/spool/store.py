@@ -16,10 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.control.models import SpoolAction, utcnow
-from resources.errors import NotFoundError, ValidationError
-from resources.settings import spool_backoff_seconds, spool_lease_seconds
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import SpoolAction, utcnow
+from resources.common.errors import NotFoundError, ValidationError
+from resources.common.settings import spool_backoff_seconds, spool_lease_seconds
 
 TABLE = SpoolAction.__table__
 STATUSES = ("pending", "processing", "completed", "failed")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry, Tenant
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.customers import CustomerRegistry, Tenant
 from resources.zuora.client import RetrySettings, TokenCache, ZuoraClient
 from resources.zuora.quota import QuotaGauge
 from resources.zuora.request_budget import RequestBudget

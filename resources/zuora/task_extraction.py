@@ -14,9 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.control.id_lists import chunks
-from resources.control.models import Task, Workflow, utcnow
+from resources.common.control.database import ControlDatabase
+from resources.common.control.id_lists import chunks
+from resources.common.control.models import Task, Workflow, utcnow
 from resources.zuora.records import RecordError, TaskRecord, export_tasks
 from resources.zuora.workflow_sync import SyncError
 

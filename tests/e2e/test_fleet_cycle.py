@@ -8,8 +8,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from resources.control.database import ControlDatabase
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
 from tests.harness.dagster_stack import DagsterStack, running_dagster
 from tests.harness.processes import wait_until
 from tests.harness.small_fleet import register_fleet

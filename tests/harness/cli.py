@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from resources.secrets import new_key
+from resources.common.secrets import new_key
 
 
 @dataclass

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from resources.control.database import ControlDatabase
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
 from resources.demo_fleet import DemoSummary, seed_demo_fleet
-from resources.secrets import SecretBox, new_key
 
 
 @dataclass

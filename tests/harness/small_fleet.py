@@ -9,13 +9,13 @@ import dagster as dg
 import sqlalchemy as sa
 
 from orchestration.common.partitions import sync_partitions
-from resources.control.database import ControlDatabase
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
 from resources.laravel import factory
 from resources.laravel.schema import create_laravel_tables
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox
 
 
 def sqlite_app(path: Path, failed: int, seed: int = 0) -> str:

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import RetrySettings, TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.task_extraction import TaskExtractionResult

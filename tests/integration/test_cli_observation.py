@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from resources.control.models import utcnow
-from resources.failure_snapshot import FailureSnapshot
-from resources.laravel.connections import database_engine
-from resources.laravel.failed_store import DatabaseFailedStore
+from resources.common.control.models import utcnow
+from resources.failures.snapshot import FailureSnapshot
+from resources.failures.store import DatabaseFailedStore
+from resources.fleet.connections import database_engine
 from tests.harness.fleet import DemoFleet
 
 

@@ -12,10 +12,10 @@ from orchestration.failures.checks import snapshot_fresh
 from orchestration.failures.groups import failure_groups
 from orchestration.failures.rollup import failure_rollup
 from orchestration.queues.assets import queue_state
-from resources.control.models import FleetFailedJob, QueueObservation, utcnow
-from resources.failure_report import failure_spike, groups
-from resources.queue_sweep import sweep
-from resources.registry.projects import ProjectRegistry, ProjectSpec
+from resources.common.control.models import FleetFailedJob, QueueObservation, utcnow
+from resources.failures.report import failure_spike, groups
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.queues.sweep import sweep
 from tests.harness.fleet import DemoFleet
 
 RESOURCES = {"control_db": ControlDatabaseResource()}

@@ -9,13 +9,13 @@ import pytest
 
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.horizon.assets import horizon_supervisors
-from resources.control.database import ControlDatabase
-from resources.control.models import RedisConnection
-from resources.errors import ValidationError
-from resources.laravel.horizon_config import check_supervisors, generate, php_check, php_value, write_atomically
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import RedisConnection
+from resources.common.errors import ValidationError
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
+from resources.horizon.supervisors import check_supervisors, generate, php_check, php_value, write_atomically
 from tests.harness.laravel import require_php
 
 

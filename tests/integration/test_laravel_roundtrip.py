@@ -10,8 +10,8 @@ import random
 
 import pytest
 
+from resources.failures.store import DatabaseFailedStore
 from resources.laravel import factory
-from resources.laravel.failed_store import DatabaseFailedStore
 from tests.harness.laravel import FLAKY_JOB, LaravelApp
 
 pytestmark = pytest.mark.laravel

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.failure_snapshot import FailureSnapshot
-from resources.registry.projects import ProjectRegistry
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.failures.snapshot import FailureSnapshot
+from resources.fleet.registry.projects import ProjectRegistry
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import LaravelApp
 from tests.harness.roles import Role, mysql_user, postgres_role

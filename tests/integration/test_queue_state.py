@@ -15,15 +15,15 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 from resources.laravel.factory import CATALOGUE, RedisQueueKeys, make_payload, push_redis_jobs, write_jobs
-from resources.laravel.queue_state import (
+from resources.laravel.schema import create_laravel_tables, define_jobs
+from resources.queues.observers import (
     DatabaseQueueObserver,
     QueueState,
     RedisQueueObserver,
     observer_for,
 )
-from resources.laravel.schema import create_laravel_tables, define_jobs
 from tests.harness.laravel import LaravelApp
 from tests.harness.services import REDIS_URL, unique_name
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from resources.alerts import WebhookSender
-from resources.control.database import ControlDatabase
-from resources.control.models import RedisAlert, RedisHealthLog, utcnow
-from resources.redis_alerting import Alerter, recent_alerts
-from resources.redis_health import history, sweep
-from resources.redis_probe import ProbeSettings
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.alerts import WebhookSender
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import RedisAlert, RedisHealthLog, utcnow
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
+from resources.redis.alerting import Alerter, recent_alerts
+from resources.redis.health import history, sweep
+from resources.redis.probe import ProbeSettings
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import Listeners, Webhook
 

@@ -15,13 +15,13 @@ from orchestration.common.partitions import sync_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from orchestration.definitions import defs
 from orchestration.redis.assets import redis_fleet_health, redis_health, redis_up
-from resources.control.database import ControlDatabase
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
 from resources.laravel import factory
-from resources.redis_alerting import recent_alerts
-from resources.redis_health import history
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox, new_key
+from resources.redis.alerting import recent_alerts
+from resources.redis.health import history
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import StartServer, Webhook
 

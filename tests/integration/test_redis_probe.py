@@ -5,9 +5,9 @@ import time
 import pytest
 import redis
 
+from resources.horizon.running_state import horizon_prefix, read_horizon_state
 from resources.laravel import factory
-from resources.laravel.horizon_state import horizon_prefix, read_horizon_state
-from resources.redis_probe import (
+from resources.redis.probe import (
     AUTH_FAILED,
     DEGRADED,
     DOWN,

@@ -18,7 +18,7 @@ from orchestration.common.resources import ControlDatabaseResource, ZuoraApiReso
 from orchestration.failures.schedules import zuora_sync_schedule
 from orchestration.zuora.assets import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
 from orchestration.zuora.sensors import zuora_first_sync_sensor
-from resources.registry.customers import CustomerRegistry, CustomerSpec
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TOKENS
 from tests.harness.zuora import ZuoraCustomers
 

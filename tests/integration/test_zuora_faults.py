@@ -5,8 +5,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from resources.control.models import Workflow
-from resources.registry.customers import CustomerRegistry
+from resources.common.control.models import Workflow
+from resources.fleet.registry.customers import CustomerRegistry
 from resources.zuora.client import Timeouts, TokenCache, ZuoraClient, ZuoraError
 from tests.harness.processes import free_port
 from tests.harness.zuora import FAST_RETRY, ZuoraCustomers

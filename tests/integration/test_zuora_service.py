@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from resources.control.models import Customer, Workflow, ZuoraRequestUsage
-from resources.errors import ValidationError
-from resources.registry.customers import CustomerRegistry, CustomerSpec
+from resources.common.control.models import Customer, Workflow, ZuoraRequestUsage
+from resources.common.errors import ValidationError
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from tests.harness.zuora import ZuoraCustomers
 
 WORKFLOWS = Workflow.__table__

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from resources.control.models import Customer, Task, Workflow
+from resources.common.control.models import Customer, Task, Workflow
 from tests.harness.zuora import ZuoraCustomers
 
 WORKFLOWS, TASKS = Workflow.__table__, Task.__table__
@@ -113,7 +113,7 @@ def test_empty_and_one_workflow_tenants_and_the_sdk_spelling(zuora_customers: Zu
 
 
 def test_the_last_sync_is_kept_on_the_customer(zuora_customers: ZuoraCustomers) -> None:
-    from resources.registry.customers import CustomerRegistry
+    from resources.fleet.registry.customers import CustomerRegistry
 
     zuora_customers.add("acme", workflows=3)
     zuora_customers.sync("acme")
@@ -123,7 +123,7 @@ def test_the_last_sync_is_kept_on_the_customer(zuora_customers: ZuoraCustomers) 
 
 
 def test_removing_a_customer_removes_its_workflows_and_tasks(zuora_customers: ZuoraCustomers) -> None:
-    from resources.registry.customers import CustomerRegistry
+    from resources.fleet.registry.customers import CustomerRegistry
 
     zuora_customers.add("acme", workflows=4, max_tasks=5)
     zuora_customers.sync("acme")

@@ -1,8 +1,8 @@
 import pytest
 
-from resources import dsn
-from resources.errors import ValidationError
-from resources.secrets import SecretBox, new_key
+from resources.common import dsn
+from resources.common.errors import ValidationError
+from resources.common.secrets import SecretBox, new_key
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
 
-from resources.errors import SecretError, ValidationError
-from resources.secrets import SecretBox, describe, env_reference, new_key
+from resources.common.errors import SecretError, ValidationError
+from resources.common.secrets import SecretBox, describe, env_reference, new_key
 
 
 def test_sealed_literal_round_trips_and_hides_the_value() -> None:
