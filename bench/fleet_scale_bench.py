@@ -125,7 +125,7 @@ def load() -> str:
 @contextmanager
 def server_apps(kind: str, count: int, failed: int, seed: int) -> Iterator[list[str]]:
     """`count` Laravel databases on the machine's PostgreSQL or MariaDB, `failed` failed jobs each, dropped after."""
-    from resources.laravel import factory
+    from sandbox.laravel import factory
 
     with ExitStack() as stack:
         urls = []
@@ -271,13 +271,13 @@ def runs_since(moment: float) -> Counter[str]:
 
 
 def steady(args: argparse.Namespace) -> list[str]:
-    from resources.zuora_fake.admin import FakeZuoraAdmin
+    from sandbox.zuora_server.admin import FakeZuoraAdmin
     from tests.harness.zuora import ZuoraCustomers, ZuoraServer
 
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-steady-bench-")))
         url_file = root / "zuora.url"
-        stack.enter_context(process_group([sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)],
+        stack.enter_context(process_group([sys.executable, "-m", "sandbox.zuora_server", "--url-file", str(url_file)],
                                           env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=root / "zuora.log"))
         url = wait_until(lambda: url_file.exists() and url_file.read_text(), timeout=30, what="the Zuora server")
         dagster = stack.enter_context(running_dagster(root))

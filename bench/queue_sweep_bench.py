@@ -32,9 +32,9 @@ from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
 from resources.fleet.connections import database_engine
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
-from resources.laravel import factory
 from resources.laravel.schema import create_laravel_tables
 from resources.queues.sweep import sweep
+from sandbox.laravel import factory
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STUCK_AFTER = 300

@@ -55,8 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.throwaway import Database, throwaway_database
 from resources.common.control.models import utcnow
 from resources.fleet.connections import database_engine
-from resources.laravel.factory import CATALOGUE, write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.factory import CATALOGUE, write_failed_jobs
 
 ENGINES = ("postgresql", "mysql")
 PROJECT = "bench"

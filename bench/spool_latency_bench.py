@@ -46,11 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
-from resources.laravel.factory import write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
 from resources.spool.actions import ActionRequest
 from resources.spool.enqueue import enqueue
 from resources.spool.store import SpoolStore
+from sandbox.laravel.factory import write_failed_jobs
 from tests.harness.dagster_stack import DagsterStack, running_dagster
 from tests.harness.processes import wait_until
 

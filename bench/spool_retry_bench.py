@@ -74,10 +74,10 @@ from bench.throwaway import MYSQL_ADMIN_URL, Database, throwaway_database
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
-from resources.laravel.factory import write_failed_jobs
 from resources.spool.actions import ActionRequest
 from resources.spool.claimed_batch import process_due
 from resources.spool.enqueue import enqueue
+from sandbox.laravel.factory import write_failed_jobs
 from tests.harness.laravel import APP_DIR, FLAKY_JOB, PHP, LaravelApp, ensure_app_dirs, require_php
 
 ENGINES = {"pgsql": "postgresql", "mysql": "mysql"}

@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/zuora_quota_bench.py [--workflows 20000] [--quota 5000] [--hour-seconds 60]
      [--requests-per-minute 24000] [--concurrency 10]
 
-Starts `python -m resources.zuora_fake` in its own process group with one tenant of
+Starts `python -m sandbox.zuora_server` in its own process group with one tenant of
 `--workflows` workflows (0-3 tasks each) whose quota is `--quota` requests per "hour" — a window
 of `--hour-seconds` real seconds, so an hour of Zuora's quota passes in a minute (the server's
 windows are plain seconds; its `RateLimit-Reset` counts real seconds too). Then:

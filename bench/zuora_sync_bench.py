@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/zuora_sync_bench.py [--workflows 1000] [--latency-ms 20] [--concurrency 10]
      [--requests-per-minute 24000] [--engine sqlite|postgresql]
 
-Starts `python -m resources.zuora_fake` in its own process group with one tenant of
+Starts `python -m sandbox.zuora_server` in its own process group with one tenant of
 `--workflows` workflows (0-40 tasks each) answering every call after `--latency-ms`. Then:
 
 - baseline, the seed's loop (seed 001 WorkflowSyncService): one token, the list pages one after

@@ -26,7 +26,6 @@ GROUPS = {
     "failed": "cli.failed:failed",
     "queues": "cli.queues:queues",
     "spool": "cli.spool:spool",
-    "demo": "cli.demo:demo",
 }
 
 

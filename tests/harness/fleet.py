@@ -10,7 +10,7 @@ import pytest
 
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox, new_key
-from resources.demo_fleet import DemoSummary, seed_demo_fleet
+from sandbox.demo.fleet import DemoSummary, seed_demo_fleet
 
 
 @dataclass

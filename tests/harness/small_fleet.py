@@ -14,8 +14,8 @@ from resources.common.secrets import SecretBox
 from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.laravel import factory
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel import factory
 
 
 def sqlite_app(path: Path, failed: int, seed: int = 0) -> str:

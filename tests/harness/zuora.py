@@ -25,7 +25,7 @@ from resources.zuora.client import RetrySettings, TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.task_extraction import TaskExtractionResult
 from resources.zuora.workflow_sync import WorkflowSyncResult
-from resources.zuora_fake.admin import FakeZuoraAdmin
+from sandbox.zuora_server.admin import FakeZuoraAdmin
 from tests.harness.processes import process_group, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +40,9 @@ class ZuoraServer:
 
 @contextmanager
 def running_zuora_server(workdir: Path) -> Iterator[ZuoraServer]:
-    """`python -m resources.zuora_fake` in its own process group (log in `workdir`), stopped on leaving."""
+    """`python -m sandbox.zuora_server` in its own process group (log in `workdir`), stopped on leaving."""
     url_file = workdir / "url"
-    argv = [sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)]
+    argv = [sys.executable, "-m", "sandbox.zuora_server", "--url-file", str(url_file)]
     with process_group(argv, env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=workdir / "server.log"):
         url = wait_until(lambda: url_file.exists() and url_file.read_text(), timeout=30, what="the fake Zuora server")
         admin = FakeZuoraAdmin(url)

@@ -14,7 +14,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from resources.laravel.factory import (
+from resources.laravel.payload import parse_payload
+from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.factory import (
     CATALOGUE,
     JobSpec,
     RedisQueueKeys,
@@ -30,8 +32,6 @@ from resources.laravel.factory import (
     write_failed_jobs,
     write_jobs,
 )
-from resources.laravel.payload import parse_payload
-from resources.laravel.schema import create_laravel_tables
 from tests.harness.services import REDIS_URL
 
 NOW = 1_700_000_000

@@ -17,8 +17,8 @@ from resources.failures.report import top_fingerprints
 from resources.failures.snapshot import MIRROR_COLUMNS, FailureSnapshot, mirror_row
 from resources.failures.store import DatabaseFailedStore
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
-from resources.laravel.factory import write_failed_jobs
 from resources.laravel.schema import create_laravel_tables, define_failed_jobs
+from sandbox.laravel.factory import write_failed_jobs
 from tests.harness.laravel import LaravelApp
 
 START, END = datetime(2026, 11, 1), datetime(2026, 11, 8)

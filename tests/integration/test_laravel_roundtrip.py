@@ -11,7 +11,7 @@ import random
 import pytest
 
 from resources.failures.store import DatabaseFailedStore
-from resources.laravel import factory
+from sandbox.laravel import factory
 from tests.harness.laravel import FLAKY_JOB, LaravelApp
 
 pytestmark = pytest.mark.laravel

@@ -16,7 +16,6 @@ import redis
 import sqlalchemy as sa
 
 from resources.common.errors import FleetopsError
-from resources.laravel.factory import CATALOGUE, RedisQueueKeys, make_payload, push_redis_jobs, write_jobs
 from resources.laravel.schema import create_laravel_tables, define_jobs
 from resources.queues.observers import (
     DatabaseQueueObserver,
@@ -24,6 +23,7 @@ from resources.queues.observers import (
     RedisQueueObserver,
     observer_for,
 )
+from sandbox.laravel.factory import CATALOGUE, RedisQueueKeys, make_payload, push_redis_jobs, write_jobs
 from tests.harness.laravel import LaravelApp
 from tests.harness.services import REDIS_URL, unique_name
 

@@ -19,9 +19,9 @@ from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox, new_key
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.laravel import factory
 from resources.redis.alerting import recent_alerts
 from resources.redis.health import history
+from sandbox.laravel import factory
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import StartServer, Webhook
 

@@ -6,7 +6,6 @@ import pytest
 import redis
 
 from resources.horizon.running_state import horizon_prefix, read_horizon_state
-from resources.laravel import factory
 from resources.redis.probe import (
     AUTH_FAILED,
     DEGRADED,
@@ -23,6 +22,7 @@ from resources.redis.probe import (
     probe,
     probe_all,
 )
+from sandbox.laravel import factory
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import Listeners, StartServer
 

@@ -34,7 +34,7 @@ class FakeZuoraAdmin:
         return self._call("POST", f"tenants/{tenant}/settings", settings)
 
     def faults(self, tenant: str, *rules: dict[str, Any], **settings: Any) -> dict[str, Any]:
-        """Add fault rules (see resources.zuora_fake.faults) and set latency_ms, token_ttl, revoke_tokens_after."""
+        """Add fault rules (see sandbox.zuora_server.faults) and set latency_ms, token_ttl, revoke_tokens_after."""
         return self._call("POST", f"tenants/{tenant}/faults", {"rules": list(rules), **settings})
 
     def clear_faults(self, tenant: str) -> None:

@@ -28,10 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from resources.zuora_fake.faults import LISTING_KINDS, Faults, Rule
-from resources.zuora_fake.quota import PRODUCTION, Quota
-from resources.zuora_fake.tenant import FakeWorkflow, generate
-from resources.zuora_fake.traffic import Traffic
+from sandbox.zuora_server.faults import LISTING_KINDS, Faults, Rule
+from sandbox.zuora_server.quota import PRODUCTION, Quota
+from sandbox.zuora_server.tenant import FakeWorkflow, generate
+from sandbox.zuora_server.traffic import Traffic
 
 MAX_PAGE_LENGTH = 50
 EXPORT_PATH = re.compile(r"^/workflows/(\d+)/export$")

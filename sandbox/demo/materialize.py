@@ -16,8 +16,8 @@ from orchestration.spool.jobs import spool_request_job
 from orchestration.zuora.assets import zuora_customer_sync
 from resources.common import settings
 from resources.common.control.models import utcnow
-from resources.demo_zuora import DEMO_TENANTS
-from resources.zuora_fake.admin import FakeZuoraAdmin
+from sandbox.demo.zuora import DEMO_TENANTS
+from sandbox.zuora_server.admin import FakeZuoraAdmin
 
 ROLLUP_HOURS = 6
 DEMO_SPOOL_PROJECT = "crm"

@@ -1,4 +1,4 @@
-"""Run the fake Zuora server: `python -m resources.zuora_fake [--port 0] [--url-file F] [--tenants F.json]`.
+"""Run the fake Zuora server: `python -m sandbox.zuora_server [--port 0] [--url-file F] [--tenants F.json]`.
 
 `--tenants` names a JSON list of tenants (name, client_id, client_secret, workflows, max_tasks,
 seed, snake_case); `--url-file` receives the base URL once the server listens (useful with
@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from resources.zuora_fake.server import ZuoraFakeServer
+from sandbox.zuora_server.server import ZuoraFakeServer
 
 
 def _watch_parent(server: ZuoraFakeServer) -> None:
@@ -27,7 +27,7 @@ def _watch_parent(server: ZuoraFakeServer) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m resources.zuora_fake", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sandbox.zuora_server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--url-file", type=Path)

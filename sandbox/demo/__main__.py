@@ -1,16 +1,31 @@
-"""`fleetops demo ...`: a demo fleet on this machine."""
+"""`python -m sandbox.demo seed|materialize`: a demo fleet on this machine, for `make demo`.
+
+Not a `fleetops` command: the demo's data and its first materializations are demo code, which
+the product never imports. Errors end the command the way `fleetops` ends them (exit 2, one line).
+"""
 
 from __future__ import annotations
 
 import click
 
 from cli.context import CliContext, pass_context
+from cli.main import FleetopsGroup
 from resources.common.settings import fleetops_home
-from resources.demo_fleet import seed_demo_fleet
-from resources.demo_zuora import seed_demo_customers
+from sandbox.demo.fleet import seed_demo_fleet
+from sandbox.demo.zuora import seed_demo_customers
 
 
-@click.group()
+class DemoGroup(FleetopsGroup):
+    """fleetops' error handling, with only the demo's own commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return click.Group.list_commands(self, ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return click.Group.get_command(self, ctx, cmd_name)
+
+
+@click.group(cls=DemoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def demo() -> None:
     """Seed a demo fleet (used by `make demo`)."""
 
@@ -36,8 +51,12 @@ def materialize() -> None:
     """Record the demo's first snapshots, rollups, queue sweep and Zuora syncs in the Dagster instance."""
     from dagster import DagsterInstance
 
-    from orchestration.demo import materialize_demo
+    from sandbox.demo.materialize import materialize_demo
 
     with DagsterInstance.get() as instance:
         failures = materialize_demo(instance)
     click.echo("demo materializations recorded" + (f"; failed: {', '.join(failures)}" if failures else ""))
+
+
+if __name__ == "__main__":
+    demo(prog_name="python -m sandbox.demo")

@@ -1,6 +1,6 @@
 """A demo fleet on this machine: three Laravel apps on SQLite, and the local Redis.
 
-Used by `make demo` (through `fleetops demo seed`). The Laravel databases are rebuilt on
+Used by `make demo` (through `python -m sandbox.demo seed`). The Laravel databases are rebuilt on
 every seed so their failures are recent; registry entries are added or updated by name,
 never removed, so seeding next to a real registry loses nothing.
 """
@@ -18,8 +18,8 @@ from resources.common.secrets import SecretBox
 from resources.fleet.connections import database_engine
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.laravel import factory
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel import factory
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 UNREACHABLE_REDIS = "redis://127.0.0.1:6399/0"  # loopback, nothing listens: the demo's "down" server

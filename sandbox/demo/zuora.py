@@ -1,6 +1,6 @@
 """The demo's Zuora customers: three tenants on the local Zuora-compatible server.
 
-`make demo` starts `python -m resources.zuora_fake` with the tenants file written here and
+`make demo` starts `python -m sandbox.zuora_server` with the tenants file written here and
 registers one customer per tenant. Client secrets are random per demo home, kept in that
 file (mode 600, under the git-ignored `.fleetops/`) for the server, and stored sealed in the
 registry: no demo secret is in the repository.
