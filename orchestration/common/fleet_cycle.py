@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -43,6 +44,11 @@ def batch_size() -> int:
 def schedule_cron(default: str) -> str:
     """A schedule's cron: its own, or $FLEETOPS_SCHEDULE_CRON for all (tests and demos shorten cycles)."""
     return os.environ.get(CRON_ENV) or default
+
+
+def cycle_key(when: datetime) -> str:
+    """The name of one cycle (its scheduled minute), shared by the runs it asks for."""
+    return when.strftime("%Y-%m-%dT%H:%M")
 
 
 def batches(order: Sequence[str], wanted: Sequence[str] | None = None, size: int | None = None) -> list[list[str]]:

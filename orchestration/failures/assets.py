@@ -1,4 +1,6 @@
-"""Per project: mirror the failed jobs into `fleet_failed_jobs` (incremental, or a full rescan).
+"""The failures' assets.
+
+`failed_jobs`, per project: mirror the failed jobs into `fleet_failed_jobs` (incremental, or a full rescan).
 
 One run snapshots a batch of projects (see orchestration.common.fleet_cycle); each project gets its
 own materialization, and a project whose database is down fails its own partition alone.
@@ -11,14 +13,15 @@ shows when it was last looked at.
 import dagster as dg
 import sqlalchemy as sa
 
+from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import utcnow
-from resources.common.errors import FleetopsError, first_line
+from resources.common.errors import first_line
 from resources.common.secrets import SecretBox
-from resources.failures.report import Spike, failure_spike, markdown_table, per_queue, top_fingerprints
+from resources.failures.report import Spike, failure_spike, groups, markdown_table, per_queue, rollup, top_fingerprints
 from resources.failures.snapshot import FailureSnapshot, SnapshotResult
 from resources.fleet.registry.projects import ProjectRegistry
 
@@ -51,13 +54,12 @@ def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, contr
 
 def _snapshot(registry: ProjectRegistry, db: ControlDatabase, project: str, full: bool) -> SnapshotResult:
     try:
-        store = registry.failed_store(project)
-        try:
-            return FailureSnapshot(db, project, store).run(full=full)
-        finally:
-            store.dispose()
-    except FleetopsError as exc:
-        raise dg.Failure(description=f"project {project}: {exc}") from None
+        with failure_on_error(f"project {project}: "):
+            store = registry.failed_store(project)
+            try:
+                return FailureSnapshot(db, project, store).run(full=full)
+            finally:
+                store.dispose()
     except sa.exc.SQLAlchemyError as exc:  # the project's own database failed: name it, never leak its DSN
         raise dg.Failure(description=f"project {project}: cannot read failed jobs: {first_line(exc)[:300]}") from None
 
@@ -98,3 +100,72 @@ def failure_spike_check(context: dg.AssetCheckExecutionContext,
                         control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
     spike = failure_spike(control_db.database(), context.partition_key, utcnow())
     return dg.AssetCheckResult(**_spike_fields(spike))
+
+
+# failure_rollup. Per project and hour: what failed, counted from fleet_failed_jobs, so past hours can be backfilled.
+#
+# The hourly schedule rolls up the hour that ended for every project in one run per batch
+# (a range over the project dimension at one hour); each project-hour is its own partition.
+
+hours = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00")
+project_hours = dg.MultiPartitionsDefinition({"project": projects_partitions, "hour": hours})
+
+
+def project_hour(project: str, hour: str) -> str:
+    """The partition key of one project's hour, as Dagster spells it."""
+    return str(dg.MultiPartitionKey({"project": project, "hour": hour}))
+
+
+@dg.asset(
+    partitions_def=project_hours,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size()),
+    output_required=False,
+    deps=[failed_jobs],
+    group_name="failures",
+    kinds={"sql"},
+    description="Failures of one project in one hour by queue, job class and fingerprint. Gone rows count: "
+    "they did fail in that hour, so a backfill over past hours gives the same answer as a live run did.",
+)
+def failure_rollup(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource):
+    db = control_db.database()
+
+    def roll_up(key: str) -> dict:
+        dims = project_hours.get_partition_key_from_str(key).keys_by_dimension
+        window = hours.time_window_for_partition_key(dims["hour"])
+        counts = rollup(db, dims["project"], window.start.replace(tzinfo=None), window.end.replace(tzinfo=None))
+        metadata: dict = {"failures": sum(row["count"] for row in counts["job_class"]),
+                          "fingerprints": len(counts["fingerprint"])}
+        if metadata["failures"]:  # an hour without failures needs no tables
+            metadata.update({
+                "by_queue": dg.MetadataValue.md(markdown_table(counts["queue"], ["connection", "queue", "count"])),
+                "by_class": dg.MetadataValue.md(markdown_table(counts["job_class"], ["job_class", "count"])),
+                "by_fingerprint": dg.MetadataValue.md(
+                    markdown_table(counts["fingerprint"], ["fingerprint", "exception_class", "count"])),
+            })
+        return metadata
+
+    yield from each_partition(context, roll_up)
+
+
+# failure_groups. Fleet-wide: the same failure across projects, what no single-app dashboard shows.
+
+@dg.asset(
+    deps=[failed_jobs],
+    group_name="failures",
+    kinds={"sql"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description="Failure fingerprints across the fleet: count, projects affected, first and last seen.",
+)
+def failure_groups(control_db: ControlDatabaseResource) -> dg.MaterializeResult:
+    found = groups(control_db.database())
+    for group in found:
+        group["projects"] = ", ".join(group["projects"])
+    return dg.MaterializeResult(
+        metadata={
+            "groups": len(found),
+            "failures": sum(g["count"] for g in found),
+            "groups_in_several_projects": sum(1 for g in found if "," in g["projects"]),
+            "top_groups": dg.MetadataValue.md(markdown_table(found[:25], [
+                "count", "projects", "job_class", "exception_class", "message", "first_seen", "last_seen"])),
+        }
+    )

@@ -32,7 +32,3 @@ def fresh_fields(stale: list[str]) -> dict:
                 "Evaluated every 10 minutes by fleet_sweep_sensor, without a run.")
 def snapshot_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(**fresh_fields(stale_projects(context.instance, datetime.now(UTC))))
-
-
-freshness_job = dg.define_asset_job("snapshot_freshness", selection=dg.AssetSelection.checks(snapshot_fresh),
-                                    executor_def=dg.in_process_executor)

@@ -3,10 +3,10 @@
 
 import dagster as dg
 
+from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
-from resources.common.errors import FleetopsError
 from resources.fleet.project_check import check_spec
 from resources.fleet.registry.projects import ProjectRegistry
 
@@ -25,10 +25,8 @@ def _markdown(report: dict) -> str:
 
 
 def _connectivity(registry: ProjectRegistry, project: str) -> dict:
-    try:
+    with failure_on_error(f"project {project}: "):
         return check_spec(registry.box, registry.spec(project))
-    except FleetopsError as exc:
-        raise dg.Failure(description=f"project {project}: {exc}") from None
 
 
 def _reachable_fields(report: dict) -> dict:

@@ -63,7 +63,3 @@ def valid_fields(run: HorizonConfigRun) -> dict:
     """The horizon_configs_valid verdict of one generation."""
     return {"check_name": "horizon_configs_valid", "passed": not run.errors,
             "metadata": {"failed_projects": ", ".join(run.errors) or "-"}}
-
-
-horizon_job = dg.define_asset_job("horizon_supervisors_refresh", selection=[horizon_supervisors],
-                                  executor_def=dg.in_process_executor)

@@ -15,9 +15,9 @@
 
 import dagster as dg
 
+from orchestration.common.errors import failure_on_error
 from orchestration.common.partitions import redis_connections_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
-from resources.common.errors import FleetopsError
 from resources.common.secrets import SecretBox
 from resources.failures.report import markdown_table
 from resources.redis.alerting import Alerter
@@ -35,10 +35,8 @@ def _run_sweep(context: dg.AssetExecutionContext, control_db: ControlDatabaseRes
                names: list[str] | None = None) -> HealthSweep:
     """Probe, record, prune and alert; the alerts sent also go to the run's log."""
     db = control_db.database()
-    try:
+    with failure_on_error():  # an unknown connection, a bad setting: one clear line, no traceback
         result = sweep(db, SecretBox.from_env(), names=names, alerter=Alerter(db, alerts.sender()))
-    except FleetopsError as exc:  # an unknown connection, a bad setting: one clear line, no traceback
-        raise dg.Failure(description=str(exc)) from None
     for alert in result.alerts:
         context.log.warning("alert: %s (delivered: %s)", alert.line(), alert.delivered)
     return result
@@ -153,9 +151,3 @@ def fleet_metadata(result: HealthSweep) -> dict:
             [{"alert": a.line(), "delivered": a.delivered, "error": a.error} for a in result.alerts],
             ["alert", "delivered", "error"])),
     }
-
-
-redis_sweep_job = dg.define_asset_job("redis_health_sweep", selection=[redis_fleet_health],
-                                      executor_def=dg.in_process_executor, tags={"fleetops/kind": "redis_sweep"},
-                                      description="One Redis sweep as a run, for a sweep by hand; the minute "
-                                      "sweep is fleet_sweep_sensor's, without a run.")

@@ -10,8 +10,8 @@ same run (the row is born claimed by it, so no sensor run competes for it).
 import dagster as dg
 from pydantic import Field
 
+from orchestration.common.errors import failure_on_error
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
-from resources.common.errors import FleetopsError
 from resources.spool.actions import ACTIONS, ActionRequest
 from resources.spool.claimed_batch import process_batch_then_due, process_claimed
 from resources.spool.enqueue import enqueue, preview
@@ -65,14 +65,12 @@ def request_spool_action(context: dg.OpExecutionContext, config: SpoolRequestCon
                             uuids=tuple(config.uuids), queue=config.queue, hours=config.hours,
                             fingerprint=config.fingerprint, priority=config.priority)
     actor = context.run.tags.get("dagster/user") or f"launchpad run {context.run_id}"
-    try:
+    with failure_on_error("request refused, nothing written: ", allow_retries=False):
         if config.dry_run:
             context.log.info(f"dry run, nothing written: {preview(projects.db, projects, request)}")
             return
         done = enqueue(projects.db, projects, request, requested_by=actor, source="launchpad",
                        claim_for=context.run_id)
-    except FleetopsError as exc:  # the operator's request does not fit: say why, in the run's failure
-        raise dg.Failure(f"request refused, nothing written: {exc}", allow_retries=False) from None
     context.log.info(f"spool #{done.id} written: {request.action} on {request.project} {done.payload}")
     _raise_if_failed(process_claimed(projects.db, projects, [done.id], context.run_id, log=context.log.info,
                                      alerts=alerts.sender()))

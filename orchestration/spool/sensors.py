@@ -5,6 +5,7 @@ from collections import defaultdict
 
 import dagster as dg
 
+from orchestration.common.errors import skip_on_error
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.spool.jobs import (
     RUN_BATCH_SIZE,
@@ -29,15 +30,13 @@ NOT_STARTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.D
     "(none for a project whose previous spool run has not started yet); returns actions of runs that stopped "
     "reporting (lease expired) to pending.",
 )
+@skip_on_error
 def spool_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabaseResource
                  ) -> dg.SensorResult | dg.SkipReason:
-    try:
-        store = SpoolStore(control_db.database())
-        for settled in store.release_expired():
-            context.log.warning(f"spool #{settled.id}: lease expired, now {settled.status}")
-        due = store.due(limit=DUE_PER_TICK)
-    except FleetopsError as exc:
-        return dg.SkipReason(str(exc))
+    store = SpoolStore(control_db.database())
+    for settled in store.release_expired():
+        context.log.warning(f"spool #{settled.id}: lease expired, now {settled.status}")
+    due = store.due(limit=DUE_PER_TICK)
     if not due:
         return dg.SkipReason("no due spool actions")
     waiting = _projects_with_a_run_not_started(context.instance)

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.common.control.database import ControlDatabase
-from resources.common.errors import FleetopsError
 from resources.common.secrets import SecretBox
 from resources.failures.report import markdown_table
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
@@ -80,10 +80,8 @@ def zuora_customer_sync(
 
 def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, box: SecretBox, customer: str, full: bool,
                zuora: ZuoraApiResource) -> Iterator[PartitionEvent]:
-    try:
+    with failure_on_error(f"customer {customer}: "):
         result = sync_workflows(db, box, customer, full=full, retry=zuora.retry())
-    except FleetopsError as exc:
-        raise dg.Failure(description=f"customer {customer}: {exc}") from None
     context.log.info("customer %s: %s", customer, result.summary())
     errors = [error.as_dict() for error in result.errors]
     metadata = {
@@ -129,10 +127,8 @@ def _retry_wait(result: WorkflowSyncResult, zuora: ZuoraApiResource) -> float | 
 
 def _tasks(context: dg.AssetExecutionContext, db: ControlDatabase, box: SecretBox,
            customer: str) -> Iterator[PartitionEvent]:
-    try:
+    with failure_on_error(f"customer {customer}: "):
         result = sync_tasks(db, box, customer)
-    except FleetopsError as exc:
-        raise dg.Failure(description=f"customer {customer}: {exc}") from None
     context.log.info("customer %s: %s", customer, result.summary())
     orphans = orphan_tasks(db)
     missing = missing_tasks(db, result.customer_id)

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
+from orchestration.common.errors import skip_on_error
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource
-from orchestration.failures.schedules import zuora_sync_job
-from resources.common.errors import FleetopsError
+from orchestration.zuora.jobs import zuora_sync_job
 
 
 @dg.sensor(
@@ -16,13 +16,11 @@ from resources.common.errors import FleetopsError
     description="Requests a zuora_sync run for every enabled customer that has a partition and has never been "
     "synced (one run per registration: a failed first sync waits for the hourly schedule).",
 )
+@skip_on_error
 def zuora_first_sync_sensor(
     context: dg.SensorEvaluationContext, control_db: ControlDatabaseResource
 ) -> dg.SensorResult | dg.SkipReason:
-    try:
-        waiting = control_db.customers().never_synced()
-    except FleetopsError as exc:  # a dead or unmigrated control database: say so, try again next tick
-        return dg.SkipReason(str(exc))
+    waiting = control_db.customers().never_synced()
     partitions = set(context.instance.get_dynamic_partitions(zuora_customers_partitions.name))
     requests = [
         # the registration time makes the key unique per registration: a customer removed and added again

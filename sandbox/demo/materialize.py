@@ -6,9 +6,7 @@ import dagster as dg
 
 from orchestration.common.partitions import projects_partitions, zuora_customers_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
-from orchestration.failures.assets import failed_jobs
-from orchestration.failures.groups import failure_groups
-from orchestration.failures.rollup import failure_rollup
+from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup
 from orchestration.horizon.assets import horizon_supervisors
 from orchestration.queues.assets import queue_state
 from orchestration.redis.assets import redis_fleet_health

@@ -7,10 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.common.resources import ControlDatabaseResource
-from orchestration.failures.assets import failed_jobs
+from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup
 from orchestration.failures.checks import snapshot_fresh
-from orchestration.failures.groups import failure_groups
-from orchestration.failures.rollup import failure_rollup
 from orchestration.queues.assets import queue_state
 from resources.common.control.models import FleetFailedJob, QueueObservation, utcnow
 from resources.failures.report import failure_spike, groups

@@ -15,8 +15,8 @@ from dagster._serdes import serialize_value
 
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
-from orchestration.failures.schedules import zuora_sync_schedule
 from orchestration.zuora.assets import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
+from orchestration.zuora.schedules import zuora_sync_schedule
 from orchestration.zuora.sensors import zuora_first_sync_sensor
 from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TOKENS
