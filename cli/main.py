@@ -13,7 +13,7 @@ import click
 import sqlalchemy as sa
 
 from cli.context import CliContext, pass_context
-from resources.common.errors import FleetopsError
+from resources.common.errors import FleetopsError, first_line
 
 EXIT_ERROR = 2
 # Command groups by name, each imported only when named: a command pays for its own imports
@@ -65,7 +65,7 @@ class FleetopsGroup(click.Group):
         except FleetopsError as exc:
             fail(str(exc))
         except sa.exc.SQLAlchemyError as exc:
-            fail(f"database error: {str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}")
+            fail(f"database error: {first_line(exc)}")
 
 
 def fail(message: str) -> None:

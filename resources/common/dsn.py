@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from resources.common.errors import ValidationError
-from resources.common.secrets import REDACTED, SecretBox, is_env_reference, is_sealed
+from resources.common.errors import REDACTED, ValidationError
+from resources.common.secrets import SecretBox, is_env_reference, is_sealed
 
 Kind = Literal["database", "redis"]
 

@@ -6,6 +6,7 @@ them into exit code 2, sensors turn them into skip reasons, never into crashes.
 """
 
 import re
+from collections.abc import Iterable
 
 
 class FleetopsError(Exception):
@@ -32,10 +33,22 @@ class ControlDatabaseError(FleetopsError):
     """The control database is unreachable or not migrated."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of a driver error (its `orig` when wrapped by SQLAlchemy), for one-line messages."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+REDACTED = "***"  # what a secret is shown as
+
+
+def first_line(exc: BaseException, masked: Iterable[str | None] = ()) -> str:
+    """The first line of a driver error (its `orig` when wrapped by SQLAlchemy), for one-line messages.
+
+    Drivers may echo what they were given, a password included: every value of `masked` is
+    replaced by REDACTED.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    text = lines[0].strip() if lines else type(orig).__name__
+    for secret in masked:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 # Driver codes for "this role may not": PostgreSQL's SQLSTATE insufficient_privilege, MySQL/MariaDB's

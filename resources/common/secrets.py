@@ -24,7 +24,6 @@ from resources.common.errors import SecretError, ValidationError
 ENV_PREFIX = "env:"
 FERNET_PREFIX = "fernet:"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-REDACTED = "***"
 
 
 def new_key() -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.common import dsn
+from resources.common.errors import first_line
 from resources.common.secrets import SecretBox
 from resources.fleet.connections import database_engine, redis_client
 from resources.fleet.registry.projects import ProjectSpec
@@ -60,12 +61,6 @@ class ConnectionReport:
         return self.reachable and all(table.ok for table in self.tables)
 
 
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
-
-
 def _probe_table(engine: sa.Engine, role: str, name: str) -> TableReport:
     report = TableReport(role=role, table=name)
     quoted = ".".join(engine.dialect.identifier_preparer.quote(part) for part in name.split("."))
@@ -78,7 +73,7 @@ def _probe_table(engine: sa.Engine, role: str, name: str) -> TableReport:
             conn.rollback()
             report.exists = sa.inspect(engine).has_table(name.split(".")[-1], schema=_schema(name))
             report.privileges["select"] = False
-            report.error = _first_line(exc) if report.exists else None
+            report.error = first_line(exc) if report.exists else None
             if not report.exists:
                 return report
         for privilege in NEEDED[role]:
@@ -113,7 +108,7 @@ def check_database(name: str, value: str, tables: list[tuple[str, str]]) -> Conn
         report.reachable = True
         report.tables = [_probe_table(engine, role, table) for role, table in tables]
     except sa.exc.DBAPIError as exc:
-        report.error = _first_line(exc)
+        report.error = first_line(exc)
     finally:
         engine.dispose()
     return report
@@ -129,7 +124,7 @@ def check_redis(name: str, value: str) -> ConnectionReport:
         report.server = f"redis {client.info('server').get('redis_version', '?')}"
         report.reachable = True
     except Exception as exc:  # redis-py raises many kinds; each becomes the report's reason
-        report.error = _first_line(exc)
+        report.error = first_line(exc)
     finally:
         client.close()
     return report

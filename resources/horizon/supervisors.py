@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from resources.common import dsn
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import Project, RedisConnection
-from resources.common.errors import FleetopsError, ValidationError
+from resources.common.errors import FleetopsError, ValidationError, first_line
 from resources.common.identifiers import QUEUE_NAME
 from resources.common.secrets import SecretBox
 
@@ -267,7 +267,7 @@ def generate(db: ControlDatabase, box: SecretBox, out_dir: Path) -> HorizonConfi
                 else:
                     run.unchanged.append(rendered)
             except (FleetopsError, OSError, subprocess.SubprocessError) as exc:
-                run.errors[project.key] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                run.errors[project.key] = first_line(exc)
     current = {f"{p.key}.php" for p in projects}
     run.stale = sorted(p for p in out_dir.glob("*.php") if p.name not in current) if out_dir.is_dir() else []
     return run

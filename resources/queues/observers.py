@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +43,7 @@ import redis
 import sqlalchemy as sa
 
 from resources.common import dsn as dsn_module
-from resources.common.errors import FleetopsError, ValidationError
+from resources.common.errors import FleetopsError, ValidationError, first_line
 from resources.fleet.connections import database_engine, redis_client
 
 DEFAULT_STUCK_AFTER = 300  # seconds; seed 002: "reserved for more than 5 minutes"
@@ -116,17 +116,6 @@ def _check_common(connection: str, stuck_after: int) -> None:
         raise ValidationError("a queue connection needs a name")
     if isinstance(stuck_after, bool) or not isinstance(stuck_after, int) or stuck_after < 1:
         raise ValidationError("stuck_after must be a whole number of seconds, at least 1")
-
-
-def _first_line(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
-    """The first line of the driver's own message, with any known secret masked."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    text = lines[0].strip() if lines else type(orig).__name__
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, dsn_module.REDACTED)
-    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +236,7 @@ class DatabaseQueueObserver(_Closing):
         )
 
     def _why(self, exc: BaseException) -> str:
-        return _first_line(exc, [self._engine.url.password])
+        return first_line(exc, [self._engine.url.password])
 
     def close(self) -> None:
         """Dispose of the engine's pooled connections."""
@@ -383,7 +372,7 @@ class RedisQueueObserver(_Closing):
 
     def _why(self, exc: BaseException) -> str:
         kwargs = getattr(self._client.connection_pool, "connection_kwargs", {})
-        return _first_line(exc, [kwargs.get("password")])
+        return first_line(exc, [kwargs.get("password")])
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -43,8 +43,7 @@ from redis.retry import Retry
 
 from resources.common import settings
 from resources.common.control.models import utcnow
-from resources.common.dsn import REDACTED
-from resources.common.errors import FleetopsError
+from resources.common.errors import REDACTED, FleetopsError, first_line
 from resources.horizon.running_state import HorizonState, read_horizon_state
 from resources.queues.observers import DEFAULT_STUCK_AFTER, RedisQueueObserver
 
@@ -228,7 +227,7 @@ def _look_around(
         _read_horizon(client, target, result, problems)
     except redis.ResponseError as exc:  # answered, but refused a command (an ACL, a renamed command)
         problems.append("command refused")
-        result.error = _first_line(exc, target.password)
+        result.error = first_line(exc, [target.password])
 
 
 def _ping(client: redis.Redis, result: ProbeResult) -> None:
@@ -306,7 +305,7 @@ def _read_horizon(client: redis.Redis, target: ProbeTarget, result: ProbeResult,
 def classify(exc: BaseException, target: ProbeTarget) -> tuple[str, str]:
     """(reason, one-line message) for an exception raised while talking to a server."""
     chain = _chain(exc)
-    message = _first_line(exc, target.password)
+    message = first_line(exc, [target.password])
     text = " ".join(str(e) for e in chain).lower()
     if any(isinstance(e, redis.BusyLoadingError) for e in chain) or text.startswith("loading"):
         return LOADING, message
@@ -343,11 +342,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def _first_line(exc: BaseException, password: str | None) -> str:
-    lines = str(exc).strip().splitlines()
-    return _mask(lines[0].strip() if lines else type(exc).__name__, password)
-
-
 def _mask(text: str, password: str | None) -> str:
     return text.replace(password, REDACTED) if password else text
 
@@ -375,7 +369,7 @@ def probe_all(
         try:
             return probe(target, probe_settings, client=clients.get(target.name), checked_at=checked_at)
         except Exception as exc:  # a cut-off probe may fail in any odd way; its result is already decided
-            return ProbeResult(target.name, checked_at, DOWN, ERROR, error=_first_line(exc, target.password),
+            return ProbeResult(target.name, checked_at, DOWN, ERROR, error=first_line(exc, [target.password]),
                                address=target.address)
 
     results: dict[str, ProbeResult] = {}

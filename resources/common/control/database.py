@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from resources.common import settings
-from resources.common.errors import ControlDatabaseError
+from resources.common.errors import ControlDatabaseError, first_line
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -110,7 +110,7 @@ class ControlDatabase:
             raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: sa.exc.DBAPIError) -> ControlDatabaseError:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        reason = first_line(exc)
         if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
             return ControlDatabaseError(
                 f"the control database {self.masked_url} is not initialised: run `fleetops init`"

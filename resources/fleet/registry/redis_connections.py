@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from resources.common import dsn, identifiers
 from resources.common.control.models import Project, RedisConnection
-from resources.common.errors import NotFoundError, ValidationError
-from resources.common.secrets import REDACTED, describe
+from resources.common.errors import REDACTED, NotFoundError, ValidationError
+from resources.common.secrets import describe
 from resources.fleet.registry.base import Registry, timestamps
 from resources.horizon.supervisors import check_supervisors, supervisor_settings
 
