@@ -15,13 +15,14 @@ import sqlalchemy as sa
 
 from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_cycle import batch_size, each_partition
+from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import utcnow
 from resources.common.errors import first_line
 from resources.common.secrets import SecretBox
-from resources.failures.report import Spike, failure_spike, groups, markdown_table, per_queue, rollup, top_fingerprints
+from resources.failures.report import Spike, failure_spike, groups, per_queue, rollup, top_fingerprints
 from resources.failures.snapshot import FailureSnapshot, SnapshotResult
 from resources.fleet.registry.projects import ProjectRegistry
 

@@ -5,23 +5,25 @@ import dagster as dg
 
 from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_cycle import batch_size, each_partition
+from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from resources.fleet.project_check import check_spec
 from resources.fleet.registry.projects import ProjectRegistry
 
+CONNECTIVITY_COLUMNS = ["connection", "driver", "reachable", "table", "rows", "privileges"]
+
 
 def _markdown(report: dict) -> str:
-    lines = ["| connection | driver | reachable | table | rows | privileges |", "|---|---|---|---|---|---|"]
-    for conn in report["connections"]:
-        tables = conn["tables"] or [None]
-        for table in tables:
-            grants = " ".join(p.upper() for p, ok in (table or {}).get("privileges", {}).items() if ok)
-            lines.append(
-                f"| {conn['name']} | {conn['driver']} | {'yes' if conn['reachable'] else conn['error']} "
-                f"| {table['table'] if table else ''} | {table['rows'] if table else ''} | {grants} |"
-            )
-    return "\n".join(lines)
+    """One row per table of every connection (a connection without tables: one row saying why)."""
+    rows = [
+        {"connection": conn["name"], "driver": conn["driver"],
+         "reachable": "yes" if conn["reachable"] else conn["error"],
+         "table": table["table"] if table else "", "rows": table["rows"] if table else "",
+         "privileges": " ".join(p.upper() for p, ok in (table or {}).get("privileges", {}).items() if ok)}
+        for conn in report["connections"] for table in conn["tables"] or [None]
+    ]
+    return markdown_table(rows, CONNECTIVITY_COLUMNS)
 
 
 def _connectivity(registry: ProjectRegistry, project: str) -> dict:

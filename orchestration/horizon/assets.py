@@ -4,10 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.common.formatting import markdown_table
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common import settings
 from resources.common.secrets import SecretBox
-from resources.failures.report import markdown_table
 from resources.horizon.supervisors import HorizonConfigRun, generate
 
 

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from orchestration.common.formatting import markdown_table
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.secrets import SecretBox
-from resources.failures.report import markdown_table
 from resources.queues.sweep import Sweep, sweep
 
 

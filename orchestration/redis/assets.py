@@ -16,10 +16,10 @@
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
+from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import redis_connections_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from resources.common.secrets import SecretBox
-from resources.failures.report import markdown_table
 from resources.redis.alerting import Alerter
 from resources.redis.health import HealthSweep, history, sweep
 from resources.redis.probe import DEGRADED, DOWN, UP, ProbeResult

@@ -14,11 +14,11 @@ import dagster as dg
 
 from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
+from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
-from resources.failures.report import markdown_table
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.task_extraction import missing_tasks, orphan_tasks
 from resources.zuora.workflow_sync import WorkflowSyncResult

@@ -56,16 +56,6 @@ def per_queue(db: ControlDatabase, project: str) -> list[dict[str, Any]]:
     return _rows(db, query)
 
 
-def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """Rows as a Markdown table for Dagster metadata (pipes in values escaped)."""
-    if not rows:
-        return "_none_"
-    cell = lambda value: "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")[:120]  # noqa: E731
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def rollup(db: ControlDatabase, project: str, start: datetime, end: datetime) -> dict[str, list[dict[str, Any]]]:
     """Failures of one project whose failed_at lies in [start, end), counted by queue, class and fingerprint."""
     window = [TABLE.c.project == project, TABLE.c.failed_at >= start, TABLE.c.failed_at < end]
