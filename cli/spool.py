@@ -14,7 +14,8 @@ from cli.output import emit, emit_json, emit_record, emit_table
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
 from resources.spool.claimed_batch import process_claimed, process_due
 from resources.spool.enqueue import current_actor, enqueue, preview
-from resources.spool.store import STATUSES, SpoolStore
+from resources.spool.statuses import COMPLETED, SETTLED, STATUSES
+from resources.spool.store import SpoolStore
 
 if TYPE_CHECKING:  # the progress bar is loaded by `spool watch` alone
     from tqdm import tqdm
@@ -67,7 +68,7 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
     done = enqueue(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli", claim_for=run_id)
     if run_id is not None:
         settled = process_claimed(ctx.db, ctx.projects, [done.id], run_id, log=click.echo)
-        sys.exit(0 if all(s.status == "completed" for s in settled) else 1)
+        sys.exit(0 if all(s.status == COMPLETED for s in settled) else 1)
     if as_json:
         emit_json({"id": done.id, "payload": done.payload})
     else:
@@ -127,13 +128,13 @@ def watch(ctx: CliContext, spool_id: int, timeout: float) -> None:
     row = store.get(spool_id)
     deadline = time.monotonic() + timeout
     with tqdm(desc=f"spool #{spool_id} {row['action']}", unit="job", file=sys.stderr) as bar:
-        while row["status"] not in ("completed", "failed") and time.monotonic() < deadline:
+        while row["status"] not in SETTLED and time.monotonic() < deadline:
             _update_bar(bar, row)
             time.sleep(WATCH_POLL_SECONDS)
             row = store.get(spool_id)
         _update_bar(bar, row)
     click.echo(f"spool #{spool_id}: {row['status']}" + (f": {row['error']}" if row["error"] else ""))
-    sys.exit(0 if row["status"] == "completed" else 1)
+    sys.exit(0 if row["status"] == COMPLETED else 1)
 
 
 def _update_bar(bar: tqdm, row: dict) -> None:
@@ -165,4 +166,4 @@ def process(ctx: CliContext, project: str | None, limit: int) -> None:
         ctx.projects.spec(project)  # an unknown project is an error, not "0 actions processed"
     settled = process_due(ctx.db, ctx.projects, project=project, limit=limit, log=click.echo)
     click.echo(f"{len(settled)} action(s) processed")
-    sys.exit(1 if any(s.status != "completed" for s in settled) else 0)
+    sys.exit(1 if any(s.status != COMPLETED for s in settled) else 0)

@@ -15,6 +15,7 @@ from orchestration.common.resources import AlertWebhookResource, ControlDatabase
 from resources.spool.actions import ACTIONS, ActionRequest
 from resources.spool.claimed_batch import process_batch_then_due, process_claimed
 from resources.spool.enqueue import enqueue, preview
+from resources.spool.statuses import FAILED
 from resources.spool.store import Settled
 
 SPOOL_PROJECT_TAG = "fleetops/spool-project"
@@ -41,7 +42,7 @@ class SpoolRequestConfig(dg.Config):
 
 
 def _raise_if_failed(settled: list[Settled]) -> None:
-    failed = [s.id for s in settled if s.status == "failed"]
+    failed = [s.id for s in settled if s.status == FAILED]
     if failed:
         raise dg.Failure(f"spool action(s) {', '.join(map(str, failed))} failed: see `fleetops spool show ID`",
                          allow_retries=False)

@@ -23,6 +23,7 @@ from resources.common.errors import FleetopsError, first_line, refused_privilege
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
 from resources.spool.perform import execute
+from resources.spool.statuses import FAILED
 from resources.spool.store import Claimed, Settled, SpoolStore
 
 if TYPE_CHECKING:  # requests is imported only when an alert is due, not by every command that processes
@@ -112,7 +113,7 @@ def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], a
             settled = store.complete(action.id, run_id, outcome.as_result())
     detail = store.get(action.id)
     log(f"{label}: {settled.status}" + (f" ({detail['error']})" if detail["error"] else f" {detail['result']}"))
-    if settled.status == "failed":
+    if settled.status == FAILED:
         delivery = _alert(alerts, action, detail)
         store.note_alert(action.id, delivery)
         log(f"{label}: alert {'sent' if delivery.delivered else delivery.error}")

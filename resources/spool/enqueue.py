@@ -21,7 +21,8 @@ from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.payload import parse_payload
 from resources.spool.actions import ActionRequest, check, frozen_payload, selection
-from resources.spool.store import SOURCES, SpoolStore
+from resources.spool.statuses import SOURCES
+from resources.spool.store import SpoolStore
 
 ACTOR_ENV = "FLEETOPS_ACTOR"
 SAMPLE_SIZE = 10

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from resources.spool.statuses import PENDING, SOURCES, STATUSES, one_of
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -170,15 +172,15 @@ class SpoolAction(Timestamps, Base):
         sa.Index("ix_failed_job_action_spool_project_status", "project", "status"),
         sa.Index("ix_failed_job_action_spool_available_at", "available_at"),
         sa.Index("ix_failed_job_action_spool_due", "status", "available_at", "priority"),
-        sa.CheckConstraint("status IN ('pending', 'processing', 'completed', 'failed')", name="status"),
-        sa.CheckConstraint("source IN ('cli', 'launchpad', 'api', 'auto')", name="source"),
+        sa.CheckConstraint(one_of("status", STATUSES), name="status"),
+        sa.CheckConstraint(one_of("source", SOURCES), name="source"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
     project: Mapped[str] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     available_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
