@@ -8,7 +8,7 @@ Starts `python -m sandbox.zuora_server` in its own process group with one tenant
 of `--hour-seconds` real seconds, so an hour of Zuora's quota passes in a minute (the server's
 windows are plain seconds; its `RateLimit-Reset` counts real seconds too). Then:
 
-- baseline, the seed's loop (seed 001 WorkflowSyncService: list, then each export in turn, no
+- baseline, the naive loop (list, then each export in turn, no
   rate-limit handling) for one run: it stops at its first 429 and, having no memory of what it
   stored, would start from the first workflow again next hour, so it never completes;
 - fleetops: `sync_workflows` + `sync_tasks` as a zuora_sync run does, run again whenever the
@@ -112,7 +112,7 @@ def main() -> int:
     exports, refused = stats["by_kind"].get("export", 0), stats["by_status"].get("429", 0)
     print(f"zuora first sync under a quota: {args.workflows:,} workflows, {args.quota:,} requests per "
           f"{args.hour_seconds:g} s window ('an hour')")
-    print(f"  baseline (seed loop): stopped by HTTP {base_status} after {base_exports:,} exports "
+    print(f"  baseline (naive loop): stopped by HTTP {base_status} after {base_exports:,} exports "
           f"({base_stats['by_status'].get('429', 0)} 429s); it restarts from the first workflow every run: never "
           f"completes")
     print(f"  fleetops: {runs[-1][0]} after {len(runs)} runs ({elapsed:.0f} s), {stats['requests']:,} requests, "

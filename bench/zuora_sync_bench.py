@@ -6,7 +6,7 @@ Run: .venv/bin/python bench/zuora_sync_bench.py [--workflows 1000] [--latency-ms
 Starts `python -m sandbox.zuora_server` in its own process group with one tenant of
 `--workflows` workflows (0-40 tasks each) answering every call after `--latency-ms`. Then:
 
-- baseline, the seed's loop (seed 001 WorkflowSyncService): one token, the list pages one after
+- baseline, the naive loop: one token, the list pages one after
   another, and for each listed workflow in turn its export download, the upsert of its row and
   of its tasks (the same upsert statement fleetops uses, one transaction per workflow), then the
   stale deletion; a plain HTTP call per request, as Laravel's Http facade makes;
@@ -78,7 +78,7 @@ def baseline(db: ControlDatabase, customer_id: int, url: str, client_id: str, se
 
 
 def _store(db: ControlDatabase, customer_id: int, listing: dict[str, Any], export: dict[str, Any]) -> None:
-    """One workflow's upsert and its tasks' (seed: Workflow::updateOrCreate, then syncTasksFromJson)."""
+    """One workflow's upsert and then its tasks', row by row, as a naive sync does."""
     now = utcnow()
     with db.engine.begin() as conn:
         upsert(conn, WORKFLOWS, [{"customer_id": customer_id, **listing, "json_export": export,
@@ -172,7 +172,7 @@ def report(args: argparse.Namespace, figures: dict[str, Any], again: Any, limit_
     ours, four, base = figures["fleetops_stats"], figures["four_stats"], figures["baseline_stats"]
     resync = figures["resync_stats"]["by_kind"]
     print(f"zuora sync, {args.workflows} workflows, {args.latency_ms:g} ms latency, {args.engine}")
-    print(f"  baseline (seed loop): {figures['baseline']:.2f} s, {base['by_kind']}, "
+    print(f"  baseline (naive loop): {figures['baseline']:.2f} s, {base['by_kind']}, "
           f"peak {base['peak_per_second']}/s, {base['max_in_flight']} in flight")
     for label, seconds, stats, concurrency in (("fleetops", figures["fleetops"], ours, args.concurrency),
                                                ("fleetops", figures["four"], four, 4)):

@@ -1,4 +1,4 @@
-"""`fleetops queues`: seed 002's cards for the whole fleet, read live from each project."""
+"""`fleetops queues`: one card per project and queue (pending, processing, delayed, failed, stuck), read live."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Horizon supervisors generated from the registry (seed 004's ConfigGeneratorService).
+"""Horizon supervisors generated from the registry, so a Redis connection added to the fleet gets its workers.
 
 For every enabled project with the Horizon flag, one PHP file `{dir}/{project}.php` returns
 the supervisors for its registered, enabled Redis connections, one per connection, named

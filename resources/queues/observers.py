@@ -14,8 +14,8 @@ One interface (`QueueObserver.observe`) over Laravel's two stores:
   those found with `SCAN MATCH {prefix}queues:*` (never KEYS); every per-queue command runs in
   one MULTI/EXEC pipeline, so all counts of an observation come from the same instant.
 
-States, for a moment `now` (unix seconds) and a threshold `stuck_after` (seconds, default 300,
-seed 002's "5 minutes"):
+States, for a moment `now` (unix seconds) and a threshold `stuck_after` (seconds, default 300:
+a job reserved that long most likely belongs to a worker that died):
 
 - pending: ready to be popped now;
 - delayed: will be available later;
@@ -46,7 +46,7 @@ from resources.common import dsn as dsn_module
 from resources.common.errors import FleetopsError, ValidationError, first_line
 from resources.fleet.connections import database_engine, redis_client
 
-DEFAULT_STUCK_AFTER = 300  # seconds; seed 002: "reserved for more than 5 minutes"
+DEFAULT_STUCK_AFTER = 300  # seconds reserved after which a job counts as stuck (its worker most likely died)
 DEFAULT_RETRY_AFTER = 90  # Laravel's config/queue.php default
 
 

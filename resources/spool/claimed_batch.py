@@ -84,7 +84,7 @@ def process_batch_then_due(db: ControlDatabase, projects: ProjectRegistry, proje
 
 def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str | None = None, limit: int = 100,
                 log: Log = print, alerts: WebhookSender | None = None) -> list[Settled]:
-    """Seed 000's process-spool: due rows (of one project, or all), executed here without Dagster."""
+    """`fleetops spool process`: due rows (of one project, or all), executed here without Dagster."""
     store = SpoolStore(db)
     store.release_expired()
     due = [i for i, _, _ in store.due(limit=limit, project=project)]

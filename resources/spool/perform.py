@@ -54,7 +54,7 @@ class Outcome:
 
 
 class Progress:
-    """Seed 003's progress record: total, processed, current, errors.
+    """A running action's progress record: total, processed, current, errors, so an operator sees how far it got.
 
     Written when the action starts, then at most every FLEETOPS_SPOOL_PROGRESS_SECONDS (0.5), and
     once more when the `with` block ends: a fast action's pages come quicker than a control-database

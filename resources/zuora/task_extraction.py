@@ -1,6 +1,6 @@
 """One customer's `tasks`, re-extracted from the exports stored in `workflows` (no Zuora call).
 
-Seed 001's "re-extract tasks": each stored export's `tasks` are upserted by (workflow, task id)
+Re-extracting tasks: each stored export's `tasks` are upserted by (workflow, task id)
 and the workflow's tasks that its export no longer has are deleted. A workflow without a
 stored export, or whose export has no task list, keeps the tasks it has: a missing or broken
 export is never read as "this workflow has no tasks". Only differences are written, so

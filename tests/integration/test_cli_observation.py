@@ -56,7 +56,7 @@ def test_failed_show_reads_the_full_job_from_the_source(snapshotted: DemoFleet) 
     shown = ok_json("failed", "show", "shop", listed["id"])
     assert shown["uuid"] == listed["uuid"] and shown["payload"]["uuid"] == listed["uuid"]
     assert "Stack trace:" in shown["exception"] and len(shown["exception"]) > 3000
-    assert shown["command_properties"]  # scalar properties of the serialized job, as seed 002 wanted
+    assert shown["command_properties"]  # scalar properties of the serialized job, what an operator reads first
     by_number = ok_json("failed", "show", "shop", str(shown["laravel_id"]))
     assert by_number["uuid"] == shown["uuid"]
     human = run("failed", "show", "shop", listed["id"])

@@ -1,4 +1,4 @@
-"""The fleet's Redis servers (seed 004's registry), passwords sealed at rest."""
+"""The fleet's Redis servers, each probed for health and optionally linked to a project; passwords sealed at rest."""
 
 from __future__ import annotations
 
