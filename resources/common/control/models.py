@@ -61,7 +61,10 @@ class Project(Timestamps, Base):
 
 
 class RedisConnection(Timestamps, Base):
-    """A Redis server of the fleet (seed 004's registry); the password is stored sealed."""
+    """A Redis server of the fleet, probed for health and linked to the project whose queues it holds.
+
+    The password is stored sealed.
+    """
 
     __tablename__ = "redis_connections"
 
@@ -112,7 +115,7 @@ class ZuoraRequestUsage(Base):
 
 
 class Workflow(Timestamps, Base):
-    """A Zuora workflow definition of one customer (seed 001's table, keyed per customer)."""
+    """A Zuora workflow definition of one customer, keyed per customer so that two tenants' ids never collide."""
 
     __tablename__ = "workflows"
     __table_args__ = (
@@ -140,7 +143,7 @@ class Workflow(Timestamps, Base):
 
 
 class Task(Timestamps, Base):
-    """A task of a workflow's stored export (seed 001's table)."""
+    """A task of a workflow's stored export, re-extracted whenever the export changes."""
 
     __tablename__ = "tasks"
     __table_args__ = (
@@ -193,7 +196,6 @@ class SpoolAction(Timestamps, Base):
     claimed_at: Mapped[datetime | None]
     progress: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]
-    idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
 
 
 class FleetFailedJob(Base):
@@ -245,7 +247,7 @@ class QueueObservation(Base):
 
 
 class RedisHealthLog(Base):
-    """One probe of one Redis connection (seed 004's redis_health_logs); pruned after the retention."""
+    """One probe of one Redis connection, the history the UI plots; pruned after the retention."""
 
     __tablename__ = "redis_health_logs"
     __table_args__ = (
