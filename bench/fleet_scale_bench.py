@@ -55,6 +55,7 @@ from orchestration.common.fleet_cycle import batch_size
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
 from resources.failures.snapshot import FailureSnapshot
+from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables
 from tests.harness.dagster_stack import DagsterStack, running_dagster
@@ -154,11 +155,8 @@ def one_process(root: Path, box: SecretBox, urls: dict[str, str]) -> tuple[float
     registry = ProjectRegistry(db, box)
     started, cpu = time.monotonic(), time.process_time()
     for key in urls:
-        store = registry.failed_store(key)
-        try:
-            FailureSnapshot(db, key, store).run()
-        finally:
-            store.dispose()
+        with ProjectStorage.of(registry, key) as storage:
+            FailureSnapshot(db, key, storage.failed_store).run()
     spent = time.monotonic() - started, time.process_time() - cpu
     db.dispose()
     return spent

@@ -15,6 +15,7 @@ from resources.common.durations import parse_duration
 from resources.common.errors import NotFoundError, ValidationError
 from resources.failures.report import groups as failure_groups
 from resources.failures.report import list_failed
+from resources.fleet.project_storage import ProjectStorage
 from resources.laravel.payload import command_properties
 
 
@@ -56,11 +57,8 @@ def list_(ctx: CliContext, project: str | None, queue: str | None, job_class: st
 @pass_context
 def show(ctx: CliContext, project: str, job_id: str, as_json: bool) -> None:
     """One failed job with its full payload and trace, read from the project's own database."""
-    store = ctx.projects.failed_store(project)
-    try:
-        job = store.find(job_id)
-    finally:
-        store.dispose()
+    with ProjectStorage.of(ctx.projects, project) as storage:
+        job = storage.failed_store.find(job_id)
     if job is None:
         raise NotFoundError(f"project {project!r} has no failed job {job_id!r} (give the uuid or the numeric id)")
     decoded = command_properties(job.payload)

@@ -24,6 +24,7 @@ from resources.common.errors import first_line
 from resources.common.secrets import SecretBox
 from resources.failures.report import Spike, failure_spike, groups, per_queue, rollup, top_fingerprints
 from resources.failures.snapshot import FailureSnapshot, SnapshotResult
+from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
 
 
@@ -55,12 +56,8 @@ def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, contr
 
 def _snapshot(registry: ProjectRegistry, db: ControlDatabase, project: str, full: bool) -> SnapshotResult:
     try:
-        with failure_on_error(f"project {project}: "):
-            store = registry.failed_store(project)
-            try:
-                return FailureSnapshot(db, project, store).run(full=full)
-            finally:
-                store.dispose()
+        with failure_on_error(f"project {project}: "), ProjectStorage.of(registry, project) as storage:
+            return FailureSnapshot(db, project, storage.failed_store).run(full=full)
     except sa.exc.SQLAlchemyError as exc:  # the project's own database failed: name it, never leak its DSN
         raise dg.Failure(description=f"project {project}: cannot read failed jobs: {first_line(exc)[:300]}") from None
 

@@ -1,6 +1,8 @@
-"""A project's own storage, opened to act on it: its failed-job table and its queue connections.
+"""A project's own storage, opened to read or act on it: its failed-job table and its queue connections.
 
-DSNs and the APP_KEY are revealed here, for the adapters only, and never leave this object.
+The one way fleetops opens a project's tables and queues (the snapshot, `failed show`, the
+spool's actions). DSNs and the APP_KEY are revealed here, for the adapters only, and never
+leave this object.
 Everything it opens is closed by `close()` (or leaving the `with` block).
 """
 
@@ -20,7 +22,7 @@ from resources.horizon.running_state import horizon_prefix
 from resources.queues.writers import DatabaseQueueWriter, RedisQueueWriter
 
 if TYPE_CHECKING:
-    from resources.fleet.registry.projects import ProjectSpec
+    from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 
 
 class ProjectStorage:
@@ -29,6 +31,11 @@ class ProjectStorage:
         self._box = box
         self._opened: list[QueueWriter | DatabaseFailedStore] = []
 
+    @classmethod
+    def of(cls, registry: ProjectRegistry, key: str) -> Self:
+        """The storage of the registered project `key` (close it, or use it in a `with` block)."""
+        return cls(registry.spec(key), registry.box)
+
     def __enter__(self) -> Self:
         return self
 
@@ -36,13 +43,13 @@ class ProjectStorage:
         self.close()
 
     def close(self) -> None:
-        for thing in self._opened:
-            if isinstance(thing, RedisQueueWriter):
-                thing.client.close()
-            elif isinstance(thing, DatabaseQueueWriter):
-                thing.engine.dispose()
+        for opened in self._opened:
+            if isinstance(opened, RedisQueueWriter):
+                opened.client.close()
+            elif isinstance(opened, DatabaseQueueWriter):
+                opened.engine.dispose()
             else:
-                thing.dispose()
+                opened.dispose()
         self._opened.clear()
 
     @cached_property
@@ -50,10 +57,15 @@ class ProjectStorage:
         return self._box.reveal(self.spec.failed_db)
 
     @cached_property
-    def editor(self) -> FailedJobEditor:
+    def failed_store(self) -> DatabaseFailedStore:
+        """The failed-job table; its engine keeps the connections it opened until `close()`."""
         store = DatabaseFailedStore(database_engine(self._failed_dsn, reuse=True), self.spec.failed_table)
         self._opened.append(store)
-        return FailedJobEditor(store)
+        return store
+
+    @cached_property
+    def editor(self) -> FailedJobEditor:
+        return FailedJobEditor(self.failed_store)
 
     @cached_property
     def writers(self) -> dict[str, QueueWriter]:

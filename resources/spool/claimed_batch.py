@@ -47,7 +47,7 @@ def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[in
         def storage_of(key: str) -> ProjectStorage:
             """A project's storage, opened once for all its actions here (a run carries one project's batch)."""
             if key not in opened:
-                opened[key] = closing.enter_context(projects.storage(key))
+                opened[key] = closing.enter_context(ProjectStorage.of(projects, key))
             return opened[key]
 
         if alerts is None:

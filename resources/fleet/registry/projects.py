@@ -13,9 +13,6 @@ from resources.common import dsn, identifiers, secrets
 from resources.common.control.models import Project, RedisConnection
 from resources.common.errors import FleetopsError, ValidationError
 from resources.common.secrets import ENV_PREFIX, is_env_reference
-from resources.failures.store import DatabaseFailedStore
-from resources.fleet.connections import database_engine
-from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.base import Registry, timestamps
 
 MAX_STUCK_AFTER_SECONDS = 7 * 86_400
@@ -128,11 +125,3 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         except FleetopsError:
             return None
 
-    def storage(self, key: str) -> ProjectStorage:
-        """The project's storage opened for actions (close it, or use it in a `with` block)."""
-        return ProjectStorage(self.spec(key), self.box)
-
-    def failed_store(self, key: str) -> DatabaseFailedStore:
-        """The project's failed-job store, its DSN resolved here (for the adapters, never for display)."""
-        spec = self.spec(key)
-        return DatabaseFailedStore(database_engine(self.box.reveal(spec.failed_db)), spec.failed_table)
