@@ -35,9 +35,7 @@ import sqlalchemy as sa
 from resources.failures.editor import FailedJobEditor, FailedRow
 from resources.horizon.failed_records import HorizonRecords
 from resources.laravel.retry_payload import UnretryableJob, retry_payload
-from resources.queues.writers import DEFAULT_QUEUE, DatabaseQueueWriter, QueuedJob, RedisQueueWriter
-
-QueueWriter = DatabaseQueueWriter | RedisQueueWriter
+from resources.queues.writers import DEFAULT_QUEUE, DatabaseQueueWriter, QueuedJob, QueueWriter, RedisQueueWriter
 
 
 @dataclass

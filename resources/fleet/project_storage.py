@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Self
 from resources.common import dsn
 from resources.common.secrets import SecretBox
 from resources.failures.editor import FailedJobEditor
-from resources.failures.retry import FailedJobRetrier, QueueWriter
+from resources.failures.retry import FailedJobRetrier
 from resources.failures.store import DatabaseFailedStore
 from resources.fleet.connections import database_engine, redis_client
 from resources.horizon.failed_records import HorizonRecords
 from resources.horizon.running_state import horizon_prefix
-from resources.queues.writers import DatabaseQueueWriter, RedisQueueWriter
+from resources.queues.writers import DatabaseQueueWriter, QueueWriter, RedisQueueWriter
 
 if TYPE_CHECKING:
     from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
@@ -44,12 +44,10 @@ class ProjectStorage:
 
     def close(self) -> None:
         for opened in self._opened:
-            if isinstance(opened, RedisQueueWriter):
-                opened.client.close()
-            elif isinstance(opened, DatabaseQueueWriter):
-                opened.engine.dispose()
-            else:
+            if isinstance(opened, DatabaseFailedStore):
                 opened.dispose()
+            else:
+                opened.close()
         self._opened.clear()
 
     @cached_property

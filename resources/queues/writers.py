@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import redis
@@ -116,6 +116,25 @@ return removed
 """
 
 
+class QueueWriter(Protocol):
+    """Changes the queues of one Laravel queue connection as Laravel's own driver would.
+
+    Pushing differs by driver on purpose (a database push joins the caller's transaction, a Redis
+    push is once-only by marker), so the retry calls each writer's own push; what every action
+    does the same way on either driver is here.
+    """
+
+    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
+        """Remove waiting jobs by id; the ids removed."""
+        ...
+
+    def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
+        """Give reservations older than `stuck_after` seconds back to their queue; how many."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class QueuedJob:
     """One job to push: its queue name (without `queues:`) and the exact payload text."""
@@ -206,12 +225,22 @@ class DatabaseQueueWriter:
             size += len(value) + 1
         conn.exec_driver_sql(head + ",".join(values))
 
-    def cancel(self, ids: Sequence[int], queue: str | None = None) -> set[int]:
-        """Delete waiting (unreserved) jobs by id; the ids deleted. A reserved job is running: left alone."""
-        if not ids:
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
+        """Delete waiting (unreserved) jobs by id; the ids deleted. A reserved job is running: left alone.
+
+        A database queue's job ids are numbers: any other id names no job here.
+        """
+        numeric = [int(i) for i in ids if str(i).isdigit()]
+        if not numeric:
             return set()
+        return {str(i) for i in self._delete_waiting(numeric, queue)}
+
+    def _delete_waiting(self, ids: list[int], queue: str | None) -> set[int]:
         t = self.table
-        condition = sa.and_(t.c.id.in_(list(ids)), t.c.reserved_at.is_(None))
+        condition = sa.and_(t.c.id.in_(ids), t.c.reserved_at.is_(None))
         if queue is not None:
             condition = sa.and_(condition, t.c.queue == queue)
         with self.engine.begin() as conn:
@@ -242,6 +271,9 @@ class RedisQueueWriter:
         self._push_once = client.register_script(_PUSH_ONCE)
         self._release = client.register_script(_RELEASE)
         self._cancel = client.register_script(_CANCEL)
+
+    def close(self) -> None:
+        self.client.close()
 
     def key(self, queue: str, suffix: str = "") -> str:
         return f"{self.prefix}queues:{queue}{suffix}"

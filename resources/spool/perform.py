@@ -24,7 +24,6 @@ from resources.common.settings import spool_lease_seconds, spool_progress_second
 from resources.failures.editor import FailedRow
 from resources.failures.retry import FailedJobRetrier, PreparedRetry
 from resources.fleet.project_storage import ProjectStorage
-from resources.queues.writers import DatabaseQueueWriter
 from resources.spool.actions import selection, spec_of
 from resources.spool.store import MAX_BACKOFF_SECONDS
 
@@ -217,14 +216,10 @@ def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
 
 def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
     wanted = [str(i) for i in payload.get("ids", [])]
-    numeric = [int(i) for i in wanted if i.isdigit()]  # a database queue's job ids
     cancelled: set[str] = set()
     with Progress(report, len(wanted)) as progress:
         for writer in storage.writers.values():
-            if isinstance(writer, DatabaseQueueWriter):
-                cancelled |= {str(i) for i in writer.cancel(numeric, payload.get("queue"))}
-            else:
-                cancelled |= writer.cancel(wanted, payload.get("queue"))
+            cancelled |= writer.cancel(wanted, payload.get("queue"))
         progress.advance(len(cancelled), None, 0)
     return Outcome(counts={"cancelled": len(cancelled)}, not_found=[i for i in wanted if i not in cancelled])
 
