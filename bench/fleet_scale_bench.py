@@ -126,15 +126,14 @@ def load() -> str:
 @contextmanager
 def server_apps(kind: str, count: int, failed: int, seed: int) -> Iterator[list[str]]:
     """`count` Laravel databases on the machine's PostgreSQL or MariaDB, `failed` failed jobs each, dropped after."""
-    from sandbox.laravel import factory
-
+    from sandbox.laravel import failed_jobs
     with ExitStack() as stack:
         urls = []
         for n in range(count):
             url = stack.enter_context(throwaway_database(kind)).url
             engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
             create_laravel_tables(engine)
-            factory.write_failed_jobs(engine, failed, seed=seed + n, trace_bytes=1500)
+            failed_jobs.write_failed_jobs(engine, failed, seed=seed + n, trace_bytes=1500)
             engine.dispose()
             urls.append(url)
         yield urls

@@ -34,7 +34,7 @@ from resources.fleet.connections import database_engine
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables
 from resources.queues.sweep import sweep
-from sandbox.laravel import factory
+from sandbox.laravel import queued_jobs
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STUCK_AFTER = 300
@@ -48,13 +48,13 @@ def build_fleet(home: Path, db: ControlDatabase, projects: int, jobs: int) -> li
         dsn = f"sqlite:///{home / f'app{n}.sqlite'}"
         engine = database_engine(dsn)
         create_laravel_tables(engine)
-        factory.write_jobs(engine, pending=quarter, delayed=quarter, reserved=quarter, stuck=jobs - 3 * quarter,
+        queued_jobs.write_jobs(engine, pending=quarter, delayed=quarter, reserved=quarter, stuck=jobs - 3 * quarter,
                            seed=n, stuck_after=STUCK_AFTER * 2)
         engine.dispose()
         queues = {"database": dsn}
         if n % 5 == 0:
             prefix = f"fleetops_bench_{n}_"
-            factory.push_redis_jobs(client, prefix, "default", pending=quarter, delayed=quarter, reserved=quarter,
+            queued_jobs.push_redis_jobs(client, prefix, "default", pending=quarter, delayed=quarter, reserved=quarter,
                                     stuck=jobs - 3 * quarter, seed=n, stuck_after=STUCK_AFTER * 2)
             queues["redis"] = REDIS_URL
             prefixes.append(prefix)

@@ -56,7 +56,8 @@ from bench.throwaway import Database, throwaway_database
 from resources.common.control.models import utcnow
 from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel.factory import CATALOGUE, write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
+from sandbox.laravel.payloads import CATALOGUE
 
 ENGINES = ("postgresql", "mysql")
 PROJECT = "bench"

@@ -50,7 +50,7 @@ from resources.laravel.schema import create_laravel_tables
 from resources.spool.actions import ActionRequest
 from resources.spool.enqueue import enqueue
 from resources.spool.store import SpoolStore
-from sandbox.laravel.factory import write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.dagster_stack import DagsterStack, running_dagster
 from tests.harness.processes import wait_until
 

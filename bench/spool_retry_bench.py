@@ -77,7 +77,7 @@ from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.spool.actions import ActionRequest
 from resources.spool.claimed_batch import process_due
 from resources.spool.enqueue import enqueue
-from sandbox.laravel.factory import write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.laravel import APP_DIR, FLAKY_JOB, PHP, LaravelApp, ensure_app_dirs, require_php
 
 ENGINES = {"pgsql": "postgresql", "mysql": "mysql"}

@@ -19,7 +19,7 @@ from resources.fleet.connections import database_engine
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
 from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel import factory
+from sandbox.laravel import failed_jobs, queued_jobs
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 UNREACHABLE_REDIS = "redis://127.0.0.1:6399/0"  # loopback, nothing listens: the demo's "down" server
@@ -68,8 +68,8 @@ def _build_database(path: Path, app: DemoApp, seed: int) -> int:
     try:
         create_laravel_tables(engine)
         end = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        written = factory.write_failed_jobs(engine, app.failed, seed=seed, start=end - timedelta(days=3), end=end)
-        factory.write_jobs(engine, pending=app.pending, delayed=app.delayed, reserved=app.reserved,
+        written = failed_jobs.write_failed_jobs(engine, app.failed, seed=seed, start=end - timedelta(days=3), end=end)
+        queued_jobs.write_jobs(engine, pending=app.pending, delayed=app.delayed, reserved=app.reserved,
                            stuck=app.stuck, seed=seed)
         return written
     finally:
@@ -82,7 +82,7 @@ def _fill_redis_queue(app: DemoApp, prefix: str, seed: int) -> None:
         stale = list(client.scan_iter(match=f"{prefix}queues:*", count=500))
         if stale:
             client.delete(*stale)
-        factory.push_redis_jobs(client, prefix, "default", pending=app.pending, delayed=app.delayed,
+        queued_jobs.push_redis_jobs(client, prefix, "default", pending=app.pending, delayed=app.delayed,
                                 reserved=app.reserved, stuck=app.stuck, seed=seed)
     finally:
         client.close()

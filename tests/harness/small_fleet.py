@@ -15,7 +15,7 @@ from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
 from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel import factory
+from sandbox.laravel import failed_jobs
 
 
 def sqlite_app(path: Path, failed: int, seed: int = 0) -> str:
@@ -23,7 +23,7 @@ def sqlite_app(path: Path, failed: int, seed: int = 0) -> str:
     url = f"sqlite:///{path}"
     engine = sa.create_engine(url)
     create_laravel_tables(engine)
-    factory.write_failed_jobs(engine, failed, seed=seed, trace_bytes=1500)
+    failed_jobs.write_failed_jobs(engine, failed, seed=seed, trace_bytes=1500)
     engine.dispose()
     return url
 

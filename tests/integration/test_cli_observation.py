@@ -91,7 +91,7 @@ def test_bad_input_is_one_line_exit_2(snapshotted: DemoFleet, args: list[str], m
 
 def test_a_select_only_role_can_snapshot(demo_fleet: DemoFleet, pg_url: str) -> None:
     from resources.laravel.schema import create_laravel_tables
-    from sandbox.laravel.factory import write_failed_jobs
+    from sandbox.laravel.failed_jobs import write_failed_jobs
 
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     create_laravel_tables(admin)

@@ -23,7 +23,7 @@ from resources.common.durations import MAX_DURATION, parse_duration
 from resources.common.errors import ValidationError
 from resources.common.identifiers import KEY, SQL_IDENTIFIER
 from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel.factory import write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from resources.laravel.schema import create_laravel_tables
 from resources.spool.perform import BATCH_SIZE
-from sandbox.laravel.factory import write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 
 NO_BACKOFF = {"FLEETOPS_SPOOL_BACKOFF_SECONDS": "0"}

@@ -10,7 +10,7 @@ from resources.failures.store import DatabaseFailedStore
 from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
 from resources.queues.writers import DatabaseQueueWriter
-from sandbox.laravel.factory import write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
 
 
 @pytest.mark.parametrize("with_uuid", [True, False])

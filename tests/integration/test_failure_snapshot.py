@@ -18,7 +18,7 @@ from resources.failures.snapshot import MIRROR_COLUMNS, FailureSnapshot, mirror_
 from resources.failures.store import DatabaseFailedStore
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables, define_failed_jobs
-from sandbox.laravel.factory import write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.laravel import LaravelApp
 
 START, END = datetime(2026, 11, 1), datetime(2026, 11, 8)

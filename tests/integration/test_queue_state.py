@@ -23,7 +23,8 @@ from resources.queues.observers import (
     RedisQueueObserver,
     observer_for,
 )
-from sandbox.laravel.factory import CATALOGUE, RedisQueueKeys, make_payload, push_redis_jobs, write_jobs
+from sandbox.laravel.payloads import CATALOGUE, make_payload
+from sandbox.laravel.queued_jobs import RedisQueueKeys, push_redis_jobs, write_jobs
 from tests.harness.laravel import LaravelApp
 from tests.harness.services import REDIS_URL, unique_name
 

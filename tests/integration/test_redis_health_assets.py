@@ -21,7 +21,7 @@ from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
 from resources.redis.alerting import recent_alerts
 from resources.redis.health import history
-from sandbox.laravel import factory
+from sandbox.laravel import queued_jobs
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import StartServer, Webhook
 
@@ -70,7 +70,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_servers: StartS
     ):
         redis_registry.add(spec)
     client = redis.Redis()
-    factory.push_redis_jobs(client, prefix, "default", pending=6, delayed=2, reserved=1, stuck=0, seed=3)
+    queued_jobs.push_redis_jobs(client, prefix, "default", pending=6, delayed=2, reserved=1, stuck=0, seed=3)
     client.close()
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:

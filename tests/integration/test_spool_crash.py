@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from resources.common.settings import SPOOL_PROGRESS_ENV
 from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel.factory import write_failed_jobs
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 from tests.harness.processes import process_group, wait_until
 from tests.harness.services import REDIS_URL
