@@ -18,7 +18,7 @@ control database migrated with `ControlDatabase.migrate()` before the clock star
 
 - fleetops: `FailureSnapshot(db, "bench", DatabaseFailedStore(database_engine(dsn))).run(full=True)`;
 - baseline: `pandas.read_sql("SELECT * FROM failed_jobs", engine)` on the same DSN, then for each
-  row a `FailedJob` built with `parse_payload`/`parse_exception` and `mirror_row`, inserted with
+  row a `LaravelFailedJob` built with `parse_payload`/`parse_exception` and `mirror_row`, inserted with
   executemany into `fleet_failed_jobs` in batches of the snapshot's batch size, one transaction each.
 
 Both mirrors are compared column by column (a digest of every parsed column) so the ratio compares
@@ -134,7 +134,7 @@ def child_baseline(dsn: str, control: str) -> None:
 
     from resources.common.control.database import ControlDatabase
     from resources.failures.snapshot import TABLE, mirror_row
-    from resources.failures.store import FailedJob, utc_naive
+    from resources.failures.store import LaravelFailedJob, utc_naive
     from resources.laravel.exception_text import parse_exception
     from resources.laravel.payload import parse_payload
 
@@ -160,7 +160,7 @@ def child_baseline(dsn: str, control: str) -> None:
         failed_at = row["failed_at"]
         if isinstance(failed_at, pd.Timestamp):
             failed_at = failed_at.to_pydatetime()
-        job = FailedJob(
+        job = LaravelFailedJob(
             id=int(row["id"]),
             uuid=row["uuid"],
             connection=row["connection"],

@@ -17,20 +17,20 @@ REDIS_PREFIX = re.compile(r"^[A-Za-z0-9_:.{}\-]{0,128}\Z")
 CONNECTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
 
 
-def key(value: str, what: str = "key") -> str:
+def key(value: str, label: str = "key") -> str:
     """A registry key: lowercase letters, digits, `_` and `-`, starting with a letter or digit."""
     if not KEY.match(value or ""):
         raise ValidationError(
-            f"invalid {what} {value!r}: use lowercase letters, digits, '_' and '-', "
+            f"invalid {label} {value!r}: use lowercase letters, digits, '_' and '-', "
             "starting with a letter or digit (at most 64)"
         )
     return value
 
 
-def table_name(value: str, what: str = "table name") -> str:
+def table_name(value: str, label: str = "table name") -> str:
     """A SQL table name, optionally schema-qualified; never anything that could be SQL."""
     if not SQL_IDENTIFIER.match(value or ""):
-        raise ValidationError(f"invalid {what} {value!r}: only a SQL identifier such as failed_jobs is allowed")
+        raise ValidationError(f"invalid {label} {value!r}: only a SQL identifier such as failed_jobs is allowed")
     return value
 
 

@@ -44,8 +44,9 @@ class Selection:
         return bool(self.ids or self.uuids)
 
 
-class FailedRow(NamedTuple):
-    """The columns a retry needs (never the trace), as the driver gave them (_RETRY_COLUMNS order).
+class SelectedFailedJob(NamedTuple):
+    """A failed row an action selected: the columns a retry needs (never the trace), as the driver
+    gave them (_RETRY_COLUMNS order).
 
     A named tuple built straight from the driver's row: a retry builds one per job, and a frozen
     dataclass, or converting failed_at for every row when few jobs need it, cost several times as
@@ -74,7 +75,7 @@ class FailedRow(NamedTuple):
 class Lookup:
     """Explicit ids/uuids split into the rows found and the names not found."""
 
-    rows: list[FailedRow] = field(default_factory=list)
+    rows: list[SelectedFailedJob] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
 
@@ -129,7 +130,7 @@ class FailedJobEditor:
         return sa.select(*(self.table.c[name] if name in self.table.c else sa.null().label(name)
                            for name in _RETRY_COLUMNS))
 
-    def pages(self, selection: Selection, size: int) -> Iterator[list[FailedRow]]:
+    def pages(self, selection: Selection, size: int) -> Iterator[list[SelectedFailedJob]]:
         """The selected rows in id order, `size` at a time (keyset pages, short connections).
 
         The selection's upper id bound is applied here, not in SQL: with a second bound on id,
@@ -158,7 +159,7 @@ class FailedJobEditor:
                 return
             last = rows[-1].id
 
-    def _row_by_row(self, page: sa.Select[Any]) -> list[FailedRow]:
+    def _row_by_row(self, page: sa.Select[Any]) -> list[SelectedFailedJob]:
         """A page some row of which cannot be read (text that is not UTF-8, a value the server will
         not send), read again one row at a time: the readable rows as usual, each unreadable one with
         its `problem` and nothing of its content. Only ever done for a page whose read failed."""
@@ -172,7 +173,7 @@ class FailedJobEditor:
             except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
                 if (why := _unreadable(exc)) is None:
                     raise
-                rows.append(FailedRow(row_id, self._uuid_of(row_id), None, None, None, None, problem=why))
+                rows.append(SelectedFailedJob(row_id, self._uuid_of(row_id), None, None, None, None, problem=why))
         return rows
 
     def _uuid_of(self, row_id: int) -> str | None:
@@ -346,6 +347,6 @@ def _unreadable(exc: BaseException) -> str | None:
     return None
 
 
-def _row(values: Sequence[Any]) -> FailedRow:
-    """A readable FailedRow from a row of _select_rows, as the driver gave it (tens of thousands per action)."""
-    return FailedRow._make((*values, None))
+def _row(values: Sequence[Any]) -> SelectedFailedJob:
+    """A readable SelectedFailedJob from a row of _select_rows, as the driver gave it (tens of thousands per action)."""
+    return SelectedFailedJob._make((*values, None))

@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.common.control.database import ControlDatabase
-from resources.common.control.models import FleetFailedJob
+from resources.common.control.models import MirroredFailedJob
 
-TABLE = FleetFailedJob.__table__
+TABLE = MirroredFailedJob.__table__
 LIVE = TABLE.c.gone_at.is_(None)
 
 

@@ -32,7 +32,7 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from resources.failures.editor import FailedJobEditor, FailedRow
+from resources.failures.editor import FailedJobEditor, SelectedFailedJob
 from resources.horizon.failed_records import HorizonRecords
 from resources.laravel.retry_payload import UnretryableJob, retry_payload
 from resources.queues.writers import DEFAULT_QUEUE, DatabaseQueueWriter, QueuedJob, QueueWriter, RedisQueueWriter
@@ -49,7 +49,7 @@ class PreparedRetry:
     """A batch ready to push: its jobs per connection name, and the rows that stay failed."""
 
     now: int
-    groups: dict[str, list[tuple[FailedRow, QueuedJob]]] = field(default_factory=lambda: defaultdict(list))
+    groups: dict[str, list[tuple[SelectedFailedJob, QueuedJob]]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, str] = field(default_factory=dict)  # public id -> why it stayed failed
 
     def absorb(self, later: PreparedRetry) -> None:
@@ -71,10 +71,10 @@ class FailedJobRetrier:
     marker_scope: str = ""  # the action a Redis push belongs to: its markers silence only its own pushes
     marker_ttl: int = 600  # seconds a marker left by a crash outlives it
 
-    def retry(self, rows: list[FailedRow], now: int) -> RetryResult:
+    def retry(self, rows: list[SelectedFailedJob], now: int) -> RetryResult:
         return self.push(self.prepare(rows, now))
 
-    def prepare(self, rows: list[FailedRow], now: int) -> PreparedRetry:
+    def prepare(self, rows: list[SelectedFailedJob], now: int) -> PreparedRetry:
         """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection."""
         prepared = PreparedRetry(now)
         for row in rows:
@@ -104,7 +104,7 @@ class FailedJobRetrier:
             self._push_batch(name, batch, prepared.now, result)
         return result
 
-    def _push_batch(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int, result: RetryResult
+    def _push_batch(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]], now: int, result: RetryResult
                     ) -> None:
         """One batch, with the jobs its queue refuses left out and named. Redis names them itself;
         a database queue refuses the whole statement for one row's value (too long for its column),
@@ -124,7 +124,7 @@ class FailedJobRetrier:
                 self._push_batch(name, batch[:len(batch) // 2], now, result)
                 batch = batch[len(batch) // 2:]
 
-    def _push(self, name: str, batch: list[tuple[FailedRow, QueuedJob]], now: int) -> int:
+    def _push(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]], now: int) -> int:
         writer = self.writers[name]
         ids = [row.id for row, _ in batch]
         with self.editor.engine.begin() as conn:
@@ -146,7 +146,7 @@ class FailedJobRetrier:
         return all(isinstance(self.writers[name], DatabaseQueueWriter) and self._copied_in_place(name, batch)
                    for name, batch in prepared.groups.items())
 
-    def _copied_in_place(self, name: str, batch: list[tuple[FailedRow, QueuedJob]]) -> bool:
+    def _copied_in_place(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]]) -> bool:
         """The database can copy the batch itself: its queue is in the same database, and Laravel
         would push every payload exactly as stored."""
         return name in self.shares_failed_database and all(job.payload == row.payload for row, job in batch)
@@ -167,8 +167,8 @@ class FailedJobRetrier:
 def _refused_value(exc: sa.exc.DataError) -> str:
     """Why the queue's table refused a job, without the database's own text (which may quote it)."""
     column = re.search(r"too long for column '(\w+)'", str(exc.orig))
-    what = f"its {column.group(1)} is too long for the column" if column else "a value it cannot store"
-    return f"the queue's jobs table refuses it: {what}"
+    problem = f"its {column.group(1)} is too long for the column" if column else "a value it cannot store"
+    return f"the queue's jobs table refuses it: {problem}"
 
 
 class _Refused(Exception):

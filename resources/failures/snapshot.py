@@ -38,12 +38,12 @@ import sqlalchemy as sa
 
 from resources.common.control.database import ControlDatabase
 from resources.common.control.id_lists import chunks
-from resources.common.control.models import FleetFailedJob, utcnow
-from resources.failures.store import DatabaseFailedStore, FailedJob, as_text, bucket_of, utc_naive
+from resources.common.control.models import MirroredFailedJob, utcnow
+from resources.failures.store import DatabaseFailedStore, LaravelFailedJob, as_text, bucket_of, utc_naive
 from resources.laravel.exception_text import ParsedException, fingerprint, parse_exception
 from resources.laravel.payload import payload_summary
 
-TABLE = FleetFailedJob.__table__
+TABLE = MirroredFailedJob.__table__
 # The mirror's columns in table order; `mirror_values` gives a row's values for them.
 MIRROR_COLUMNS = tuple(column.name for column in TABLE.columns if column.name != "id")
 PARSED_COLUMNS = ("uuid", "connection", "queue", "job_class", "exception_class", "message", "fingerprint",
@@ -86,7 +86,7 @@ def _classified(
     )
 
 
-def mirror_row(project: str, job: FailedJob, now: datetime) -> dict[str, Any]:
+def mirror_row(project: str, job: LaravelFailedJob, now: datetime) -> dict[str, Any]:
     """The `fleet_failed_jobs` row for one parsed failed job."""
     job_class, exception_class, message, job_fingerprint, parse_error = _classified(
         job.job_class, job.payload.parse_error, job.exception
@@ -113,7 +113,7 @@ def mirror_row(project: str, job: FailedJob, now: datetime) -> dict[str, Any]:
 def mirror_values(project: str, row: Sequence[Any], now: datetime) -> tuple[Any, ...]:
     """The same row as `mirror_row`, as values in MIRROR_COLUMNS order, straight from a raw store row.
 
-    A snapshot does this for every row, so it skips the FailedJob and ParsedPayload objects.
+    A snapshot does this for every row, so it skips the LaravelFailedJob and ParsedPayload objects.
     """
     laravel_id, uuid, connection, queue, payload, exception, failed_at = row
     job_class, payload_size, payload_error = payload_summary(payload)

@@ -57,8 +57,8 @@ _LEADING_SPACE_CODES = sorted({ord(char) for char in LEADING_SPACE} | {0xEF})
 
 
 @dataclass(frozen=True, slots=True)
-class FailedJob:
-    """One row of failed_jobs, parsed."""
+class LaravelFailedJob:
+    """One row of a project's own failed_jobs table (Laravel's), parsed."""
 
     id: int
     uuid: str | None
@@ -254,7 +254,7 @@ class DatabaseFailedStore:
 
     def iter_failed(
         self, after_id: int = 0, batch_size: int = 1000, with_bodies: bool = True
-    ) -> Iterator[FailedJob]:
+    ) -> Iterator[LaravelFailedJob]:
         """Every row with id > `after_id`, in id order, `batch_size` rows in memory at a time."""
         for page in self.pages(after_id, batch_size, with_bodies=with_bodies):
             for row in page:
@@ -373,7 +373,7 @@ class DatabaseFailedStore:
         with self._connection() as conn:
             return {int(value) for value in conn.execute(query).scalars()}
 
-    def find(self, public_id: str | int) -> FailedJob | None:
+    def find(self, public_id: str | int) -> LaravelFailedJob | None:
         """The row a `queue:retry`/`queue:forget` ID names: a uuid, or a numeric id."""
         key = str(public_id).strip()
         if not key:
@@ -471,10 +471,10 @@ class _ThreadConnections:
             conn.close()
 
 
-def failed_job_from_row(row: Sequence[Any], with_bodies: bool) -> FailedJob:
+def failed_job_from_row(row: Sequence[Any], with_bodies: bool) -> LaravelFailedJob:
     """Parse one raw failed_jobs row (its columns in `_COLUMNS` order); never raises."""
     laravel_id, uuid, connection, queue, payload, exception, failed_at = row
-    return FailedJob(
+    return LaravelFailedJob(
         id=int(laravel_id),
         uuid=as_text(uuid),
         connection=as_text(connection),

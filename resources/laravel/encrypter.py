@@ -77,8 +77,8 @@ def _envelope(sealed: str) -> dict[str, str]:
     return envelope
 
 
-def _b64(text: str, what: str) -> bytes:
+def _b64(text: str, part: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise DecryptError(f"the envelope's {what} is not base64") from None
+        raise DecryptError(f"the envelope's {part} is not base64") from None

@@ -16,13 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.common.control.database import ControlDatabase
-from resources.common.control.models import FleetFailedJob, QueueObservation, utcnow
+from resources.common.control.models import MirroredFailedJob, QueueObservation, utcnow
 from resources.common.errors import FleetopsError
 from resources.common.secrets import SecretBox
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.queues.observers import QueueState, observer_for
 
-MIRROR = FleetFailedJob.__table__
+MIRROR = MirroredFailedJob.__table__
 OBSERVATIONS = QueueObservation.__table__
 
 

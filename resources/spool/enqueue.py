@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from resources.common.control.database import ControlDatabase
-from resources.common.control.models import FleetFailedJob
+from resources.common.control.models import MirroredFailedJob
 from resources.common.errors import ValidationError, first_line
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
@@ -126,10 +126,10 @@ def _fingerprint_ids(db: ControlDatabase, request: ActionRequest) -> list[int]:
     """Laravel ids of the project's failures with this fingerprint, as of its last snapshot."""
     with db.session() as session:
         ids = list(session.scalars(
-            sa.select(FleetFailedJob.laravel_id).where(
-                FleetFailedJob.project == request.project,
-                FleetFailedJob.fingerprint == request.fingerprint,
-                FleetFailedJob.gone_at.is_(None),
+            sa.select(MirroredFailedJob.laravel_id).where(
+                MirroredFailedJob.project == request.project,
+                MirroredFailedJob.fingerprint == request.fingerprint,
+                MirroredFailedJob.gone_at.is_(None),
             )
         ))
     if not ids:

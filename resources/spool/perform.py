@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resources.common.settings import spool_lease_seconds, spool_progress_seconds
-from resources.failures.editor import FailedRow
+from resources.failures.editor import SelectedFailedJob
 from resources.failures.retry import FailedJobRetrier, PreparedRetry
 from resources.fleet.project_storage import ProjectStorage
 from resources.spool.actions import selection, spec_of
@@ -97,7 +97,7 @@ def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
 
 
 def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outcome: Outcome
-             ) -> tuple[int, Iterator[list[FailedRow]]]:
+             ) -> tuple[int, Iterator[list[SelectedFailedJob]]]:
     chosen = selection(action, payload)
     if chosen.explicit:
         found = storage.editor.lookup(chosen)
@@ -128,14 +128,14 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
     return outcome
 
 
-Prepared = tuple[list[FailedRow], PreparedRetry]
+Prepared = tuple[list[SelectedFailedJob], PreparedRetry]
 _END = object()
 
 
 def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Iterator[Prepared]:
     """The prepared pages in order, consecutive ones the database copies itself joined while they are
     ready together (`ahead` yields None when the next page is not ready yet), up to MAX_MOVE_ROWS."""
-    rows: list[FailedRow] = []
+    rows: list[SelectedFailedJob] = []
     joined: PreparedRetry | None = None
     joinable = False  # `joined` is copied by the database, so a next such page may join it
     for item in itertools.chain(ahead, [None]):
@@ -150,7 +150,7 @@ def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Ite
         joinable = joined is not None and retrier.copied_in_place(joined)
 
 
-def _prepared_ahead(pages: Iterator[list[FailedRow]], retrier: FailedJobRetrier) -> Iterator[Prepared | None]:
+def _prepared_ahead(pages: Iterator[list[SelectedFailedJob]], retrier: FailedJobRetrier) -> Iterator[Prepared | None]:
     """Each page with its payloads computed, read and computed on a thread up to AHEAD_PAGES ahead;
     None whenever the next one is not ready yet (the caller may write what it holds meanwhile).
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.failures.assets import failed_jobs
 from resources.common.control.database import ControlDatabase
-from resources.common.control.models import FleetFailedJob
+from resources.common.control.models import MirroredFailedJob
 from resources.common.secrets import SecretBox
 from resources.failures import snapshot as failure_snapshot
 from resources.failures.report import top_fingerprints
@@ -22,7 +22,7 @@ from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.laravel import LaravelApp
 
 START, END = datetime(2026, 11, 1), datetime(2026, 11, 8)
-MIRROR = FleetFailedJob.__table__
+MIRROR = MirroredFailedJob.__table__
 
 
 @pytest.fixture

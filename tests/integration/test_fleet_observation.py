@@ -10,14 +10,14 @@ from orchestration.common.resources import ControlDatabaseResource
 from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup
 from orchestration.failures.checks import snapshot_fresh
 from orchestration.queues.assets import queue_state
-from resources.common.control.models import FleetFailedJob, QueueObservation, utcnow
+from resources.common.control.models import MirroredFailedJob, QueueObservation, utcnow
 from resources.failures.report import failure_spike, groups
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.queues.sweep import sweep
 from tests.harness.fleet import DemoFleet
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
-MIRROR = FleetFailedJob.__table__
+MIRROR = MirroredFailedJob.__table__
 
 
 def materialize(instance, assets, **kwargs) -> dg.ExecuteInProcessResult:

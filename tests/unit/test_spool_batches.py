@@ -5,14 +5,15 @@ import threading
 
 import pytest
 
-from resources.failures.editor import FailedRow
+from resources.failures.editor import SelectedFailedJob
 from resources.failures.retry import FailedJobRetrier, PreparedRetry
 from resources.queues.writers import DatabaseQueueWriter, QueuedJob
 from resources.spool import perform
 
 
-def _page(first: int, size: int, *, changed: bool = False) -> tuple[list[FailedRow], PreparedRetry]:
-    rows = [FailedRow(i, f"u{i}", "database", "default", f'{{"n":{i}}}', None) for i in range(first, first + size)]
+def _page(first: int, size: int, *, changed: bool = False) -> tuple[list[SelectedFailedJob], PreparedRetry]:
+    rows = [SelectedFailedJob(i, f"u{i}", "database", "default", f'{{"n":{i}}}', None)
+            for i in range(first, first + size)]
     prepared = PreparedRetry(now=1)
     for row in rows:
         pushed = row.payload.replace("}", ',"retryUntil":9}') if changed else row.payload

@@ -198,8 +198,8 @@ class SpoolAction(Timestamps, Base):
     result: Mapped[dict[str, Any] | None]
 
 
-class FleetFailedJob(Base):
-    """One failed job of one project, normalised; payloads and traces stay at the source."""
+class MirroredFailedJob(Base):
+    """fleetops' mirror of one failed job of one project, normalised; payloads and traces stay at the source."""
 
     __tablename__ = "fleet_failed_jobs"
     __table_args__ = (

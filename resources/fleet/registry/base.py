@@ -28,7 +28,7 @@ Spec = TypeVar("Spec")
 class Registry(Generic[Row, Spec]):
     model: ClassVar[type[Base]]
     key_column: ClassVar[str]
-    what: ClassVar[str]
+    noun: ClassVar[str]  # what one entry is called in messages
     secret_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, db: ControlDatabase, box: SecretBox | None = None) -> None:
@@ -64,7 +64,7 @@ class Registry(Generic[Row, Spec]):
     def _get(self, session: Session, key: str) -> Row:
         row = self._find(session, key)
         if row is None:
-            raise NotFoundError(f"unknown {self.what} {key!r}")
+            raise NotFoundError(f"unknown {self.noun} {key!r}")
         return row
 
     def _stored(self, spec: Spec) -> dict[str, Any]:
@@ -78,7 +78,7 @@ class Registry(Generic[Row, Spec]):
             self.validate(spec, session)
             key = getattr(spec, self.key_column)
             if self._find(session, key) is not None:
-                raise AlreadyExistsError(f"{self.what} {key!r} already exists")
+                raise AlreadyExistsError(f"{self.noun} {key!r} already exists")
             row = self.model(**self._stored(spec))
             session.add(row)
             session.flush()

@@ -84,7 +84,7 @@ def _loopback(host: str) -> bool:
 class CustomerRegistry(Registry[Customer, CustomerSpec]):
     model = Customer
     key_column = "name"
-    what = "customer"
+    noun = "customer"
     secret_fields = frozenset({"client_secret"})
 
     def validate(self, spec: CustomerSpec, session: Session) -> None:

@@ -55,7 +55,7 @@ def _check_dsn(value: str, option: str, expect: dsn.Kind | None = None) -> None:
 class ProjectRegistry(Registry[Project, ProjectSpec]):
     model = Project
     key_column = "key"
-    what = "project"
+    noun = "project"
     secret_fields = frozenset({"failed_db", "queue_connections", "app_key"})
 
     def validate(self, spec: ProjectSpec, session: Session) -> None:

@@ -78,7 +78,7 @@ def build_url(row: RedisConnection, password: str | None) -> str:
 class RedisRegistry(Registry[RedisConnection, RedisSpec]):
     model = RedisConnection
     key_column = "name"
-    what = "Redis connection"
+    noun = "Redis connection"
     secret_fields = frozenset({"password"})
 
     def validate(self, spec: RedisSpec, session: Session) -> None:
