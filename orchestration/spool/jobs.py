@@ -6,6 +6,7 @@ form: typed config, written to the spool as asked through the Launchpad, then ex
 same run (the row is born claimed by it, so no sensor run competes for it).
 """
 
+import hashlib
 
 import dagster as dg
 from pydantic import Field
@@ -93,3 +94,17 @@ def spool_job() -> None:
 )
 def spool_request_job() -> None:
     request_spool_action()
+
+
+def spool_run_request(project: str, batch: list[tuple[int, int]]) -> dg.RunRequest:
+    """A spool_job run for a batch of (spool id, attempt) of one project, its op's config named by the op itself.
+
+    Keyed by the rows and their attempt numbers: a tick that sees the same rows again launches nothing.
+    """
+    ids = [spool_id for spool_id, _ in batch]
+    key = hashlib.sha1(",".join(f"{i}@{a}" for i, a in batch).encode()).hexdigest()[:16]
+    return dg.RunRequest(
+        run_key=f"spool-{project}-{key}",
+        run_config=dg.RunConfig(ops={execute_spool_actions.name: SpoolBatchConfig(project=project, spool_ids=ids)}),
+        tags={SPOOL_PROJECT_TAG: project, SPOOL_IDS_TAG: ",".join(map(str, ids))[:200]},
+    )

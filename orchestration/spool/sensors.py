@@ -1,6 +1,5 @@
 """The spool's sensors: launch due actions, and hand back the claims of runs that died."""
 
-import hashlib
 from collections import defaultdict
 
 import dagster as dg
@@ -9,11 +8,10 @@ from orchestration.common.errors import skip_on_error
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.spool.jobs import (
     RUN_BATCH_SIZE,
-    SPOOL_IDS_TAG,
     SPOOL_PROJECT_TAG,
-    SpoolBatchConfig,
     spool_job,
     spool_request_job,
+    spool_run_request,
 )
 from resources.common.errors import FleetopsError
 from resources.spool.store import SpoolStore
@@ -46,7 +44,7 @@ def spool_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabas
             batches[project].append((spool_id, attempts))
     if not batches:
         return dg.SkipReason(f"the due actions' projects each have a spool run waiting to start ({len(due)} due)")
-    return dg.SensorResult(run_requests=[_run_request(project, batch) for project, batch in batches.items()])
+    return dg.SensorResult(run_requests=[spool_run_request(project, batch) for project, batch in batches.items()])
 
 
 def _projects_with_a_run_not_started(instance: dg.DagsterInstance) -> set[str]:
@@ -58,17 +56,6 @@ def _projects_with_a_run_not_started(instance: dg.DagsterInstance) -> set[str]:
     """
     records = instance.get_run_records(dg.RunsFilter(job_name=spool_job.name, statuses=NOT_STARTED))
     return {record.dagster_run.tags.get(SPOOL_PROJECT_TAG, "") for record in records}
-
-
-def _run_request(project: str, batch: list[tuple[int, int]]) -> dg.RunRequest:
-    """Keyed by the rows and their attempt numbers: a tick that sees the same rows again launches nothing."""
-    ids = [spool_id for spool_id, _ in batch]
-    key = hashlib.sha1(",".join(f"{i}@{a}" for i, a in batch).encode()).hexdigest()[:16]
-    return dg.RunRequest(
-        run_key=f"spool-{project}-{key}",
-        run_config=dg.RunConfig(ops={"execute_spool_actions": SpoolBatchConfig(project=project, spool_ids=ids)}),
-        tags={SPOOL_PROJECT_TAG: project, SPOOL_IDS_TAG: ",".join(map(str, ids))[:200]},
-    )
 
 
 @dg.run_failure_sensor(
