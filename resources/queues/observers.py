@@ -45,9 +45,15 @@ import sqlalchemy as sa
 from resources.common import dsn as dsn_module
 from resources.common.errors import FleetopsError, ValidationError, first_line
 from resources.fleet.connections import database_engine, redis_client
+from resources.queues.layout import (
+    DEFAULT_RETRY_AFTER,
+    QUEUES_KEY,
+    database_stuck_cutoff,
+    discover_redis_queues,
+    redis_stuck_cutoff,
+)
 
 DEFAULT_STUCK_AFTER = 300  # seconds reserved after which a job counts as stuck (its worker most likely died)
-DEFAULT_RETRY_AFTER = 90  # Laravel's config/queue.php default
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +105,6 @@ class _Closing:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def database_stuck_cutoff(now: float, stuck_after: int) -> int:
-    """A database job reserved at or before this unix time is stuck."""
-    return int(now - stuck_after)
-
-
-def redis_stuck_cutoff(now: float, stuck_after: int, retry_after: int) -> float:
-    """A Redis reservation whose score (expiry = reserved-at + retry_after) is at or before this is stuck."""
-    return now - (stuck_after - retry_after)
 
 
 def _check_common(connection: str, stuck_after: int) -> None:
@@ -252,9 +248,6 @@ def _text(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Redis driver
 
-_QUEUES = b"queues:"
-_SUFFIXES = (b":notify", b":delayed", b":reserved")
-_GLOB_SPECIAL = frozenset(b"\\*?[]")
 
 
 class RedisQueueObserver(_Closing):
@@ -310,7 +303,7 @@ class RedisQueueObserver(_Closing):
         self.discover = discover
         self._client = client
         self._scan_count = scan_count
-        self._base = prefix.encode("utf-8") + _QUEUES
+        self._base = prefix.encode("utf-8") + QUEUES_KEY
 
     @property
     def client(self) -> redis.Redis:
@@ -320,15 +313,7 @@ class RedisQueueObserver(_Closing):
         """The queues to observe, as raw names (bytes: a key need not be UTF-8)."""
         names = {name.encode("utf-8") for name in self.queues}
         if self.discover:
-            pattern = _glob_escape(self._base) + b"*"
-            for key in self._client.scan_iter(match=pattern, count=self._scan_count):
-                name = _as_bytes(key)[len(self._base) :]
-                for suffix in _SUFFIXES:
-                    if name.endswith(suffix):
-                        name = name[: -len(suffix)]
-                        break
-                if name:
-                    names.add(name)
+            names.update(discover_redis_queues(self._client, self._base, self._scan_count))
         return sorted(names)
 
     def observe(self, *, now: float | None = None) -> list[QueueState]:
@@ -409,19 +394,6 @@ def horizon_pushed_at(payload: Any) -> float | None:
     except ValueError:
         return None
     return pushed if math.isfinite(pushed) else None
-
-
-def _as_bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
-def _glob_escape(value: bytes) -> bytes:
-    """A literal for Redis glob patterns (a prefix may hold `*`, `?`, `[`, `]` or `\\`)."""
-    return b"".join(b"\\" + bytes([byte]) if byte in _GLOB_SPECIAL else bytes([byte]) for byte in value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Factory
 
 
 def observer_for(

@@ -21,10 +21,10 @@ import redis
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
 
-from resources.queues.observers import (
+from resources.queues.layout import (
     DEFAULT_RETRY_AFTER,
-    RedisQueueObserver,
     database_stuck_cutoff,
+    discover_redis_queues,
     redis_stuck_cutoff,
 )
 
@@ -309,8 +309,8 @@ class RedisQueueWriter:
         """The named queue, or every queue found under the prefix (SCAN, never KEYS)."""
         if queue is not None:
             return [queue]
-        observer = RedisQueueObserver("redis", self.client, self.prefix)
-        return [name.decode("utf-8", errors="replace") for name in observer.queue_names()]
+        found = set(discover_redis_queues(self.client, self.key("").encode("utf-8")))
+        return [name.decode("utf-8", errors="replace") for name in sorted(found)]
 
     def release_stuck(self, stuck_after: int, now: float, queue: str | None = None) -> int:
         cutoff = redis_stuck_cutoff(now, stuck_after, self.retry_after)
