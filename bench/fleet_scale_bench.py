@@ -139,19 +139,19 @@ def server_apps(kind: str, count: int, failed: int, seed: int) -> Iterator[list[
         yield urls
 
 
-def register_projects(db: ControlDatabase, box: SecretBox, urls: dict[str, str]) -> None:
-    registry = ProjectRegistry(db, box)
+def register_projects(db: ControlDatabase, secret_box: SecretBox, urls: dict[str, str]) -> None:
+    registry = ProjectRegistry(db, secret_box)
     for key, url in urls.items():
         registry.add(ProjectSpec(key=key, failed_db=url, queue_connections={"database": url}))
 
 
-def one_process(root: Path, box: SecretBox, urls: dict[str, str]) -> tuple[float, float]:
+def one_process(root: Path, secret_box: SecretBox, urls: dict[str, str]) -> tuple[float, float]:
     """The same first snapshots, one after another in this process, into a control database of their own;
     returns (wall seconds, CPU-seconds)."""
     db = ControlDatabase(f"sqlite:///{root / 'baseline.db'}")
     db.migrate()
-    register_projects(db, box, urls)
-    registry = ProjectRegistry(db, box)
+    register_projects(db, secret_box, urls)
+    registry = ProjectRegistry(db, secret_box)
     started, cpu = time.monotonic(), time.process_time()
     for key in urls:
         with ProjectStorage.of(registry, key) as storage:
@@ -221,12 +221,12 @@ def cycle(args: argparse.Namespace) -> list[str]:
         print(f"fleet made: {len(urls)} projects ({args.projects} SQLite, {args.pg} PostgreSQL, {args.mariadb} "
               f"MariaDB), {args.failed} failed jobs each, in {time.monotonic() - started:.0f} s", flush=True)
         dagster = stack.enter_context(running_dagster(root))
-        box = SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
-        base_wall, base_cpu = one_process(root, box, urls)
+        secret_box = SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
+        base_wall, base_cpu = one_process(root, secret_box, urls)
         print(f"one process: {base_wall:.1f} s, {base_cpu:.1f} CPU-s ({load()})", flush=True)
         stack.enter_context(stack_env(dagster))
         db = ControlDatabase()
-        register_projects(db, box, urls)
+        register_projects(db, secret_box, urls)
         db.dispose()
         time.sleep(10)  # let the webserver and daemon settle after start-up before the meter starts
         meter = Meter(dagster_group(dagster)).start()
@@ -279,11 +279,11 @@ def steady(args: argparse.Namespace) -> list[str]:
         url = wait_until(lambda: url_file.exists() and url_file.read_text(), timeout=30, what="the Zuora server")
         dagster = stack.enter_context(running_dagster(root))
         stack.enter_context(stack_env(dagster))
-        db, box = ControlDatabase(), SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
+        db, secret_box = ControlDatabase(), SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
         with dg.DagsterInstance.get() as instance:
-            register_fleet(instance, db, box, root / "apps", projects=args.steady_projects, redis=args.redis,
+            register_fleet(instance, db, secret_box, root / "apps", projects=args.steady_projects, redis=args.redis,
                            failed=args.failed)
-        customers = ZuoraCustomers(ZuoraServer(url, FakeZuoraAdmin(url)), db, box)
+        customers = ZuoraCustomers(ZuoraServer(url, FakeZuoraAdmin(url)), db, secret_box)
         for n in range(args.customers):
             customers.add(f"customer{n:02d}", workflows=5)
         db.dispose()

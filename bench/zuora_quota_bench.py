@@ -85,19 +85,19 @@ def main() -> int:
         admin.settings("bench", quota=quota)  # a fresh window for fleetops
         admin.reset_stats("bench")
 
-        box = SecretBox(new_key())
+        secret_box = SecretBox(new_key())
         with throwaway_database("sqlite") as throwaway:
             db = ControlDatabase(throwaway.url)
             db.migrate()
-            CustomerRegistry(db, box).add(CustomerSpec(
+            CustomerRegistry(db, secret_box).add(CustomerSpec(
                 name="bench", base_url=url, client_id=client_id, client_secret=secret,
                 max_concurrency=args.concurrency, requests_per_minute=args.requests_per_minute))
             tokens = TokenCache()
             started = time.perf_counter()
             runs: list[tuple[str, int, str | None]] = []
             while len(runs) < 4 * args.workflows // args.quota + 4:
-                result = sync_workflows(db, box, "bench", retry=STOP_AT_THE_QUOTA, tokens=tokens)
-                sync_tasks(db, box, "bench")
+                result = sync_workflows(db, secret_box, "bench", retry=STOP_AT_THE_QUOTA, tokens=tokens)
+                sync_tasks(db, secret_box, "bench")
                 runs.append((result.status, result.exported, result.until))
                 print(f"  run {len(runs)}: {result.status}, {result.exported} exported, "
                       f"{result.list_calls} list calls" + (f", quota back at {result.until}" if result.until

@@ -104,19 +104,19 @@ def snapshot(db: ControlDatabase) -> tuple[dict[str, Any], set[tuple[str, str]]]
     return exports, tasks
 
 
-def register(db: ControlDatabase, box: SecretBox, url: str, client_id: str, secret: str, concurrency: int,
+def register(db: ControlDatabase, secret_box: SecretBox, url: str, client_id: str, secret: str, concurrency: int,
              per_minute: int) -> int:
-    CustomerRegistry(db, box).add(CustomerSpec(name="bench", base_url=url, client_id=client_id,
+    CustomerRegistry(db, secret_box).add(CustomerSpec(name="bench", base_url=url, client_id=client_id,
                                                client_secret=secret, max_concurrency=concurrency,
                                                requests_per_minute=per_minute))
-    return CustomerRegistry(db, box).id_of("bench")
+    return CustomerRegistry(db, secret_box).id_of("bench")
 
 
-def fleetops_sync(db: ControlDatabase, box: SecretBox, tokens: TokenCache) -> tuple[float, Any]:
+def fleetops_sync(db: ControlDatabase, secret_box: SecretBox, tokens: TokenCache) -> tuple[float, Any]:
     """What one zuora_sync run does: the workflows, then the tasks; returns seconds and the workflow result."""
     started = time.perf_counter()
-    result = sync_workflows(db, box, "bench", tokens=tokens)
-    sync_tasks(db, box, "bench")
+    result = sync_workflows(db, secret_box, "bench", tokens=tokens)
+    sync_tasks(db, secret_box, "bench")
     return time.perf_counter() - started, result
 
 
@@ -134,7 +134,7 @@ def main() -> int:
         client_id, secret = str(uuid.uuid4()), uuid.uuid4().hex
         admin.add_tenant("bench", client_id, secret, workflows=args.workflows, max_tasks=40)
         admin.faults("bench", latency_ms=args.latency_ms)
-        box = SecretBox(new_key())
+        secret_box = SecretBox(new_key())
         figures: dict[str, Any] = {}
         with throwaway_database(args.engine) as base_db, throwaway_database(args.engine) as ours_db, \
                 throwaway_database(args.engine) as four_db:
@@ -142,25 +142,25 @@ def main() -> int:
                    (("baseline", base_db), ("fleetops", ours_db), ("four", four_db))}
             for db in dbs.values():
                 db.migrate()
-            base_id = register(dbs["baseline"], box, url, client_id, secret, 1, 50_000)
-            register(dbs["fleetops"], box, url, client_id, secret, args.concurrency, args.requests_per_minute)
-            register(dbs["four"], box, url, client_id, secret, 4, args.requests_per_minute)
+            base_id = register(dbs["baseline"], secret_box, url, client_id, secret, 1, 50_000)
+            register(dbs["fleetops"], secret_box, url, client_id, secret, args.concurrency, args.requests_per_minute)
+            register(dbs["four"], secret_box, url, client_id, secret, 4, args.requests_per_minute)
 
             admin.reset_stats("bench")
             figures["baseline"] = baseline(dbs["baseline"], base_id, url, client_id, secret)
             figures["baseline_stats"] = admin.stats("bench")
             admin.reset_stats("bench")
             tokens = TokenCache()  # one process: the resync below reuses the token, as a CLI --all would
-            figures["fleetops"], full = fleetops_sync(dbs["fleetops"], box, tokens)
+            figures["fleetops"], full = fleetops_sync(dbs["fleetops"], secret_box, tokens)
             figures["fleetops_stats"] = admin.stats("bench")
             assert full.status == "complete" and full.created == args.workflows, full.summary()
             figures["workflows_only"] = full.seconds
             assert snapshot(dbs["fleetops"]) == snapshot(dbs["baseline"]), "fleetops and the seed disagree"
             admin.reset_stats("bench")
-            figures["four"], _ = fleetops_sync(dbs["four"], box, TokenCache())
+            figures["four"], _ = fleetops_sync(dbs["four"], secret_box, TokenCache())
             figures["four_stats"] = admin.stats("bench")
             admin.reset_stats("bench")
-            figures["resync"], again = fleetops_sync(dbs["fleetops"], box, tokens)
+            figures["resync"], again = fleetops_sync(dbs["fleetops"], secret_box, tokens)
             figures["resync_stats"] = admin.stats("bench")
             for db in dbs.values():
                 db.dispose()

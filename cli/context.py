@@ -29,7 +29,7 @@ class CliContext:
         return db
 
     @cached_property
-    def box(self) -> SecretBox:
+    def secret_box(self) -> SecretBox:
         from resources.common.secrets import SecretBox
 
         return SecretBox.from_env()
@@ -38,25 +38,25 @@ class CliContext:
     def projects(self) -> ProjectRegistry:
         from resources.fleet.registry.projects import ProjectRegistry
 
-        return ProjectRegistry(self.db, self.box)
+        return ProjectRegistry(self.db, self.secret_box)
 
     @property
     def redis(self) -> RedisRegistry:
         from resources.fleet.registry.redis_connections import RedisRegistry
 
-        return RedisRegistry(self.db, self.box)
+        return RedisRegistry(self.db, self.secret_box)
 
     @property
     def customers(self) -> CustomerRegistry:
         from resources.fleet.registry.customers import CustomerRegistry
 
-        return CustomerRegistry(self.db, self.box)
+        return CustomerRegistry(self.db, self.secret_box)
 
     @property
     def fleet(self) -> Fleet:
         from resources.fleet.registry.fleet_file import Fleet
 
-        return Fleet(self.db, self.box)
+        return Fleet(self.db, self.secret_box)
 
     def sync_partitions(self) -> None:
         """Bring Dagster's dynamic partitions in line at once when an instance is configured.

@@ -46,7 +46,7 @@ def add(ctx: CliContext, name: str, base_url: str, client_id: str, client_secret
     if check:
         ctx.customers.validate(spec, None)
         if not _checked(Tenant(id=0, name=name, base_url=base_url, client_id=client_id,
-                               client_secret=ctx.box.reveal(secret), entity_id=entity_id)):
+                               client_secret=ctx.secret_box.reveal(secret), entity_id=entity_id)):
             raise ValidationError(f"customer {name} not added: the check failed (see above)")
     ctx.customers.add(spec)
     click.echo(f"added customer {name}")

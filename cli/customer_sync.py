@@ -68,7 +68,7 @@ def _in_process(ctx: CliContext, customers: list[str], full: bool) -> bool:
     for customer in customers:
         bar = _ExportBar(customer)
         try:
-            result = sync_workflows(ctx.db, ctx.box, customer, full=full, progress=bar)
+            result = sync_workflows(ctx.db, ctx.secret_box, customer, full=full, progress=bar)
         finally:
             bar.close()
         click.echo(f"{customer}: workflows {result.status}: {result.summary()}")
@@ -77,7 +77,7 @@ def _in_process(ctx: CliContext, customers: list[str], full: bool) -> bool:
         if result.status == "failed":
             ok = False
             continue
-        tasks = sync_tasks(ctx.db, ctx.box, customer)
+        tasks = sync_tasks(ctx.db, ctx.secret_box, customer)
         click.echo(f"{customer}: tasks: {tasks.summary()}")
         ok = ok and not result.errors and not tasks.errors
     return ok

@@ -72,7 +72,7 @@ def add(ctx: CliContext, key: str, failed_db: str, queue_connection: tuple[str, 
 def _require_healthy(ctx: CliContext, spec: ProjectSpec) -> None:
     with ctx.db.session() as session:
         ctx.projects.validate(spec, session)
-    report = check_spec(ctx.box, spec)
+    report = check_spec(ctx.secret_box, spec)
     if not report["ok"]:
         problems = [f"{c['name']}: {c['error'] or 'missing tables or privileges'}"
                     for c in report["connections"] if not c["ok"]]
@@ -93,7 +93,7 @@ add_registry_commands(project, lambda ctx: ctx.projects, "project", [
 @pass_context
 def test(ctx: CliContext, key: str, as_json: bool) -> None:
     """Connect to a project's stores: tables, row counts, privileges. Exit 1 if anything is missing."""
-    report = check_spec(ctx.box, ctx.projects.spec(key))
+    report = check_spec(ctx.secret_box, ctx.projects.spec(key))
     emit_json(report) if as_json else _print_report(report)
     sys.exit(0 if report["ok"] else 1)
 

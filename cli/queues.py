@@ -32,7 +32,7 @@ def _render(result: Sweep) -> None:
 def queues(ctx: CliContext, project: str | None, as_json: bool, watch: bool) -> None:
     """Pending, processing, delayed, failed and stuck jobs per project and queue (failed: as of the last snapshot)."""
     while True:
-        result = sweep(ctx.db, ctx.box, project=project, record=False)
+        result = sweep(ctx.db, ctx.secret_box, project=project, record=False)
         if as_json:
             emit_json({"observed_at": result.observed_at, "queues": result.rows, "errors": result.errors})
         else:

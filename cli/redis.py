@@ -73,7 +73,7 @@ def _megabytes(value: int | None) -> str | None:
 @pass_context
 def test(ctx: CliContext, name: str, as_json: bool) -> None:
     """Probe NAME now: PING latency, version, role, memory, queues (exit 1 when it is down)."""
-    (result,) = sweep(ctx.db, ctx.box, names=[name], record=False).results
+    (result,) = sweep(ctx.db, ctx.secret_box, names=[name], record=False).results
     emit(result.as_dict(), as_json, lambda r: emit_table([r], HEALTH_COLUMNS))
     if result.status == DOWN:
         if not as_json and result.error:
@@ -86,7 +86,7 @@ def test(ctx: CliContext, name: str, as_json: bool) -> None:
 @pass_context
 def health(ctx: CliContext, as_json: bool) -> None:
     """One sweep now over every enabled connection (exit 0 even when some are down; nothing is recorded)."""
-    result = sweep(ctx.db, ctx.box, record=False)
+    result = sweep(ctx.db, ctx.secret_box, record=False)
     emit([r.as_dict() for r in result.results], as_json, lambda rows: emit_table(rows, HEALTH_COLUMNS))
 
 

@@ -28,7 +28,7 @@ def _markdown(report: dict) -> str:
 
 def _connectivity(registry: ProjectRegistry, project: str) -> dict:
     with failure_on_error(f"project {project}: "):
-        return check_spec(registry.box, registry.spec(project))
+        return check_spec(registry.secret_box, registry.spec(project))
 
 
 def _reachable_fields(report: dict) -> dict:

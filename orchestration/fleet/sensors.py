@@ -59,8 +59,8 @@ def _check_evaluations(asset_key: dg.AssetKey, results: Iterable[dg.AssetCheckRe
                                     severity=r.severity, metadata=r.metadata) for r in results]
 
 
-def _queue_events(db, box: SecretBox, ledger: Ledger, now: float) -> list:
-    result = queue_sweep(db, box)
+def _queue_events(db, secret_box: SecretBox, ledger: Ledger, now: float) -> list:
+    result = queue_sweep(db, secret_box)
     metadata = sweep_metadata(result)
     numbers = {name: value for name, value in metadata.items() if isinstance(value, int)}
     if not ledger.due("queue_state", [numbers, result.errors], now):
@@ -69,9 +69,9 @@ def _queue_events(db, box: SecretBox, ledger: Ledger, now: float) -> list:
             *_check_evaluations(queue_state.key, sweep_checks(result))]
 
 
-def _redis_events(context: dg.SensorEvaluationContext, db, box: SecretBox, alerts: AlertWebhookResource,
+def _redis_events(context: dg.SensorEvaluationContext, db, secret_box: SecretBox, alerts: AlertWebhookResource,
                   ledger: Ledger, now: float) -> list:
-    result = redis_sweep(db, box, alerter=Alerter(db, alerts.sender()))
+    result = redis_sweep(db, secret_box, alerter=Alerter(db, alerts.sender()))
     for alert in result.alerts:
         context.log.warning("alert: %s (delivered: %s)", alert.line(), alert.delivered)
     events: list = []
@@ -99,8 +99,8 @@ def _redis_events(context: dg.SensorEvaluationContext, db, box: SecretBox, alert
 def fleet_sweep_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabaseResource,
                        alerts: AlertWebhookResource) -> dg.SensorResult | dg.SkipReason:
     ledger, now = Ledger(context.cursor), time.time()
-    db, box = control_db.database(), SecretBox.from_env()
-    events = _queue_events(db, box, ledger, now) + _redis_events(context, db, box, alerts, ledger, now)
+    db, secret_box = control_db.database(), SecretBox.from_env()
+    events = _queue_events(db, secret_box, ledger, now) + _redis_events(context, db, secret_box, alerts, ledger, now)
     known = set(context.instance.get_dynamic_partitions(redis_connections_partitions.name))
     new = sorted({e.partition for e in events if isinstance(e, dg.AssetMaterialization) and e.partition} - known)
     return dg.SensorResult(

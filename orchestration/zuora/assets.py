@@ -64,12 +64,12 @@ def zuora_customer_sync(
     zuora: ZuoraApiResource,
 ) -> Iterator[PartitionEvent | dg.Output]:
     """Each customer of the run: workflows, then tasks; each its own materialization and check."""
-    db, box = control_db.database(), SecretBox.from_env()
+    db, secret_box = control_db.database(), SecretBox.from_env()
     full = config.full or context.run.tags.get(FULL_TAG) == "true"
 
     def sync_customer(customer: str) -> Iterator[PartitionEvent]:
-        yield from _workflows(context, db, box, customer, full, zuora)
-        yield from _tasks(context, db, box, customer)
+        yield from _workflows(context, db, secret_box, customer, full, zuora)
+        yield from _tasks(context, db, secret_box, customer)
 
     yield from each_partition_events(context, sync_customer, asset_keys=[WORKFLOWS, TASKS],
                                      max_retries=zuora.job_retries)
@@ -78,10 +78,10 @@ def zuora_customer_sync(
         yield dg.Output(None, output_name=output_name)
 
 
-def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, box: SecretBox, customer: str, full: bool,
+def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, secret_box: SecretBox, customer: str, full: bool,
                zuora: ZuoraApiResource) -> Iterator[PartitionEvent]:
     with failure_on_error(f"customer {customer}: "):
-        result = sync_workflows(db, box, customer, full=full, retry=zuora.retry())
+        result = sync_workflows(db, secret_box, customer, full=full, retry=zuora.retry())
     context.log.info("customer %s: %s", customer, result.summary())
     errors = [error.as_dict() for error in result.errors]
     metadata = {
@@ -125,10 +125,10 @@ def _retry_wait(result: WorkflowSyncResult, zuora: ZuoraApiResource) -> float | 
     return wait if wait <= max(zuora.job_retry_max_wait_seconds, zuora.job_retry_seconds) else None
 
 
-def _tasks(context: dg.AssetExecutionContext, db: ControlDatabase, box: SecretBox,
+def _tasks(context: dg.AssetExecutionContext, db: ControlDatabase, secret_box: SecretBox,
            customer: str) -> Iterator[PartitionEvent]:
     with failure_on_error(f"customer {customer}: "):
-        result = sync_tasks(db, box, customer)
+        result = sync_tasks(db, secret_box, customer)
     context.log.info("customer %s: %s", customer, result.summary())
     orphans = orphan_tasks(db)
     missing = missing_tasks(db, result.customer_id)

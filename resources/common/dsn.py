@@ -136,25 +136,25 @@ def mask(dsn: str) -> str:
     return parts._replace(netloc=netloc, query=query).geturl()
 
 
-def store(box: SecretBox, dsn: str) -> str:
+def store(secret_box: SecretBox, dsn: str) -> str:
     """The stored form of a DSN given by an operator.
 
     References stay references; a DSN with a password is sealed; one without (a SQLite path,
     a trust-auth server) is kept readable, since it holds nothing secret.
     """
     if is_env_reference(dsn) or is_sealed(dsn):
-        return box.store(dsn)
+        return secret_box.store(dsn)
     validate(dsn)
-    return box.seal(dsn) if has_credentials(dsn) else dsn
+    return secret_box.seal(dsn) if has_credentials(dsn) else dsn
 
 
-def describe(box: SecretBox, stored: str, *, include_secrets: bool = False) -> str:
+def describe(secret_box: SecretBox, stored: str, *, include_secrets: bool = False) -> str:
     """How a stored DSN is shown: masked, or whole with `include_secrets`."""
     if include_secrets:
-        return box.reveal(stored)
+        return secret_box.reveal(stored)
     if is_sealed(stored):
         try:
-            return mask(box.reveal(stored))
+            return mask(secret_box.reveal(stored))
         except Exception:
             return "<encrypted>"
     return mask(stored)

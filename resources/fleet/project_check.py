@@ -149,9 +149,9 @@ def check_project(
     }
 
 
-def check_spec(box: SecretBox, spec: ProjectSpec) -> dict[str, Any]:
+def check_spec(secret_box: SecretBox, spec: ProjectSpec) -> dict[str, Any]:
     """`check_project` for a registered or about-to-be-registered project, secrets resolved here."""
     return check_project(
-        box.reveal(spec.failed_db), spec.failed_table, spec.jobs_table,
-        {name: box.reveal(value) for name, value in spec.queue_connections.items()},
+        secret_box.reveal(spec.failed_db), spec.failed_table, spec.jobs_table,
+        {name: secret_box.reveal(value) for name, value in spec.queue_connections.items()},
     )

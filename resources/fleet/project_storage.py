@@ -26,15 +26,15 @@ if TYPE_CHECKING:
 
 
 class ProjectStorage:
-    def __init__(self, spec: ProjectSpec, box: SecretBox) -> None:
+    def __init__(self, spec: ProjectSpec, secret_box: SecretBox) -> None:
         self.spec = spec
-        self._box = box
+        self._box = secret_box
         self._opened: list[QueueWriter | DatabaseFailedStore] = []
 
     @classmethod
     def of(cls, registry: ProjectRegistry, key: str) -> Self:
         """The storage of the registered project `key` (close it, or use it in a `with` block)."""
-        return cls(registry.spec(key), registry.box)
+        return cls(registry.spec(key), registry.secret_box)
 
     def __enter__(self) -> Self:
         return self

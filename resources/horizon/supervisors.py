@@ -87,13 +87,13 @@ class RenderedConfig:
 # What the supervisors are
 
 
-def supervisors_for(project: Project, connections: list[RedisConnection], box: SecretBox) -> dict[str, dict]:
+def supervisors_for(project: Project, connections: list[RedisConnection], secret_box: SecretBox) -> dict[str, dict]:
     """The supervisors of one Horizon project, one per registered connection, in name order."""
     supervisors = {}
     for row in sorted(connections, key=lambda r: r.name):
         options = row.options or {}
         supervisors[f"fleetops-{row.name}"] = {
-            "connection": options.get("queue_connection") or _queue_connection(project, row, box) or row.name,
+            "connection": options.get("queue_connection") or _queue_connection(project, row, secret_box) or row.name,
             "queue": list(options.get("queues") or ["default"]),
             **supervisor_settings(options.get("horizon"), f"Redis connection {row.name}"),
         }
@@ -113,11 +113,11 @@ def supervisor_settings(overrides: Any, where: str) -> dict[str, Any]:
     return {**SUPERVISOR_DEFAULTS, **overrides}
 
 
-def _queue_connection(project: Project, row: RedisConnection, box: SecretBox) -> str | None:
+def _queue_connection(project: Project, row: RedisConnection, secret_box: SecretBox) -> str | None:
     """The project's Laravel queue connection whose Redis DSN is this server and database."""
     for name, stored in sorted((project.queue_connections or {}).items()):
         try:
-            value = box.reveal(stored)
+            value = secret_box.reveal(stored)
             if dsn.kind_of(value) != "redis":
                 continue
             parts = urlsplit(value)
@@ -248,7 +248,7 @@ class HorizonConfigRun:
     stale: list[Path] = field(default_factory=list)  # files of projects no longer running Horizon
 
 
-def generate(db: ControlDatabase, box: SecretBox, out_dir: Path) -> HorizonConfigRun:
+def generate(db: ControlDatabase, secret_box: SecretBox, out_dir: Path) -> HorizonConfigRun:
     """Render, check and write the file of every Horizon project; one bad project does not stop the others."""
     run = HorizonConfigRun()
     with db.session() as session:
@@ -258,7 +258,7 @@ def generate(db: ControlDatabase, box: SecretBox, out_dir: Path) -> HorizonConfi
         for project in projects:
             path = out_dir / f"{project.key}.php"
             try:
-                supervisors = supervisors_for(project, [r for r in rows if r.project_key == project.key], box)
+                supervisors = supervisors_for(project, [r for r in rows if r.project_key == project.key], secret_box)
                 rendered = RenderedConfig(project.key, path, render_php(project.key, supervisors, path), supervisors,
                                           before=path.read_text(encoding="utf-8") if path.exists() else None)
                 if rendered.changed:

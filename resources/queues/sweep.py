@@ -41,11 +41,11 @@ class Sweep:
         return sorted({r["project"] for r in self.rows} | set(self.errors))
 
 
-def _observe_project(box: SecretBox, spec: ProjectSpec) -> list[QueueState]:
+def _observe_project(secret_box: SecretBox, spec: ProjectSpec) -> list[QueueState]:
     states: list[QueueState] = []
     for name, stored in sorted(spec.queue_connections.items()):
-        with observer_for(name, box.reveal(stored), jobs_table=spec.jobs_table, redis_prefix=spec.redis_prefix or "",
-                          stuck_after=spec.stuck_after_seconds) as observer:
+        with observer_for(name, secret_box.reveal(stored), jobs_table=spec.jobs_table,
+                          redis_prefix=spec.redis_prefix or "", stuck_after=spec.stuck_after_seconds) as observer:
             states.extend(observer.observe())
     return states
 
@@ -60,15 +60,15 @@ def _failed_counts(db: ControlDatabase) -> dict[tuple[str, str, str], int]:
         return {(p, c or "", q or ""): n for p, c, q, n in conn.execute(query)}
 
 
-def sweep(db: ControlDatabase, box: SecretBox, *, project: str | None = None, workers: int = 16,
+def sweep(db: ControlDatabase, secret_box: SecretBox, *, project: str | None = None, workers: int = 16,
           record: bool = True) -> Sweep:
     """Observe every enabled project (or one), and with `record` store the rows in queue_observations."""
-    registry = ProjectRegistry(db, box)
+    registry = ProjectRegistry(db, secret_box)
     specs = [registry.spec(project)] if project else [s for s in registry.specs() if s.enabled]
     result = Sweep(observed_at=utcnow())
     failed = _failed_counts(db)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(specs)))) as pool:
-        futures = {spec.key: pool.submit(_observe_project, box, spec) for spec in specs}
+        futures = {spec.key: pool.submit(_observe_project, secret_box, spec) for spec in specs}
     for key, future in futures.items():
         try:
             states = future.result()

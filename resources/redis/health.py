@@ -42,7 +42,7 @@ class HealthSweep:
         return {status: sum(1 for r in self.results if r.status == status) for status in (UP, DEGRADED, DOWN)}
 
 
-def targets(db: ControlDatabase, box: SecretBox, names: Sequence[str] | None = None) -> list[ProbeTarget]:
+def targets(db: ControlDatabase, secret_box: SecretBox, names: Sequence[str] | None = None) -> list[ProbeTarget]:
     """Probe targets for the named connections (any, enabled or not) or for every enabled one."""
     with db.session() as session:
         query = sa.select(RedisConnection).order_by(RedisConnection.name)
@@ -54,14 +54,14 @@ def targets(db: ControlDatabase, box: SecretBox, names: Sequence[str] | None = N
             raise NotFoundError(f"unknown Redis connection {missing[0]!r}")
         linked = {row.project_key for row in rows if row.project_key}
         projects = {p.key: p for p in session.scalars(sa.select(Project).where(Project.key.in_(linked)))}
-        return [_target(row, projects.get(row.project_key or ""), box) for row in rows]
+        return [_target(row, projects.get(row.project_key or ""), secret_box) for row in rows]
 
 
-def _target(row: RedisConnection, project: Project | None, box: SecretBox) -> ProbeTarget:
+def _target(row: RedisConnection, project: Project | None, secret_box: SecretBox) -> ProbeTarget:
     password, unavailable = None, None
     if row.password:
         try:
-            password = box.reveal(row.password)
+            password = secret_box.reveal(row.password)
         except SecretError as exc:
             unavailable = f"password unavailable: {exc}"
     options = row.options or {}
@@ -78,14 +78,14 @@ def _target(row: RedisConnection, project: Project | None, box: SecretBox) -> Pr
 
 
 def sweep(
-    db: ControlDatabase, box: SecretBox, *, names: Sequence[str] | None = None,
+    db: ControlDatabase, secret_box: SecretBox, *, names: Sequence[str] | None = None,
     probe_settings: ProbeSettings | None = None, record: bool = True, alerter: Alerter | None = None,
     retention: timedelta | None = None,
 ) -> HealthSweep:
     """Probe every enabled connection (or the named ones); with `record`, log, prune and alert."""
     started = time.perf_counter()
     result = HealthSweep(checked_at=utcnow())
-    result.results = probe_all(targets(db, box, names), probe_settings or ProbeSettings.from_env(),
+    result.results = probe_all(targets(db, secret_box, names), probe_settings or ProbeSettings.from_env(),
                                checked_at=result.checked_at)
     result.seconds = time.perf_counter() - started
     if not record:

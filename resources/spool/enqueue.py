@@ -65,7 +65,7 @@ def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
         return {"project": project.key, "action": request.action, "count": None, "sample": [],
                 "note": "queue actions are previewed with `fleetops queues --project KEY`"}
     try:
-        with ProjectStorage(project, projects.box) as storage:
+        with ProjectStorage(project, projects.secret_box) as storage:
             chosen = selection(request.action, frozen_payload(request, storage.editor.max_id(), fingerprint_ids))
             sample = next(storage.editor.pages(chosen, SAMPLE_SIZE), [])
             count = storage.editor.count(chosen)
@@ -87,7 +87,7 @@ def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
 def _max_id(project: ProjectSpec, projects: ProjectRegistry) -> int:
     """The highest failed-job id now: a bulk action stops there. Without it nothing can be frozen."""
     try:
-        with ProjectStorage(project, projects.box) as storage:
+        with ProjectStorage(project, projects.secret_box) as storage:
             return storage.editor.max_id()
     except sa.exc.SQLAlchemyError as exc:
         raise ValidationError(
@@ -102,7 +102,7 @@ def _require_some_present(project: ProjectSpec, projects: ProjectRegistry, actio
     """An action on named failed jobs none of which exists would do nothing: refused now. When some
     exist, the ones that do not are named in the action's result (`not_found`)."""
     try:
-        with ProjectStorage(project, projects.box) as storage:
+        with ProjectStorage(project, projects.secret_box) as storage:
             present = storage.editor.count(selection(action, payload))
     except sa.exc.SQLAlchemyError as exc:
         raise ValidationError(

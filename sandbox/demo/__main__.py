@@ -36,9 +36,9 @@ def demo() -> None:
 @pass_context
 def seed(ctx: CliContext, zuora_url: str | None) -> None:
     """Build three demo Laravel apps on SQLite under $FLEETOPS_HOME/demo and register them."""
-    summary = seed_demo_fleet(fleetops_home(), ctx.db, ctx.box)
+    summary = seed_demo_fleet(fleetops_home(), ctx.db, ctx.secret_box)
     if zuora_url:
-        customers = seed_demo_customers(fleetops_home(), ctx.db, ctx.box, zuora_url)
+        customers = seed_demo_customers(fleetops_home(), ctx.db, ctx.secret_box, zuora_url)
         click.echo(f"demo Zuora customers: {', '.join(customers)} at {zuora_url}")
     click.echo(f"demo projects: {', '.join(summary.projects)} ({summary.failed_jobs} failed jobs)")
     click.echo(f"demo Redis connections: {', '.join(summary.redis_connections)}"

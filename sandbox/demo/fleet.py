@@ -88,12 +88,12 @@ def _fill_redis_queue(app: DemoApp, prefix: str, seed: int) -> None:
         client.close()
 
 
-def seed_demo_fleet(home: Path, db: ControlDatabase, box: SecretBox | None = None) -> DemoSummary:
+def seed_demo_fleet(home: Path, db: ControlDatabase, secret_box: SecretBox | None = None) -> DemoSummary:
     """Build the demo apps' databases under `home/demo` and register them."""
-    box = box or SecretBox.from_env()
+    secret_box = secret_box or SecretBox.from_env()
     summary = DemoSummary(redis_reachable=_redis_reachable())
     (home / "demo").mkdir(parents=True, exist_ok=True)
-    projects, connections = ProjectRegistry(db, box), RedisRegistry(db, box)
+    projects, connections = ProjectRegistry(db, secret_box), RedisRegistry(db, secret_box)
     specs = []
     for seed, app in enumerate(DEMO_APPS, start=1):
         dsn = f"sqlite:///{home / 'demo' / f'{app.key}.sqlite'}"

@@ -50,9 +50,9 @@ def demo_tenants(home: Path) -> list[dict[str, Any]]:
     return tenants
 
 
-def seed_demo_customers(home: Path, db: ControlDatabase, box: SecretBox, base_url: str) -> list[str]:
+def seed_demo_customers(home: Path, db: ControlDatabase, secret_box: SecretBox, base_url: str) -> list[str]:
     """Register (or update) one customer per demo tenant at `base_url`; returns their names."""
-    registry = CustomerRegistry(db, box)
+    registry = CustomerRegistry(db, secret_box)
     specs = [CustomerSpec(name=t["name"], base_url=base_url, client_id=t["client_id"],
                           client_secret=t["client_secret"], requests_per_minute=DEMO_REQUESTS_PER_MINUTE)
              for t in demo_tenants(home)]

@@ -17,7 +17,7 @@ from sandbox.demo.fleet import DemoSummary, seed_demo_fleet
 class DemoFleet:
     home: Path
     db: ControlDatabase
-    box: SecretBox
+    secret_box: SecretBox
     summary: DemoSummary
 
 
@@ -30,7 +30,7 @@ def demo_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo
     monkeypatch.setenv("FLEETOPS_SECRET_KEY", key)
     db = ControlDatabase()
     db.migrate()
-    box = SecretBox(key)
-    summary = seed_demo_fleet(tmp_path, db, box)
-    yield DemoFleet(tmp_path, db, box, summary)
+    secret_box = SecretBox(key)
+    summary = seed_demo_fleet(tmp_path, db, secret_box)
+    yield DemoFleet(tmp_path, db, secret_box, summary)
     db.dispose()

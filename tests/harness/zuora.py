@@ -63,7 +63,7 @@ class ZuoraCustomers:
 
     server: ZuoraServer
     db: ControlDatabase
-    box: SecretBox
+    secret_box: SecretBox
     tokens: TokenCache = field(default_factory=TokenCache)
     tenants: dict[str, str] = field(default_factory=dict)  # customer -> tenant name on the server
 
@@ -85,17 +85,17 @@ class ZuoraCustomers:
         secret = secret or f"secret-{uuid.uuid4().hex}"
         self.admin.add_tenant(tenant, client_id, secret, workflows=workflows, max_tasks=max_tasks, seed=seed,
                               snake_case=snake_case, **(tenant_settings or {}))
-        CustomerRegistry(self.db, self.box).add(CustomerSpec(
+        CustomerRegistry(self.db, self.secret_box).add(CustomerSpec(
             name=customer, base_url=self.server.url, client_id=client_id, client_secret=register_secret or secret,
             max_concurrency=max_concurrency, requests_per_minute=requests_per_minute, **customer_fields))
         self.tenants[customer] = tenant
         return tenant
 
     def sync(self, customer: str, *, full: bool = False) -> WorkflowSyncResult:
-        return sync_workflows(self.db, self.box, customer, full=full, retry=FAST_RETRY, tokens=self.tokens)
+        return sync_workflows(self.db, self.secret_box, customer, full=full, retry=FAST_RETRY, tokens=self.tokens)
 
     def tasks(self, customer: str) -> TaskExtractionResult:
-        return sync_tasks(self.db, self.box, customer)
+        return sync_tasks(self.db, self.secret_box, customer)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -34,10 +34,10 @@ def instance(demo_fleet: DemoFleet):
 
 
 def test_sweep_counts_every_state_and_survives_a_dead_project(demo_fleet: DemoFleet) -> None:
-    ProjectRegistry(demo_fleet.db, demo_fleet.box).add(ProjectSpec(
+    ProjectRegistry(demo_fleet.db, demo_fleet.secret_box).add(ProjectSpec(
         key="dead", failed_db="pgsql://postgres@127.0.0.1:1/app",
         queue_connections={"database": "pgsql://postgres@127.0.0.1:1/app"}))
-    result = sweep(demo_fleet.db, demo_fleet.box)
+    result = sweep(demo_fleet.db, demo_fleet.secret_box)
     assert result.totals("shop") == {"pending": 40, "delayed": 12, "reserved": 3, "stuck": 2, "failed": 0}
     assert result.totals("crm")["stuck"] == 4
     assert set(result.errors) == {"dead"} and "cannot reach the database" in result.errors["dead"]

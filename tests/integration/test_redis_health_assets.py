@@ -35,7 +35,7 @@ ENV_PASSWORD = "env-pw-never-logged-55d0"
 class Setup:
     home: Path
     db: ControlDatabase
-    box: SecretBox
+    secret_box: SecretBox
     instance: dg.DagsterInstance
     dead_port: int
 
@@ -52,13 +52,13 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_servers: StartS
     monkeypatch.setenv("LOCKED_REDIS_PASSWORD", ENV_PASSWORD)
     db = ControlDatabase()
     db.migrate()
-    box = SecretBox(key)
+    secret_box = SecretBox(key)
     locked = redis_servers(password=PASSWORD)
     env_locked = redis_servers(password=ENV_PASSWORD)
     prefix = redis_prefix + "shop_database_"
-    ProjectRegistry(db, box).add(ProjectSpec(key="shop", failed_db="sqlite:////srv/shop.sqlite", horizon=True,
+    ProjectRegistry(db, secret_box).add(ProjectSpec(key="shop", failed_db="sqlite:////srv/shop.sqlite", horizon=True,
                                              redis_prefix=prefix))
-    redis_registry = RedisRegistry(db, box)
+    redis_registry = RedisRegistry(db, secret_box)
     dead_port = free_port()
     for spec in (
         RedisSpec(name="local", url="redis://127.0.0.1:6379/0", project="shop"),
@@ -75,7 +75,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_servers: StartS
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         instance.add_dynamic_partitions("redis_connections", ["local", "locked", "dead"])  # the rest: the sweep adds
-        yield Setup(tmp_path / "home", db, box, instance, dead_port)
+        yield Setup(tmp_path / "home", db, secret_box, instance, dead_port)
     db.dispose()
 
 

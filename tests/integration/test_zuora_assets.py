@@ -32,7 +32,7 @@ RESOURCES = {"control_db": ControlDatabaseResource(),
 def customers(zuora_customers: ZuoraCustomers, monkeypatch: pytest.MonkeyPatch) -> ZuoraCustomers:
     """The control database and key the Dagster resources read from the environment."""
     monkeypatch.setenv("FLEETOPS_DATABASE_URL", zuora_customers.db.url)
-    monkeypatch.setenv("FLEETOPS_SECRET_KEY", zuora_customers.box.key)
+    monkeypatch.setenv("FLEETOPS_SECRET_KEY", zuora_customers.secret_box.key)
     return zuora_customers
 
 
@@ -102,7 +102,7 @@ def test_failing_customers_fail_alone_with_a_clear_message_and_keep_their_workfl
     tenants = {name: customers.add(name, workflows=55) for name in ("good", "badcreds", "outage", "malformed")}
     for name in tenants:
         assert sync(instance, name).success
-    registry = CustomerRegistry(customers.db, customers.box)
+    registry = CustomerRegistry(customers.db, customers.secret_box)
     spec = registry.spec("badcreds")
     with customers.db.session() as session:
         registry.put(CustomerSpec(**{**spec.__dict__, "client_secret": "rotated-wrong-secret"}), session)
@@ -193,7 +193,7 @@ def hourly_tick(instance: dg.DagsterInstance) -> ScheduleExecutionData:
 
 
 def disable(customers: ZuoraCustomers, name: str) -> None:
-    registry = CustomerRegistry(customers.db, customers.box)
+    registry = CustomerRegistry(customers.db, customers.secret_box)
     with customers.db.session() as session:
         registry.put(CustomerSpec(**{**registry.spec(name).__dict__, "enabled": False}), session)
 
@@ -278,7 +278,7 @@ def test_a_retry_skips_customers_that_failed_for_good_and_completes_the_one_that
     tenants = {name: customers.add(name, workflows=10) for name in ("acme", "badcreds", "flaky")}
     instance.add_dynamic_partitions("zuora_customers", list(tenants))
     customers.admin.faults(tenants["flaky"], {"kind": "503", "target": "any", "count": 3})  # first try only
-    registry = CustomerRegistry(customers.db, customers.box)
+    registry = CustomerRegistry(customers.db, customers.secret_box)
     with customers.db.session() as session:
         registry.put(CustomerSpec(**{**registry.spec("badcreds").__dict__, "client_secret": "wrong"}), session)
     (request, *_) = hourly_tick(instance).run_requests
@@ -338,7 +338,7 @@ def test_a_quota_used_up_for_long_fails_with_its_reset_time_and_is_not_retried(c
     message = failure(result)
     assert "Zuora's request quota is used up until" in message and "nothing was deleted" in message
     assert "429" not in customers.admin.stats(tenant)["by_status"]
-    stats = CustomerRegistry(customers.db, customers.box).get("acme")["last_sync_stats"]
+    stats = CustomerRegistry(customers.db, customers.secret_box).get("acme")["last_sync_stats"]
     assert stats["status"] == "failed" and stats["quota_until"] > stats.get("budget_until", "")
 
 

@@ -31,9 +31,9 @@ class Registry(Generic[Row, Spec]):
     noun: ClassVar[str]  # what one entry is called in messages
     secret_fields: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, db: ControlDatabase, box: SecretBox | None = None) -> None:
+    def __init__(self, db: ControlDatabase, secret_box: SecretBox | None = None) -> None:
         self.db = db
-        self.box = box or SecretBox.from_env()
+        self.secret_box = secret_box or SecretBox.from_env()
 
     # -- to be provided by each registry -------------------------------------------
     def validate(self, spec: Spec, session: Session) -> None:
@@ -45,7 +45,7 @@ class Registry(Generic[Row, Spec]):
 
     def seal(self, name: str, value: Any) -> Any:
         """The stored form of one secret field."""
-        return self.box.store(value) if value is not None else None
+        return self.secret_box.store(value) if value is not None else None
 
     def spec_of(self, row: Row) -> Spec:
         raise NotImplementedError
@@ -107,8 +107,8 @@ class Registry(Generic[Row, Spec]):
         if name not in self.secret_fields or stored is None or given is None:
             return stored == given
         if isinstance(given, dict):
-            return stored.keys() == given.keys() and all(self.box.same(stored[k], given[k]) for k in given)
-        return self.box.same(stored, given)
+            return stored.keys() == given.keys() and all(self.secret_box.same(stored[k], given[k]) for k in given)
+        return self.secret_box.same(stored, given)
 
     def get(self, key: str, *, include_secrets: bool = False) -> dict[str, Any]:
         with self.db.session() as session:

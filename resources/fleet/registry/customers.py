@@ -134,7 +134,7 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
         with self.db.session() as session:
             row = self._get(session, name)
             return Tenant(id=row.id, name=row.name, base_url=row.base_url, client_id=row.client_id,
-                          client_secret=self.box.reveal(row.client_secret), max_concurrency=row.max_concurrency,
+                          client_secret=self.secret_box.reveal(row.client_secret), max_concurrency=row.max_concurrency,
                           requests_per_minute=row.requests_per_minute, requests_per_hour=row.requests_per_hour,
                           requests_per_day=row.requests_per_day, entity_id=row.entity_id,
                           quota_until=_quota_until(row.last_sync_stats))
@@ -144,7 +144,8 @@ class CustomerRegistry(Registry[Customer, CustomerSpec]):
             "name": row.name,
             "base_url": row.base_url,
             "client_id": row.client_id,
-            "client_secret": self.box.reveal(row.client_secret) if include_secrets else describe(row.client_secret),
+            "client_secret": (self.secret_box.reveal(row.client_secret) if include_secrets
+                              else describe(row.client_secret)),
             "enabled": row.enabled,
             "max_concurrency": row.max_concurrency,
             "requests_per_minute": row.requests_per_minute,

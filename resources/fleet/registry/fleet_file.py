@@ -128,10 +128,10 @@ def parse(text: str) -> dict[str, dict[str, Any]]:
 class Fleet:
     """The three registries together, for whole-fleet operations."""
 
-    def __init__(self, db: ControlDatabase, box: SecretBox | None = None) -> None:
+    def __init__(self, db: ControlDatabase, secret_box: SecretBox | None = None) -> None:
         self.db = db
-        self.box = box or SecretBox.from_env()
-        self.registries: dict[str, Registry] = {name: cls(db, self.box) for name, (cls, _) in SECTIONS.items()}
+        self.secret_box = secret_box or SecretBox.from_env()
+        self.registries: dict[str, Registry] = {name: cls(db, self.secret_box) for name, (cls, _) in SECTIONS.items()}
 
     def apply(self, text: str, *, dry_run: bool = False) -> Plan:
         """Make the registry match the file; with `dry_run`, only say what would change."""
@@ -212,7 +212,7 @@ class Fleet:
             if isinstance(value, dict):
                 return {k: out(v) for k, v in value.items()}
             if include_secrets and isinstance(value, str) and is_sealed(value):
-                return self.box.reveal(value)
+                return self.secret_box.reveal(value)
             return value
 
         def left_out(name: str, value: Any) -> bool:

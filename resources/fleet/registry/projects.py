@@ -80,10 +80,10 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
 
     def seal(self, name: str, value: Any) -> Any:
         if name == "queue_connections":
-            return {conn: dsn.store(self.box, stored) for conn, stored in value.items()}
+            return {conn: dsn.store(self.secret_box, stored) for conn, stored in value.items()}
         if name == "app_key":
             return super().seal(name, value)
-        return dsn.store(self.box, value)
+        return dsn.store(self.secret_box, value)
 
     def spec_of(self, row: Project) -> ProjectSpec:
         return ProjectSpec(
@@ -94,7 +94,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
         )
 
     def view(self, row: Project, *, include_secrets: bool = False) -> dict[str, Any]:
-        show = lambda stored: dsn.describe(self.box, stored, include_secrets=include_secrets)  # noqa: E731
+        show = lambda stored: dsn.describe(self.secret_box, stored, include_secrets=include_secrets)  # noqa: E731
         redis_names = sa.inspect(row).session.scalars(
             sa.select(RedisConnection.name).where(RedisConnection.project_key == row.key).order_by(RedisConnection.name)
         )
@@ -121,7 +121,7 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
     def driver(self, stored: str) -> str | None:
         """`database` or `redis`, derived from the DSN itself (None while an env var is unset)."""
         try:
-            return dsn.kind_of(self.box.reveal(stored))
+            return dsn.kind_of(self.secret_box.reveal(stored))
         except FleetopsError:
             return None
 

@@ -107,7 +107,7 @@ class RedisRegistry(Registry[RedisConnection, RedisSpec]):
 
     def view(self, row: RedisConnection, *, include_secrets: bool = False) -> dict[str, Any]:
         if include_secrets:
-            password = self.box.reveal(row.password) if row.password else None
+            password = self.secret_box.reveal(row.password) if row.password else None
         else:
             password = REDACTED if row.password else None
         return {
