@@ -11,12 +11,18 @@ before the clock starts:
 
 Both honour what a retry's target set is (every id up to the highest one at request time, in
 id order), so the floor does the same work fleetops does, and not less.
+
+On a Redis queue the payloads have to travel: `push_all` reads them (id order), pushes each the
+way Laravel's RedisQueue does (RPUSH onto `queues:NAME`, RPUSH onto `queues:NAME:notify`), all in
+one pipeline, then deletes the rows and commits. The payloads go as stored: it re-encodes nothing
+and leaves no once-only marker, which fleetops does (a Redis payload's `attempts` reset to 0).
 """
 
 from __future__ import annotations
 
 import time
 
+import redis
 import sqlalchemy as sa
 
 _COLUMNS = "queue, payload, attempts, reserved_at, available_at, created_at"
@@ -44,6 +50,30 @@ def move_all(url: str) -> float:
             with conn.begin():
                 for statement in _statements(conn.dialect.name):
                     conn.execute(sa.text(statement), params)
+            return time.perf_counter() - started
+    finally:
+        engine.dispose()
+
+
+def push_all(url: str, client: redis.Redis, prefix: str) -> float:
+    """Push every failed job of the database at `url` onto Redis queues under `prefix` in one pipeline,
+    then delete the rows; the seconds from the first read to the commit."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            top = int(conn.execute(sa.text("SELECT MAX(id) FROM failed_jobs")).scalar_one())
+            conn.commit()
+            client.ping()
+            started = time.perf_counter()
+            with conn.begin():
+                rows = conn.execute(sa.text("SELECT COALESCE(NULLIF(queue, ''), 'default'), payload FROM failed_jobs "
+                                            "WHERE id <= :top ORDER BY id"), {"top": top})
+                pipe = client.pipeline(transaction=False)
+                for queue, payload in rows:
+                    pipe.rpush(f"{prefix}queues:{queue}", payload)
+                    pipe.rpush(f"{prefix}queues:{queue}:notify", 1)
+                pipe.execute()
+                conn.execute(sa.text("DELETE FROM failed_jobs WHERE id <= :top"), {"top": top})
             return time.perf_counter() - started
     finally:
         engine.dispose()

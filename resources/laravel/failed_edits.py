@@ -224,9 +224,10 @@ class FailedJobEditor:
 
         The database copies the texts itself: for payloads Laravel's retry leaves unchanged, nothing
         has to travel to us and back. PostgreSQL does it in one statement (DELETE ... RETURNING feeding
-        the INSERT), which answers with one row: how many it moved, and which only when some were missing. MariaDB/MySQL copy the rows under exclusive locks (INSERT ... SELECT ... FOR
-        UPDATE), then delete them: when both statements count every id, every row was there and is
-        now gone by this transaction's hand; otherwise (someone removed some meanwhile) the attempt is
+        the INSERT), which answers with one row: how many it moved, and which only when some were
+        missing. MariaDB/MySQL copy the rows under exclusive locks (INSERT ... SELECT ... FOR UPDATE),
+        then delete them: when both statements count every id, every row was there and is now gone by
+        this transaction's hand; otherwise (someone removed some meanwhile) the attempt is
         rolled back to its savepoint and the rows are locked, listed, copied and deleted. Elsewhere
         (SQLite) the rows are locked, copied, then deleted.
         """
