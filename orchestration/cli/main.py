@@ -13,7 +13,7 @@ from typing import NamedTuple
 import click
 
 from orchestration.cli.context import CliContext, pass_context
-from resources.errors import FleetopsError
+from resources.errors import FleetopsError, loaded_errors
 
 EXIT_ERROR = 2
 
@@ -96,10 +96,8 @@ class FleetopsGroup(click.Group):
 
 
 def _database_error(exc: Exception) -> bool:
-    """An error SQLAlchemy raised; asked without importing SQLAlchemy, which a command that never
-    touched a database has not loaded (and then cannot have raised)."""
-    sa = sys.modules.get("sqlalchemy")
-    return sa is not None and isinstance(exc, sa.exc.SQLAlchemyError)
+    """An error SQLAlchemy raised, asked without importing SQLAlchemy (`fleetops --help` never does)."""
+    return isinstance(exc, loaded_errors("sqlalchemy.exc", "SQLAlchemyError"))
 
 
 def fail(message: str) -> None:

@@ -14,10 +14,9 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-import redis
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
 
@@ -27,6 +26,9 @@ from resources.laravel.queue_state import (
     database_stuck_cutoff,
     redis_stuck_cutoff,
 )
+
+if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
+    import redis
 
 DEFAULT_QUEUE = "default"
 MYSQL_STATEMENT_BYTES = 1_000_000  # hex doubles a text: a payload above half of it goes the executemany way
@@ -270,6 +272,8 @@ class RedisQueueWriter:
         """Drop the markers of jobs whose rows' delete has committed. Best effort: the push is done,
         and a marker left behind expires by itself and can only silence the action that wrote it."""
         if jobs:
+            import redis  # already loaded: the client is redis-py's
+
             with contextlib.suppress(redis.RedisError):
                 self.client.delete(*(self.marker(job.marker) for job in jobs))
 

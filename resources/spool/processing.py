@@ -15,11 +15,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-import redis
 import sqlalchemy as sa
 
 from resources.control.database import ControlDatabase
-from resources.errors import FleetopsError, first_line, refused_privilege
+from resources.errors import FleetopsError, first_line, loaded_errors, refused_privilege
 from resources.project_storage import ProjectStorage
 from resources.registry.projects import ProjectRegistry
 from resources.spool.executor import execute
@@ -97,7 +96,7 @@ def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], a
 
     try:
         outcome = execute(action.action, action.payload, storage_of(action.project), report, f"spool{action.id}")
-    except (FleetopsError, sa.exc.SQLAlchemyError, redis.RedisError, OSError) as exc:
+    except (FleetopsError, sa.exc.SQLAlchemyError, OSError, *loaded_errors("redis", "RedisError")) as exc:
         refused = refused_privilege(exc)
         settled = store.fail(action.id, run_id, refused or f"{type(exc).__name__}: {first_line(exc)}",
                              retryable=refused is None)
