@@ -12,20 +12,23 @@ before the clock starts:
 Both honour what a retry's target set is (every id up to the highest one at request time, in
 id order), so the floor does the same work fleetops does, and not less.
 
-On a Redis queue the payloads have to travel: `push_all` reads them (id order), pushes each the
-way Laravel's RedisQueue does (RPUSH onto `queues:NAME`, RPUSH onto `queues:NAME:notify`), all in
-one pipeline, then deletes the rows and commits. The payloads go as stored: it re-encodes nothing
+On a Redis queue the payloads have to travel: `push_all` reads them (id order) and leaves what
+Laravel's RedisQueue leaves for each job (the payload RPUSHed onto `queues:NAME`, a 1 onto
+`queues:NAME:notify`), written as RPUSHes of PUSH_CHUNK values each, all in one pipeline, then
+deletes the rows and commits. The payloads go as stored: it re-encodes nothing
 and leaves no once-only marker, which fleetops does (a Redis payload's `attempts` reset to 0).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import redis
 import sqlalchemy as sa
 
 _COLUMNS = "queue, payload, attempts, reserved_at, available_at, created_at"
+PUSH_CHUNK = 1_000  # values per RPUSH: one command per job would time redis-py's packing, not the server
 _PUSHED = "COALESCE(NULLIF(queue, ''), 'default'), payload, 0, NULL, :now, :now"
 
 
@@ -69,9 +72,11 @@ def push_all(url: str, client: redis.Redis, prefix: str) -> float:
                 rows = conn.execute(sa.text("SELECT COALESCE(NULLIF(queue, ''), 'default'), payload FROM failed_jobs "
                                             "WHERE id <= :top ORDER BY id"), {"top": top})
                 pipe = client.pipeline(transaction=False)
-                for queue, payload in rows:
-                    pipe.rpush(f"{prefix}queues:{queue}", payload)
-                    pipe.rpush(f"{prefix}queues:{queue}:notify", 1)
+                for part in iter(lambda: rows.fetchmany(PUSH_CHUNK), []):
+                    for queue, group in itertools.groupby(part, key=lambda row: row[0]):
+                        payloads = [payload for _, payload in group]
+                        pipe.rpush(f"{prefix}queues:{queue}", *payloads)
+                        pipe.rpush(f"{prefix}queues:{queue}:notify", *[1] * len(payloads))
                 pipe.execute()
                 conn.execute(sa.text("DELETE FROM failed_jobs WHERE id <= :top"), {"top": top})
             return time.perf_counter() - started
