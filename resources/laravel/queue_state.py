@@ -37,14 +37,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-import redis
 import sqlalchemy as sa
 
 from resources import dsn as dsn_module
 from resources.errors import FleetopsError, ValidationError
 from resources.laravel.connections import database_engine, redis_client
+
+if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
+    import redis
 
 DEFAULT_STUCK_AFTER = 300  # seconds; seed 002: "reserved for more than 5 minutes"
 DEFAULT_RETRY_AFTER = 90  # Laravel's config/queue.php default
@@ -343,6 +345,8 @@ class RedisQueueObserver(_Closing):
         return sorted(names)
 
     def observe(self, *, now: float | None = None) -> list[QueueState]:
+        import redis  # already loaded: the client is redis-py's
+
         moment = time.time() if now is None else float(now)
         stuck_cutoff = redis_stuck_cutoff(moment, self.stuck_after, self.retry_after)
         try:

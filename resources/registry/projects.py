@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -14,9 +14,11 @@ from resources.control.models import Project, RedisConnection
 from resources.errors import FleetopsError, ValidationError
 from resources.laravel.connections import database_engine
 from resources.laravel.failed_store import DatabaseFailedStore
-from resources.project_storage import ProjectStorage
 from resources.registry.base import Registry, timestamps
 from resources.secrets import ENV_PREFIX, is_env_reference
+
+if TYPE_CHECKING:  # the queue adapters (redis-py, psycopg) load when a project's storage is opened
+    from resources.project_storage import ProjectStorage
 
 MAX_STUCK_AFTER_SECONDS = 7 * 86_400
 
@@ -130,6 +132,8 @@ class ProjectRegistry(Registry[Project, ProjectSpec]):
 
     def storage(self, key: str) -> ProjectStorage:
         """The project's storage opened for actions (close it, or use it in a `with` block)."""
+        from resources.project_storage import ProjectStorage
+
         return ProjectStorage(self.spec(key), self.box)
 
     def failed_store(self, key: str) -> DatabaseFailedStore:
