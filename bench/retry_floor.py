@@ -11,15 +11,24 @@ before the clock starts:
 
 Both honour what a retry's target set is (every id up to the highest one at request time, in
 id order), so the floor does the same work fleetops does, and not less.
+
+On a Redis queue the payloads have to travel: `push_all` reads them (id order) and leaves what
+Laravel's RedisQueue leaves for each job (the payload RPUSHed onto `queues:NAME`, a 1 onto
+`queues:NAME:notify`), written as RPUSHes of PUSH_CHUNK values each, all in one pipeline, then
+deletes the rows and commits. The payloads go as stored: it re-encodes nothing
+and leaves no once-only marker, which fleetops does (a Redis payload's `attempts` reset to 0).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 
+import redis
 import sqlalchemy as sa
 
 _COLUMNS = "queue, payload, attempts, reserved_at, available_at, created_at"
+PUSH_CHUNK = 1_000  # values per RPUSH: one command per job would time redis-py's packing, not the server
 _PUSHED = "COALESCE(NULLIF(queue, ''), 'default'), payload, 0, NULL, :now, :now"
 
 
@@ -44,6 +53,32 @@ def move_all(url: str) -> float:
             with conn.begin():
                 for statement in _statements(conn.dialect.name):
                     conn.execute(sa.text(statement), params)
+            return time.perf_counter() - started
+    finally:
+        engine.dispose()
+
+
+def push_all(url: str, client: redis.Redis, prefix: str) -> float:
+    """Push every failed job of the database at `url` onto Redis queues under `prefix` in one pipeline,
+    then delete the rows; the seconds from the first read to the commit."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            top = int(conn.execute(sa.text("SELECT MAX(id) FROM failed_jobs")).scalar_one())
+            conn.commit()
+            client.ping()
+            started = time.perf_counter()
+            with conn.begin():
+                rows = conn.execute(sa.text("SELECT COALESCE(NULLIF(queue, ''), 'default'), payload FROM failed_jobs "
+                                            "WHERE id <= :top ORDER BY id"), {"top": top})
+                pipe = client.pipeline(transaction=False)
+                for part in iter(lambda: rows.fetchmany(PUSH_CHUNK), []):
+                    for queue, group in itertools.groupby(part, key=lambda row: row[0]):
+                        payloads = [payload for _, payload in group]
+                        pipe.rpush(f"{prefix}queues:{queue}", *payloads)
+                        pipe.rpush(f"{prefix}queues:{queue}:notify", *[1] * len(payloads))
+                pipe.execute()
+                conn.execute(sa.text("DELETE FROM failed_jobs WHERE id <= :top"), {"top": top})
             return time.perf_counter() - started
     finally:
         engine.dispose()

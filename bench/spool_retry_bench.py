@@ -1,6 +1,6 @@
 """Benchmark: retrying 20,000 failed jobs through the spool, against the floor and `php artisan queue:retry all`.
 
-Run: .venv/bin/python bench/spool_retry_bench.py [--engine pgsql|mysql|all] [--rows 20000]
+Run: .venv/bin/python bench/spool_retry_bench.py [--engine pgsql|mysql|redis|all] [--rows 20000]
          [--repeat 3] [--settle 5] [--artisan-rows N] [--no-verify-worker]
          [--mariadb shared|own|both] [--buffer-pool 1G]
 
@@ -46,6 +46,13 @@ row. Afterwards (`--verify-worker`, on by default) a real `php artisan queue:wor
 --stop-when-empty` with the harness succeed switch on runs what fleetops pushed; the bench checks
 from the harness run log that every one of the rows ran exactly once and that `failed_jobs` and
 `jobs` are empty. It is not a test: it prints figures, and exits 1 when a target is missed.
+
+`--engine redis` (part of `all`) retries onto a Redis queue: the rows failed on a connection called
+`redis` (Redis payloads, whose `attempts` Laravel's retry resets to 0), the failed jobs on
+PostgreSQL, the queue on the local Redis under a prefix of each copy's own (removed afterwards with
+SCAN, never FLUSHALL). Its floor (retry_floor.push_all) reads the rows, pushes them in one pipeline
+and deletes them; fleetops in-process is timed as above, its target within 2x the floor. artisan
+and the whole command are timed on the SQL queues only.
 """
 
 from __future__ import annotations
@@ -57,19 +64,21 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import redis
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.mariadb_server import own_mariadb
 from bench.process_usage import Usage, run_measured
-from bench.retry_floor import move_all
+from bench.retry_floor import move_all, push_all
 from bench.throwaway import MYSQL_ADMIN_URL, Database, throwaway_database
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
@@ -79,8 +88,11 @@ from resources.spool.claimed_batch import process_due
 from resources.spool.enqueue import enqueue
 from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.laravel import APP_DIR, FLAKY_JOB, PHP, LaravelApp, ensure_app_dirs, require_php
+from tests.harness.services import REDIS_URL
 
 ENGINES = {"pgsql": "postgresql", "mysql": "mysql"}
+REDIS_ENGINE = "redis"  # a Redis queue, its failed jobs on PostgreSQL
+REDIS_FLOOR_TARGET = 2.0
 FILL_END = datetime(2026, 11, 25, 12, 0, 0)  # one clock for every copy: identical rows
 ARTISAN_TIMEOUT = 3600.0
 TARGETS = {"floor": 1.5, "artisan": 50, "command": 30, "rss": 5}
@@ -139,29 +151,33 @@ class EngineResult:
         return met
 
 
-def laravel_app(database: Database, store: str, workdir: Path, rows: int) -> LaravelApp:
-    """The harness app on this database, migrated by artisan, failed_jobs filled by the factory."""
+def laravel_app(database: Database, store: str, workdir: Path, rows: int, connection: str = "database") -> LaravelApp:
+    """The harness app on this database, migrated by artisan, failed_jobs filled by the factory (jobs
+    that failed on the queue connection `connection`, with its driver's payloads)."""
     app = LaravelApp(store, database.url, workdir)  # type: ignore[arg-type]
     app.migrate()
     engine = sa.create_engine(database.url)
     try:
-        write_failed_jobs(engine, rows, seed=6, end=FILL_END, catalogue=[FLAKY_JOB], trace_bytes=4000)
+        write_failed_jobs(engine, rows, seed=6, end=FILL_END, catalogue=[FLAKY_JOB], trace_bytes=4000,
+                          connection=connection)
     finally:
         engine.dispose()
     return app
 
 
-def control_database(app: LaravelApp, home: Path) -> ControlDatabase:
-    """A fresh control database under `home`, migrated, with the app registered as project `bench`."""
+def control_database(app: LaravelApp, home: Path, redis_prefix: str | None = None) -> ControlDatabase:
+    """A fresh control database under `home`, migrated, with the app registered as project `bench`:
+    its queue the app's database, or with `redis_prefix` the local Redis under that prefix."""
     db = ControlDatabase(f"sqlite:///{home / 'fleetops.db'}")
     db.migrate()
+    queues = {"database": app.db_url} if redis_prefix is None else {"redis": REDIS_URL}
     ProjectRegistry(db, SecretBox(None)).add(
-        ProjectSpec(key="bench", failed_db=app.db_url, queue_connections={"database": app.db_url}))
+        ProjectSpec(key="bench", failed_db=app.db_url, queue_connections=queues, redis_prefix=redis_prefix))
     return db
 
 
-def run_fleetops(app: LaravelApp, home: Path, rows: int) -> float:
-    db = control_database(app, home)
+def run_fleetops(app: LaravelApp, home: Path, rows: int, redis_prefix: str | None = None) -> float:
+    db = control_database(app, home, redis_prefix)
     projects = ProjectRegistry(db, SecretBox(None))
     lines: list[str] = []
     started = time.perf_counter()
@@ -312,6 +328,83 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_s
     return result
 
 
+@dataclass
+class RedisResult:
+    """A retry onto a Redis queue: fleetops against the floor only (artisan is timed on the SQL queues)."""
+
+    rows: int
+    label: str
+    floor_runs: list[float]
+    fleetops_runs: list[float]
+    loads: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.fleetops_runs) / statistics.median(self.floor_runs)
+
+    def met(self) -> dict[str, bool]:
+        return {"floor": self.ratio <= REDIS_FLOOR_TARGET}
+
+
+def queued_on_redis(client: redis.Redis, prefix: str) -> int:
+    """Jobs waiting on the default queue under `prefix`."""
+    return int(client.llen(f"{prefix}queues:default"))
+
+
+def drop_prefix(client: redis.Redis, prefix: str) -> None:
+    """Remove every key under this copy's prefix (SCAN, never KEYS or FLUSHALL: the server is shared)."""
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for i in range(0, len(keys), 1000):
+        client.delete(*keys[i:i + 1000])
+
+
+def run_redis(rows: int, settle_seconds: float, repeat: int) -> RedisResult:
+    """The floor (bench/retry_floor.py's push_all) and fleetops in-process, each on its own copy of rows
+    that failed on a Redis connection, pushed onto the shared Redis under a prefix of the copy's own."""
+    client = redis.Redis.from_url(REDIS_URL)
+    with ExitStack() as stack:
+        stack.callback(client.close)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-retry-bench-redis-")))
+        prefixes: list[str] = []
+
+        def copy(name: str) -> tuple[LaravelApp, str]:
+            database = stack.enter_context(throwaway_database("postgresql"))
+            prefix = f"fleetops_bench_{uuid.uuid4().hex[:12]}_"
+            prefixes.append(prefix)
+            stack.callback(drop_prefix, client, prefix)
+            return laravel_app(database, "pgsql", tmp / name, rows, connection="redis"), prefix
+
+        rounds = [(copy(f"floor{n}"), copy(f"fleetops{n}")) for n in range(repeat)]
+        floors, inprocess, loads = [], [], []
+        for n, ((floor_app, floor_prefix), (ours, our_prefix)) in enumerate(rounds):
+            loads.append(settle(floor_app, settle_seconds))
+            floors.append(push_all(floor_app.db_url, client, floor_prefix))
+            loads.append(settle(ours, settle_seconds))
+            inprocess.append(run_fleetops(ours, tmp / f"fleetops{n}", rows, our_prefix))
+            for side, app, prefix in (("floor", floor_app, floor_prefix), ("fleetops", ours, our_prefix)):
+                if queued_on_redis(client, prefix) != rows or count(app, "failed_jobs"):
+                    raise SystemExit(f"redis {side}: {queued_on_redis(client, prefix)} jobs queued and "
+                                     f"{count(app, 'failed_jobs')} failed rows left, expected {rows} and 0")
+            print(f"redis round {n + 1}: floor {floors[-1]:.2f} s, fleetops {inprocess[-1]:.2f} s", flush=True)
+        version = client.info("server")["redis_version"]
+    result = RedisResult(rows, f"Redis {version}, failed jobs on PostgreSQL", floors, inprocess, loads)
+    print(redis_report(result), flush=True)
+    return result
+
+
+def redis_report(r: RedisResult) -> str:
+    met = r.met()["floor"]
+    return "\n".join([
+        f"redis ({r.label}), {r.rows} rows, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"load average (1 min) at the timed sides {min(r.loads):.2f}-{max(r.loads):.2f}:",
+        f"  floor (read, one pipeline of pushes, delete)  {statistics.median(r.floor_runs):.2f} s   "
+        f"(median of {_runs(r.floor_runs)})",
+        f"  fleetops retry-all, in-process                {statistics.median(r.fleetops_runs):.2f} s   "
+        f"(median of {_runs(r.fleetops_runs)})",
+        f"  fleetops / floor        x{r.ratio:.2f}  ({'meets' if met else 'MISSES'} <= {REDIS_FLOOR_TARGET})",
+    ])
+
+
 def server_label(app: LaravelApp, database: Database) -> str:
     """The server's name, and on MariaDB/MySQL its InnoDB buffer pool, which decides whether the
     table is read from memory or from disk."""
@@ -373,7 +466,7 @@ def table_row(r: EngineResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", choices=(*ENGINES, "all"), default="all")
+    parser.add_argument("--engine", choices=(*ENGINES, REDIS_ENGINE, "all"), default="all")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--artisan-rows", type=int, default=None,
                         help="time artisan on the first N rows only and extrapolate (default: all rows)")
@@ -393,7 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     ensure_app_dirs()
     mariadb_servers = ("shared", "own") if args.mariadb == "both" else (args.mariadb,)
     results = []
-    for engine in ENGINES if args.engine == "all" else [args.engine]:
+    engines = [*ENGINES, REDIS_ENGINE] if args.engine == "all" else [args.engine]
+    redis_results = [run_redis(args.rows, args.settle, args.repeat)] if REDIS_ENGINE in engines else []
+    for engine in (e for e in engines if e in ENGINES):
         for server in mariadb_servers if engine == "mysql" else ("shared",):
             with own_mariadb(args.buffer_pool) if server == "own" else nullcontext(MYSQL_ADMIN_URL) as admin_url:
                 results.append(run_engine(engine, args.rows, artisan_rows, args.verify_worker, args.settle,
@@ -402,7 +497,12 @@ def main(argv: list[str] | None = None) -> int:
           "conditions |")
     for r in results:
         print(table_row(r))
-    return 0 if all(all(r.met().values()) for r in results) else 1
+    for redis_result in redis_results:
+        print(f"| spool retry-all, {redis_result.rows} rows, {redis_result.label} | "
+              f"{statistics.median(redis_result.floor_runs):.2f} s | "
+              f"{statistics.median(redis_result.fleetops_runs):.2f} s (x{redis_result.ratio:.2f} floor) | - | - | - | "
+              f"load {min(redis_result.loads):.1f}-{max(redis_result.loads):.1f}, {datetime.now(UTC):%Y-%m-%d} |")
+    return 0 if all(all(r.met().values()) for r in [*results, *redis_results]) else 1
 
 
 if __name__ == "__main__":

@@ -8,24 +8,38 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import NamedTuple
 
 import click
-import sqlalchemy as sa
 
 from cli.context import CliContext, pass_context
-from resources.common.errors import FleetopsError, first_line
+from resources.common.errors import FleetopsError, first_line, loaded_errors
 
 EXIT_ERROR = 2
-# Command groups by name, each imported only when named: a command pays for its own imports
-# (a Zuora client, Dagster, a Redis prober...) and nobody else's.
+
+
+class LazyCommand(NamedTuple):
+    """A command imported only when named (`module:attribute`), described meanwhile by `help`, the
+    first line of its docstring (a test holds the two equal)."""
+
+    target: str
+    help: str
+
+
+# A command pays for its own imports (SQLAlchemy, a Zuora client, Dagster, a Redis prober...) and
+# nobody else's; `fleetops --help` lists them all without importing any.
 GROUPS = {
-    "project": "cli.project:project",
-    "redis": "cli.redis:redis_group",
-    "customer": "cli.customer:customer",
-    "fleet": "cli.fleet:fleet",
-    "failed": "cli.failed:failed",
-    "queues": "cli.queues:queues",
-    "spool": "cli.spool:spool",
+    "project": LazyCommand("cli.project:project", "Register and inspect Laravel applications."),
+    "redis": LazyCommand("cli.redis:redis_group", "Register, test and watch Redis connections."),
+    "customer": LazyCommand("cli.customer:customer", "Register and inspect Zuora customers."),
+    "fleet": LazyCommand("cli.fleet:fleet", "Apply or export the whole fleet as YAML."),
+    "failed": LazyCommand("cli.failed:failed", "Failed jobs across the fleet."),
+    "queues": LazyCommand("cli.queues:queues",
+                          "Pending, processing, delayed, failed and stuck jobs per project and queue "
+                          "(failed: as of the last snapshot)."),
+    "spool": LazyCommand("cli.spool:spool",
+                         "The action spool: retry, delete, flush, prune, cancel, release stuck - executed by "
+                         "Dagster."),
 }
 
 
@@ -38,9 +52,19 @@ class FleetopsGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in GROUPS and cmd_name not in self.commands:
-            module, _, name = GROUPS[cmd_name].partition(":")
+            module, _, name = GROUPS[cmd_name].target.partition(":")
             self.add_command(getattr(importlib.import_module(module), name), cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's command list, with the groups not loaded yet described from GROUPS, not imported."""
+        names = self.list_commands(ctx)
+        commands = [(name, self.commands.get(name) or click.Command(name, help=GROUPS[name].help)) for name in names]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
@@ -64,8 +88,15 @@ class FleetopsGroup(click.Group):
             return super().invoke(ctx)
         except FleetopsError as exc:
             fail(str(exc))
-        except sa.exc.SQLAlchemyError as exc:
+        except Exception as exc:
+            if not _database_error(exc):
+                raise
             fail(f"database error: {first_line(exc)}")
+
+
+def _database_error(exc: Exception) -> bool:
+    """An error SQLAlchemy raised, asked without importing SQLAlchemy (`fleetops --help` never does)."""
+    return isinstance(exc, loaded_errors("sqlalchemy.exc", "SQLAlchemyError"))
 
 
 def fail(message: str) -> None:

@@ -11,7 +11,6 @@ from cli.output import emit_json
 from cli.registry_commands import add_registry_commands
 from cli.secret_input import secret_input
 from resources.common.errors import ValidationError
-from resources.fleet.project_check import check_spec
 from resources.fleet.registry.projects import MAX_STUCK_AFTER_SECONDS, ProjectSpec
 
 
@@ -72,6 +71,8 @@ def add(ctx: CliContext, key: str, failed_db: str, queue_connection: tuple[str, 
 def _require_healthy(ctx: CliContext, spec: ProjectSpec) -> None:
     with ctx.db.session() as session:
         ctx.projects.validate(spec, session)
+    from resources.fleet.project_check import check_spec  # the drivers of every store: only when a check runs
+
     report = check_spec(ctx.secret_box, spec)
     if not report["ok"]:
         problems = [f"{c['name']}: {c['error'] or 'missing tables or privileges'}"
@@ -93,6 +94,8 @@ add_registry_commands(project, lambda ctx: ctx.projects, "project", [
 @pass_context
 def test(ctx: CliContext, key: str, as_json: bool) -> None:
     """Connect to a project's stores: tables, row counts, privileges. Exit 1 if anything is missing."""
+    from resources.fleet.project_check import check_spec
+
     report = check_spec(ctx.secret_box, ctx.projects.spec(key))
     emit_json(report) if as_json else _print_report(report)
     sys.exit(0 if report["ok"] else 1)

@@ -12,8 +12,6 @@ import click
 from cli.context import CliContext, pass_context
 from cli.output import emit, emit_json, emit_record, emit_table
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
-from resources.spool.claimed_batch import process_claimed, process_due
-from resources.spool.enqueue import current_actor, enqueue, preview
 from resources.spool.statuses import COMPLETED, SETTLED, STATUSES
 from resources.spool.store import SpoolStore
 
@@ -59,6 +57,9 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
 
     With --process the action is born claimed by this command, so neither Dagster nor another
     `spool process` takes it, and is carried out at once: one command, one interpreter start-up."""
+    from resources.spool.claimed_batch import process_claimed  # the queue adapters: only for commands that write
+    from resources.spool.enqueue import current_actor, enqueue, preview
+
     request = ActionRequest(project=project, action=action, ids=_split(ids), uuids=_split(uuids), queue=queue,
                             hours=hours, fingerprint=fingerprint, priority=priority)
     if dry_run:
@@ -162,6 +163,8 @@ def cancel(ctx: CliContext, spool_id: int) -> None:
 def process(ctx: CliContext, project: str | None, limit: int) -> None:
     """Execute due actions here, without Dagster; exit 1 if any did not complete (failed, or an attempt
     failed and waits to be tried again)."""
+    from resources.spool.claimed_batch import process_due
+
     if project is not None:
         ctx.projects.spec(project)  # an unknown project is an error, not "0 actions processed"
     settled = process_due(ctx.db, ctx.projects, project=project, limit=limit, log=click.echo)

@@ -6,6 +6,7 @@ them into exit code 2, sensors turn them into skip reasons, never into crashes.
 """
 
 import re
+import sys
 from collections.abc import Iterable
 
 
@@ -87,3 +88,11 @@ def refused_privilege(exc: BaseException) -> str | None:
     else:
         need = None
     return f"missing grant{': ' + need if need else ''} ({detail}); grant it (docs/security.md), not retried"
+
+
+def loaded_errors(module: str, name: str) -> tuple[type[BaseException], ...]:
+    """(module.name,) once `module` is loaded, else (): a library nobody imported has raised nothing,
+    and asking for its error class must not import it (redis-py or SQLAlchemy cost a command a tenth
+    of a second or more). For `except` and `isinstance`, which take the empty tuple as "none"."""
+    loaded = sys.modules.get(module)
+    return (getattr(loaded, name),) if loaded is not None else ()

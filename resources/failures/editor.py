@@ -225,9 +225,10 @@ class FailedJobEditor:
 
         The database copies the texts itself: for payloads Laravel's retry leaves unchanged, nothing
         has to travel to us and back. PostgreSQL does it in one statement (DELETE ... RETURNING feeding
-        the INSERT). MariaDB/MySQL copy the rows under exclusive locks (INSERT ... SELECT ... FOR
-        UPDATE), then delete them: when both statements count every id, every row was there and is
-        now gone by this transaction's hand; otherwise (someone removed some meanwhile) the attempt is
+        the INSERT), which answers with one row: how many it moved, and which only when some were
+        missing. MariaDB/MySQL copy the rows under exclusive locks (INSERT ... SELECT ... FOR UPDATE),
+        then delete them: when both statements count every id, every row was there and is now gone by
+        this transaction's hand; otherwise (someone removed some meanwhile) the attempt is
         rolled back to its savepoint and the rows are locked, listed, copied and deleted. Elsewhere
         (SQLite) the rows are locked, copied, then deleted.
         """
@@ -238,7 +239,11 @@ class FailedJobEditor:
             gone = sa.delete(table).where(_id_in(table.c.id, ids)).returning(table.c.id, table.c.queue, table.c.payload)
             gone_rows = gone.cte("gone")
             pushed = push(_stored_jobs(gone_rows, default_queue)).cte("pushed")
-            return set(conn.execute(sa.select(gone_rows.c.id).add_cte(pushed)).scalars())
+            wanted = set(ids)
+            moved = sa.func.count()  # one row back: the ids only when some were missing, not 10,000 of them
+            missing_some = sa.case((moved == len(wanted), None), else_=sa.func.array_agg(gone_rows.c.id))
+            count, present = conn.execute(sa.select(moved, missing_some).select_from(gone_rows).add_cte(pushed)).one()
+            return wanted if count == len(wanted) else set(present or ())
         if conn.dialect.name in ("mysql", "mariadb") and self._moved_whole(conn, set(ids), push, default_queue):
             return set(ids)
         present = self._lock_counted(conn, ids)

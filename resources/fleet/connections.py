@@ -6,10 +6,14 @@ wait for the OS default, and a sweep over the fleet must not stall on one host.
 
 from __future__ import annotations
 
-import redis
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 
 from resources.common import dsn
+
+if TYPE_CHECKING:  # redis-py is imported by the commands that open a Redis connection, not by every one
+    import redis
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -36,6 +40,8 @@ def database_engine(value: str, *, connect_timeout: int = CONNECT_TIMEOUT_SECOND
 
 def redis_client(value: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> redis.Redis:
     """A redis-py client for a Redis URL, with connect and read timeouts."""
+    import redis
+
     return redis.Redis.from_url(
         dsn.redis_url(value), socket_connect_timeout=timeout, socket_timeout=timeout, retry_on_timeout=False
     )

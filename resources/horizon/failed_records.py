@@ -12,8 +12,10 @@ with the failed_jobs table.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
+    import redis
 
 # KEYS: failed job hashes; ARGV[1] unix time, ARGV[i+1] the id the i-th job was pushed again as.
 _MARK_RETRIED = """

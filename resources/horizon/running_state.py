@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
+    import redis
 
 MASTER_ALIVE_SECONDS = 14
 SUPERVISOR_ALIVE_SECONDS = 29

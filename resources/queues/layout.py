@@ -9,9 +9,10 @@ queues are found with SCAN (never KEYS), a key's suffix removed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
+if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
+    import redis
 
 DEFAULT_RETRY_AFTER = 90  # Laravel's config/queue.php default
 

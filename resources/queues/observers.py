@@ -37,9 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-import redis
 import sqlalchemy as sa
 
 from resources.common import dsn as dsn_module
@@ -52,6 +51,9 @@ from resources.queues.layout import (
     discover_redis_queues,
     redis_stuck_cutoff,
 )
+
+if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
+    import redis
 
 DEFAULT_STUCK_AFTER = 300  # seconds reserved after which a job counts as stuck (its worker most likely died)
 
@@ -317,6 +319,8 @@ class RedisQueueObserver(_Closing):
         return sorted(names)
 
     def observe(self, *, now: float | None = None) -> list[QueueState]:
+        import redis  # already loaded: the client is redis-py's
+
         moment = time.time() if now is None else float(now)
         stuck_cutoff = redis_stuck_cutoff(moment, self.stuck_after, self.retry_after)
         try:

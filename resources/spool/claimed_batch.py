@@ -15,11 +15,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-import redis
 import sqlalchemy as sa
 
 from resources.common.control.database import ControlDatabase
-from resources.common.errors import FleetopsError, first_line, refused_privilege
+from resources.common.errors import FleetopsError, first_line, loaded_errors, refused_privilege
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
 from resources.spool.perform import execute
@@ -50,10 +49,6 @@ def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[in
                 opened[key] = closing.enter_context(ProjectStorage.of(projects, key))
             return opened[key]
 
-        if alerts is None:
-            from resources.common.alerts import WebhookSender
-
-            alerts = WebhookSender.from_env()
         return [_carry_out(store, storage_of, action, run_id, log, alerts) for action in claimed]
 
 
@@ -92,7 +87,7 @@ def process_due(db: ControlDatabase, projects: ProjectRegistry, *, project: str 
 
 
 def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], action: Claimed, run_id: str,
-               log: Log, alerts: WebhookSender) -> Settled:
+               log: Log, alerts: WebhookSender | None) -> Settled:
     label = f"spool #{action.id} {action.action} on {action.project} (attempt {action.attempts}/{action.max_attempts})"
     log(f"{label}: started")
 
@@ -102,7 +97,7 @@ def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], a
 
     try:
         outcome = execute(action.action, action.payload, storage_of(action.project), report, f"spool{action.id}")
-    except (FleetopsError, sa.exc.SQLAlchemyError, redis.RedisError, OSError) as exc:
+    except (FleetopsError, sa.exc.SQLAlchemyError, OSError, *loaded_errors("redis", "RedisError")) as exc:
         refused = refused_privilege(exc)
         settled = store.fail(action.id, run_id, refused or f"{type(exc).__name__}: {first_line(exc)}",
                              retryable=refused is None)
@@ -120,8 +115,14 @@ def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], a
     return settled
 
 
-def _alert(alerts: WebhookSender, action: Claimed, detail: dict[str, Any]) -> Delivery:
-    """Tell a person: the action has used its attempts (or cannot succeed) and stays failed."""
+def _alert(alerts: WebhookSender | None, action: Claimed, detail: dict[str, Any]) -> Delivery:
+    """Tell a person: the action has used its attempts (or cannot succeed) and stays failed. Without
+    a sender given, the one FLEETOPS_ALERT_WEBHOOK_URL configures, made (and requests imported) only
+    now that an alert is due: a tenth of a second a command that ends well does not pay."""
+    if alerts is None:
+        from resources.common.alerts import WebhookSender
+
+        alerts = WebhookSender.from_env()
     text = (f":rotating_light: fleetops spool #{action.id} {action.action} on {action.project} failed "
             f"after {action.attempts} attempt(s): {detail['error']}")
     return alerts.send(text, {"project": action.project, "action": action.action, "spool id": action.id,

@@ -97,14 +97,15 @@ def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
 
 
 def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outcome: Outcome
-             ) -> tuple[int, Iterator[list[SelectedFailedJob]]]:
+             ) -> tuple[Callable[[], int], Iterator[list[SelectedFailedJob]]]:
+    """How to count the targets (asked when the caller is ready to wait for it), and their pages."""
     chosen = selection(action, payload)
     if chosen.explicit:
         found = storage.editor.lookup(chosen)
         outcome.not_found = found.missing
         rows = found.rows
-        return len(rows), (rows[i:i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE))
-    return storage.editor.count(chosen), storage.editor.pages(chosen, BATCH_SIZE)
+        return lambda: len(rows), (rows[i:i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE))
+    return lambda: storage.editor.count(chosen), storage.editor.pages(chosen, BATCH_SIZE)
 
 
 def marker_ttl() -> int:
@@ -119,12 +120,14 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
     outcome = Outcome(counts={"retried": 0})
     total, pages = _targets(action, payload, storage, outcome)
     retrier = storage.retrier(scope, marker_ttl())
-    with Progress(report, total) as progress, closing(_prepared_ahead(pages, retrier)) as ahead:
-        for rows, prepared in _batches(ahead, retrier):
-            result = retrier.push(prepared)
-            outcome.counts["retried"] += result.retried
-            outcome.errors.update(result.errors)
-            progress.advance(len(rows), rows[-1].public_id, len(outcome.errors))
+    with closing(_prepared_ahead(pages, retrier)) as ahead:
+        started = list(itertools.islice(ahead, 1))  # the reader starts: the first page is read while we count
+        with Progress(report, total()) as progress:
+            for rows, prepared in _batches(itertools.chain(started, ahead), retrier):
+                result = retrier.push(prepared)
+                outcome.counts["retried"] += result.retried
+                outcome.errors.update(result.errors)
+                progress.advance(len(rows), rows[-1].public_id, len(outcome.errors))
     return outcome
 
 

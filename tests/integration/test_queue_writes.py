@@ -1,15 +1,17 @@
-"""Pushing onto a database queue stores each job's exact text, in order, on every engine.
+"""Pushing onto a queue stores each job's exact text, in order: a database queue on every engine, and Redis.
 
 Each engine has its own bulk path (COPY on PostgreSQL, hex-literal multi-row INSERTs on MySQL,
 executemany on SQLite); what Laravel's worker later pops must be the same rows whichever ran.
 """
 
+import redis
 import sqlalchemy as sa
 
 from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
 from resources.queues import writers
-from resources.queues.writers import DatabaseQueueWriter, QueuedJob
+from resources.queues.writers import DatabaseQueueWriter, QueuedJob, RedisQueueWriter
+from tests.harness.services import REDIS_URL
 
 NOW = 1_700_000_000
 
@@ -53,3 +55,26 @@ def test_push_is_part_of_the_callers_transaction(any_db_url: str) -> None:
         assert stored(engine) == []
     finally:
         engine.dispose()
+
+
+def test_redis_push_once_keeps_each_queue_in_order_and_skips_what_was_pushed(redis_prefix: str) -> None:
+    """Jobs bound for several queues, interleaved, one already pushed by an earlier attempt, one whose
+    queue key is not a list: every other job lands on its queue once, in the order given, with one
+    notify entry each, and leaves its once-only marker."""
+    client = redis.Redis.from_url(REDIS_URL)
+    writer = RedisQueueWriter(client, redis_prefix)
+    jobs = [QueuedJob(queue, f'{{"n":{n}}}', f"scope:{n}:") for n, queue in
+            enumerate(["a", "b", "a", "a", "broken", "b", "a"])]
+    client.set(writer.marker(jobs[2].marker), "1")  # pushed by an earlier attempt that died before its commit
+    client.set(writer.key("broken"), "not a list")
+    try:
+        outcome = writer.push_once(jobs, marker_ttl=60)
+        lists = {queue: [item.decode() for item in client.lrange(writer.key(queue), 0, -1)] for queue in ("a", "b")}
+        notified = {queue: client.llen(writer.key(queue, ":notify")) for queue in ("a", "b")}
+        marked = [bool(client.exists(writer.marker(job.marker))) for job in jobs]
+    finally:
+        client.close()
+    assert outcome.pushed == 5 and list(outcome.refused) == [jobs[4].marker]
+    assert lists == {"a": ['{"n":0}', '{"n":3}', '{"n":6}'], "b": ['{"n":1}', '{"n":5}']}
+    assert notified == {"a": 3, "b": 2}
+    assert marked == [True, True, True, True, False, True, True]
