@@ -11,9 +11,13 @@ PORT   ?= 3000
 demo: setup
 	PORT=$(PORT) bash scripts/demo.sh
 
+# Two pytest-xdist workers, one test module (or the demo fleet's modules together) at a time on each, longest
+# first: tests/harness/parallel.py says why. A plain `pytest` runs serially.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
+
 test: setup system-deps
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 setup: $(VENV)/.installed
 

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.harness.demo_stack",
     "tests.harness.zuora",
     "tests.harness.redis_servers",
+    "tests.harness.parallel",
 ]

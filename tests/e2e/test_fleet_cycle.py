@@ -15,6 +15,7 @@ from tests.harness.processes import wait_until
 from tests.harness.small_fleet import register_fleet
 from tests.harness.zuora import ZuoraCustomers, ZuoraServer
 
+pytestmark = pytest.mark.e2e
 REPO_SELECTOR = {"repositoryLocationName": "fleetops", "repositoryName": "__repository__"}
 TICKS = """
 query ($selector: RepositorySelector!) {
