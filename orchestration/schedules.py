@@ -104,9 +104,19 @@ def zuora_sync_schedule(
         enabled = [c["name"] for c in control_db.customers().list() if c["enabled"]]
     except FleetopsError as exc:
         return dg.SkipReason(str(exc))
-    order = context.instance.get_dynamic_partitions(zuora_customers_partitions.name)
-    return (batch_run_requests(batches(order, enabled), f"zuora:{cycle_key(context.scheduled_execution_time)}")
+    return (zuora_sync_requests(context.instance, cycle_key(context.scheduled_execution_time), enabled)
             or dg.SkipReason("no enabled customers"))
+
+
+def zuora_sync_batches(instance: dg.DagsterInstance, customers: Sequence[str]) -> list[list[str]]:
+    """`customers` cut into the batches one run each syncs (the partitions' order, gaps split them)."""
+    return batches(instance.get_dynamic_partitions(zuora_customers_partitions.name), customers)
+
+
+def zuora_sync_requests(instance: dg.DagsterInstance, cycle: str, customers: Sequence[str]) -> list[dg.RunRequest]:
+    """The runs of one Zuora sync of `customers`, one per batch: the hourly schedule and
+    `fleetops customer sync` both queue exactly this."""
+    return batch_run_requests(zuora_sync_batches(instance, customers), f"zuora:{cycle}")
 
 
 groups_job = dg.define_asset_job("failure_groups_refresh", selection=[failure_groups],

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
 from orchestration.assets import failed_jobs as failed_jobs_module
@@ -64,7 +65,7 @@ def spike_checks(result: dg.ExecuteInProcessResult) -> list[str]:
                   if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION)
 
 
-def groups_tick(fleet: Fleet, cursor: str | None) -> dg.SensorExecutionData:
+def groups_tick(fleet: Fleet, cursor: str | None) -> SensorExecutionData:
     sensor = defs.get_sensor_def("failure_groups_sensor")
     return sensor.evaluate_tick(dg.build_sensor_context(instance=fleet.instance, cursor=cursor))
 
