@@ -19,7 +19,13 @@ from collections.abc import Iterator
 import dagster as dg
 import sqlalchemy as sa
 
-from orchestration.fleet_cycle import PartitionEvent, batch_size, each_partition_events, last_materialized
+from orchestration.fleet_cycle import (
+    PartitionEvent,
+    TransientFailure,
+    batch_size,
+    each_partition_events,
+    last_materialized,
+)
 from orchestration.partitions import projects_partitions
 from orchestration.resources import ControlDatabaseResource
 from resources.control.database import ControlDatabase
@@ -31,6 +37,8 @@ from resources.registry.projects import ProjectRegistry
 from resources.secrets import SecretBox
 
 HEARTBEAT = 20 * 60.0  # seconds: an unchanged project's partition is materialized again after this long
+LOCKED_RETRIES = 2
+LOCKED_WAIT = 5.0  # seconds
 
 
 class SnapshotConfig(dg.Config):
@@ -55,19 +63,24 @@ def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, contr
 
     def snapshot(project: str) -> Iterator[PartitionEvent]:
         result = _snapshot(registry, db, project, config.full)
-        metadata = snapshot_metadata(db, project, result)
-        if not changed(result) and time.time() - last.get(project, 0.0) < HEARTBEAT:
+        unchanged = not changed(result) and time.time() - last.get(project, 0.0) < HEARTBEAT
+        try:  # the control database's reports: an error here is this project's, not the batch's
+            metadata = snapshot_metadata(db, project, result)
+            spike = None if unchanged else spike_evaluation(db, project)
+        except (FleetopsError, sa.exc.SQLAlchemyError) as exc:
+            raise _partition_failure(project, "cannot report the snapshot", exc) from None
+        if spike is None:
             skipped[project] = metadata
             return
         yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
-        context.log_event(spike_evaluation(db, project))
+        context.log_event(spike)
 
     def materialize_skipped() -> Iterator[PartitionEvent]:
         for project, metadata in skipped.items():
             yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
         skipped.clear()
 
-    yield from each_partition_events(context, snapshot, asset_keys=[failed_jobs.key],
+    yield from each_partition_events(context, snapshot, asset_keys=[failed_jobs.key], max_retries=LOCKED_RETRIES,
                                      before_failing=materialize_skipped)
     if skipped:
         context.log.info("%d project(s) unchanged since their materialization of the last %.0f minutes: "
@@ -87,9 +100,23 @@ def _snapshot(registry: ProjectRegistry, db: ControlDatabase, project: str, full
         finally:
             store.dispose()
     except FleetopsError as exc:
-        raise dg.Failure(description=f"project {project}: {exc}") from None
+        raise _partition_failure(project, "", exc) from None
     except sa.exc.SQLAlchemyError as exc:  # the project's own database failed: name it, never leak its DSN
-        raise dg.Failure(description=f"project {project}: cannot read failed jobs: {first_line(exc)[:300]}") from None
+        raise _partition_failure(project, "cannot read failed jobs", exc) from None
+
+
+def _partition_failure(project: str, doing: str, exc: Exception) -> dg.Failure:
+    """The project's failure, transient when a SQLite database was only locked by another writer.
+
+    Several batches write the control database at once; under load a writer can wait for the
+    lock longer than the busy timeout. That passes: Dagster tries the step again for such
+    projects alone (`LOCKED_RETRIES` times, `LOCKED_WAIT` seconds apart).
+    """
+    reason = str(exc) if isinstance(exc, FleetopsError) else first_line(exc)[:300]
+    description = f"project {project}: {doing + ': ' if doing else ''}{reason}"
+    if "database is locked" in reason:
+        return TransientFailure(description, seconds=LOCKED_WAIT)
+    return dg.Failure(description=description)
 
 
 def snapshot_metadata(db: ControlDatabase, project: str, result: SnapshotResult) -> dict:

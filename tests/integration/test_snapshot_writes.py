@@ -4,6 +4,8 @@ one materialized, and failure_groups is refreshed only when a snapshot found som
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +129,24 @@ def test_failure_groups_is_refreshed_only_when_a_snapshot_found_something(
     news = groups_tick(fleet, quiet.cursor)
     assert len(news.run_requests or []) == 1
     assert news.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_a_project_database_locked_for_a_while_is_tried_again_and_materialized(fleet: Fleet) -> None:
+    """SQLite's "database is locked" passes when the other writer commits: Dagster tries that
+    project's snapshot again after a few seconds, and the run succeeds without it showing failed."""
+    register_fleet(fleet.instance, fleet.db, fleet.box, fleet.root, projects=2)
+    locker = sqlite3.connect(fleet.root / "app0001.sqlite", isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(7.0, lambda: locker.execute("COMMIT"))
+    release.start()
+    try:
+        result = cycle(fleet, "c1")
+    finally:
+        release.join()
+        locker.close()
+    assert result.success and materialized(result) == ["app0000", "app0001"]
+    retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retried) >= 1
+    seen = [e.asset_observation_data.asset_observation.metadata["error"].value for e in result.all_events
+            if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION]
+    assert seen and all("app0001" in reason and "database is locked" in reason for reason in seen)
