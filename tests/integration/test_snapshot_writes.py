@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 
 from orchestration.assets import failed_jobs as failed_jobs_module
 from orchestration.assets.failed_jobs import failed_jobs
+from orchestration.checks import stale_projects
 from orchestration.definitions import defs
 from orchestration.partitions import projects_partitions
 from orchestration.resources import ControlDatabaseResource
@@ -87,6 +89,7 @@ def test_an_unchanged_project_is_not_materialized_again_until_its_heartbeat(
         dg.build_sensor_context(instance=fleet.instance))
     (evaluation,) = fresh.asset_events
     assert evaluation.passed, evaluation.metadata
+    assert stale_projects(fleet.instance, datetime.now(UTC) + timedelta(minutes=31)) == keys  # once 30 min old
 
     monkeypatch.setattr(failed_jobs_module, "HEARTBEAT", 0.0)  # every last materialization is now "old"
     third = cycle(fleet, "c3")
