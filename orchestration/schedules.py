@@ -25,11 +25,17 @@ from orchestration.resources import ControlDatabaseResource
 from resources.errors import FleetopsError, NotFoundError
 
 # Light jobs run in the run's own process: a step subprocess would load the code location a second time.
-snapshot_job = dg.define_asset_job("failed_jobs_snapshot", selection=[failed_jobs],
+# The snapshot runs leave out failed_jobs' check steps: the asset writes each changed project's
+# failure_spike itself, and snapshot_fresh (every project's age) is the freshness sensor's, not each
+# batch's.
+snapshot_job = dg.define_asset_job("failed_jobs_snapshot",
+                                   selection=dg.AssetSelection.assets(failed_jobs).without_checks(),
                                    executor_def=dg.in_process_executor, tags={"fleetops/kind": "snapshot"})
 rollup_job = dg.define_asset_job("failure_rollup_hourly", selection=[failure_rollup],
                                  executor_def=dg.in_process_executor)
-connectivity_job = dg.define_asset_job("project_connectivity_check", selection=[project_connectivity],
+connectivity_job = dg.define_asset_job("project_connectivity_check",
+                                       # the asset writes each project's stores_reachable itself
+                                       selection=dg.AssetSelection.assets(project_connectivity).without_checks(),
                                        executor_def=dg.in_process_executor)
 queue_sweep_job = dg.define_asset_job("queue_sweep", selection=[queue_state], executor_def=dg.in_process_executor,
                                       tags={"fleetops/kind": "sweep"},
@@ -98,15 +104,60 @@ def zuora_sync_schedule(
         enabled = [c["name"] for c in control_db.customers().list() if c["enabled"]]
     except FleetopsError as exc:
         return dg.SkipReason(str(exc))
-    order = context.instance.get_dynamic_partitions(zuora_customers_partitions.name)
-    return (batch_run_requests(batches(order, enabled), f"zuora:{cycle_key(context.scheduled_execution_time)}")
+    return (zuora_sync_requests(context.instance, cycle_key(context.scheduled_execution_time), enabled)
             or dg.SkipReason("no enabled customers"))
 
 
-fleet_automation_sensor = dg.AutomationConditionSensorDefinition(
-    "fleet_automation_sensor",
-    target=dg.AssetSelection.assets(failure_groups),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
-    description="Refreshes failure_groups after project snapshots land.",
-)
+def zuora_sync_batches(instance: dg.DagsterInstance, customers: Sequence[str]) -> list[list[str]]:
+    """`customers` cut into the batches one run each syncs (the partitions' order, gaps split them)."""
+    return batches(instance.get_dynamic_partitions(zuora_customers_partitions.name), customers)
+
+
+def zuora_sync_requests(instance: dg.DagsterInstance, cycle: str, customers: Sequence[str]) -> list[dg.RunRequest]:
+    """The runs of one Zuora sync of `customers`, one per batch: the hourly schedule and
+    `fleetops customer sync` both queue exactly this."""
+    return batch_run_requests(zuora_sync_batches(instance, customers), f"zuora:{cycle}")
+
+
+groups_job = dg.define_asset_job("failure_groups_refresh", selection=[failure_groups],
+                                executor_def=dg.in_process_executor)
+GROUPS_PAGE = 1000
+
+
+def _said_something_new(record: dg.EventLogRecord) -> bool:
+    """A failed_jobs materialization whose snapshot added, marked gone or re-parsed rows."""
+    materialization = record.asset_materialization
+    metadata = materialization.metadata if materialization else {}
+    return any(getattr(metadata.get(name), "value", None) for name in ("new", "gone", "full_rescan"))
+
+
+@dg.sensor(name="failure_groups_sensor", job=groups_job, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Refreshes failure_groups when a project snapshot found new or gone failed jobs (read from "
+           "failed_jobs' materializations since the last tick); an unchanged fleet launches no run.")
+def failure_groups_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """Why not an eager automation condition: it re-runs after every upstream materialization,
+    and an unchanged project is still materialized as a heartbeat every 20 minutes."""
+    instance = context.instance
+    if context.cursor is None:  # first tick: the fleet as it is now
+        latest = instance.fetch_materializations(failed_jobs.key, limit=1).records
+        if not latest:
+            return dg.SensorResult(skip_reason="no project snapshot yet")
+        never = instance.get_latest_materialization_event(failure_groups.key) is None
+        return dg.SensorResult(
+            cursor=str(latest[0].storage_id),
+            run_requests=[dg.RunRequest(run_key=f"failure_groups:{latest[0].storage_id}")] if never else None,
+            skip_reason=None if never else "failure_groups already materialized; watching from now")
+    seen, news = int(context.cursor), None
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=failed_jobs.key, after_storage_id=seen), limit=GROUPS_PAGE, ascending=True)
+        for record in page.records:
+            seen = record.storage_id
+            if _said_something_new(record):
+                news = record.storage_id
+        if not page.has_more:
+            break
+    if news is None:
+        return dg.SensorResult(cursor=str(seen), skip_reason="no snapshot found new or gone failed jobs")
+    return dg.SensorResult(cursor=str(seen), run_requests=[dg.RunRequest(run_key=f"failure_groups:{news}")])

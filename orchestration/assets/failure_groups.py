@@ -11,8 +11,8 @@ from resources.failure_report import groups, markdown_table
     deps=[failed_jobs],
     group_name="failures",
     kinds={"sql"},
-    automation_condition=dg.AutomationCondition.eager(),
-    description="Failure fingerprints across the fleet: count, projects affected, first and last seen.",
+    description="Failure fingerprints across the fleet: count, projects affected, first and last seen. "
+    "Refreshed by failure_groups_sensor when a snapshot found new or gone failed jobs.",
 )
 def failure_groups(control_db: ControlDatabaseResource) -> dg.MaterializeResult:
     found = groups(control_db.database())

@@ -75,7 +75,8 @@ def _run_request(project: str, batch: list[tuple[int, int]]) -> dg.RunRequest:
 @dg.run_failure_sensor(
     monitored_jobs=[spool_job, spool_request_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
+    # a failed run's actions wait for it, not an operator: every 15 s is soon enough, and a tick reads the event log
+    minimum_interval_seconds=15,
     description="A spool run that failed or crashed gives its claimed actions back (retried while attempts remain).",
 )
 def spool_run_failure_sensor(context: dg.RunFailureSensorContext, control_db: ControlDatabaseResource) -> None:
