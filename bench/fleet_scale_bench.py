@@ -12,7 +12,8 @@ own process group, always stopped.
    dropped here). The baseline is the same first snapshots in one Python process
    (`FailureSnapshot.run` per project into a control database of its own). Then one full cycle
    through the daemon: `fleetops failed refresh --all --wait` queues exactly the runs the
-   5-minute schedule queues and follows them to the end. Printed: wall time from the command
+   5-minute schedule queues and follows them to the end, then once more with nothing new (the
+   steady state's cycle). Printed: wall time from the command
    until every run ended, every partition checked materialized, machine CPU over the cycle
    (/proc/stat, every process on the machine) and the fleetops processes' own CPU (the
    `dagster dev` process group and the CLI), each divided by the number of project-snapshots,
@@ -239,6 +240,10 @@ def cycle(args: argparse.Namespace) -> list[str]:
                   f"{dict(failure_reasons(missing))}", flush=True)
             print("\n".join([line[:600] for line in dagster.log.read_text(errors="replace").splitlines()
                             if "FAILURE" in line or "Error" in line][:10]), flush=True)
+        time.sleep(10)
+        again = Meter(dagster_group(dagster)).start()  # the same fleet again: nothing new anywhere
+        second = refresh_all(dagster)
+        again.stop()
         load_after = load()
     n = len(urls)
     return [
@@ -251,7 +256,9 @@ def cycle(args: argparse.Namespace) -> list[str]:
         f"  one process, same snapshots: {base_wall:.1f} s wall, {base_cpu:.1f} CPU-s "
         f"({base_cpu / n:.4f} per project-snapshot); ratio daemon / one process: wall "
         f"{meter.wall / base_wall:.1f}x, CPU {meter.fleetops / base_cpu:.1f}x (fleetops processes)",
-        f"  {load_after} (after the cycle)",
+        f"  the next cycle, nothing new (refresh exited {second.returncode}): {again.wall:.1f} s wall, fleetops "
+        f"processes {again.fleetops:.0f} CPU-s = {again.fleetops / n:.3f} per project-snapshot",
+        f"  {load_after} (after the cycles)",
     ]
 
 

@@ -50,7 +50,8 @@ def _customers(ctx: CliContext, name: str | None, all_: bool) -> list[str]:
 @click.option("--in-process", is_flag=True, help="Sync here and now, without Dagster (like the seed's --sync).")
 @pass_context
 def sync(ctx: CliContext, name: str | None, all_: bool, full: bool, wait: bool, in_process: bool) -> None:
-    """Sync customer NAME's Zuora workflows and tasks (or --all): queue Dagster runs, or run --in-process.
+    """Sync customer NAME's Zuora workflows and tasks (or --all): queue Dagster runs (one per batch of
+    customers, as the hourly schedule does), or run --in-process.
 
     Exit 1 when a sync failed or finished with errors.
     """
@@ -89,29 +90,37 @@ def _launch(ctx: CliContext, customers: list[str], full: bool, wait: bool) -> bo
                               "(or sync here with --in-process)")
     from dagster import DagsterInstance, DagsterRunStatus
 
+    from orchestration.common.fleet_cycle import batch_run_requests, cycle_key
     from orchestration.common.partitions import sync_partitions
-    from orchestration.common.submission import submit_partition_runs, wait_for_runs
+    from orchestration.common.submission import submit_tagged_runs, wait_for_runs
+    from orchestration.zuora.jobs import zuora_sync_job
+    from orchestration.zuora.schedules import zuora_sync_batches
+    from resources.common.control.models import utcnow
 
     with DagsterInstance.get() as instance:
         sync_partitions(instance, ctx.db)  # a customer added without DAGSTER_HOME has no partition yet
         config = {"ops": {"zuora_customer_sync": {"config": {"full": True}}}} if full else None
-        runs = submit_partition_runs(instance, "zuora_sync", customers, run_config=config,
-                                     tags={"fleetops/trigger": "cli"})
-        customer_of = {run.run_id: run.tags["dagster/partition"] for run in runs}
+        chunks = zuora_sync_batches(instance, customers)
+        requests = batch_run_requests(chunks, f"zuora:{cycle_key(utcnow())}")
+        runs = submit_tagged_runs(instance, zuora_sync_job.name,
+                                  [{**r.tags, "fleetops/trigger": "cli"} for r in requests], run_config=config)
+        covered = {run.run_id: chunk for run, chunk in zip(runs, chunks, strict=True)}
         for run in runs:
-            click.echo(f"{customer_of[run.run_id]}: queued run {run.run_id}")
+            click.echo(f"{', '.join(covered[run.run_id])}: queued run {run.run_id}")
         if not wait:
             return True
         with tqdm(total=len(runs), desc="runs finished", unit="run", file=sys.stderr, leave=False,
                   disable=None) as bar:
             def changed(run) -> None:
-                bar.write(f"{customer_of[run.run_id]}: {run.status.value.lower()}", file=sys.stderr)
+                bar.write(f"run {run.run_id} ({len(covered[run.run_id])} customer(s)): {run.status.value.lower()}",
+                          file=sys.stderr)
                 if run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
                     bar.update(1)
 
             statuses = wait_for_runs(instance, [run.run_id for run in runs], on_change=changed)
+    customer_of = {customer: run_id for run_id, chunk in covered.items() for customer in chunk}
     ok = True
-    for run_id, customer in customer_of.items():
+    for customer, run_id in customer_of.items():
         view = ctx.customers.get(customer)
         stats = view["last_sync_stats"] or {}
         click.echo(f"{customer}: run {statuses[run_id].value.lower()}, last sync {view['last_sync_status']}: "

@@ -122,6 +122,7 @@ def each_partition(
 def each_partition_events(
     context: dg.AssetExecutionContext, work: Callable[[str], Iterable[PartitionEvent]], *,
     asset_keys: Sequence[dg.AssetKey], keys: Sequence[str] | None = None, max_retries: int = 0,
+    before_failing: Callable[[], Iterable[PartitionEvent]] | None = None,
 ) -> Iterator[PartitionEvent]:
     """Run `work(key)` for every partition of the run, passing on the events it yields (one
     materialization of each of `asset_keys`, with their check evaluations).
@@ -132,6 +133,10 @@ def each_partition_events(
     (`max_retries` times, after the longest wait asked). A retry reads this run's events and
     works only on the partitions that failed transiently: a partition already materialized is not
     done twice, and one that failed for good is not tried again (it stays named in the failure).
+
+    A partition for which `work` yields nothing is neither materialized nor failed. Dagster marks
+    failed every partition a failed run planned and did not materialize, so when some partition
+    failed, `before_failing()` is written first: the materializations such partitions skipped.
     """
     done, failed = _earlier_attempts(context, asset_keys) if context.retry_number else (set(), {})
     waits: list[float] = []
@@ -155,6 +160,8 @@ def each_partition_events(
                 if asset not in materialized:
                     yield dg.AssetObservation(asset_key=asset, partition=key, metadata=metadata)
     if failed:
+        if before_failing is not None:
+            yield from before_failing()
         failure = dg.Failure(
             description=f"{len(failed)} partition(s) failed: "
             + "; ".join(f"{key}: {reason}" for key, reason in list(failed.items())[:20]),
@@ -165,6 +172,28 @@ def each_partition_events(
                                 len(waits), max(waits))
             raise dg.RetryRequested(max_retries=max_retries, seconds_to_wait=max(waits)) from failure
         raise failure
+
+
+def last_materialized(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                      partitions: Sequence[str]) -> dict[str, float]:
+    """When each of `partitions` was last materialized (epoch seconds; absent: never).
+
+    A few queries whatever the number of partitions (the latest event id of each, then those
+    events by id), where asking partition by partition costs one query each.
+    """
+    ids = instance.event_log_storage.get_latest_storage_id_by_partition(
+        asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION, set(partitions))
+    wanted = list(ids.values())
+    out: dict[str, float] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        chunk = wanted[start:start + _IDS_PER_QUERY]
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, storage_ids=chunk), limit=len(chunk)).records
+        out.update((record.partition_key, record.timestamp) for record in records if record.partition_key)
+    return out
+
+
+_IDS_PER_QUERY = 500  # an `IN` list SQLite builds of any version accepts
 
 
 def _earlier_attempts(context: dg.AssetExecutionContext,

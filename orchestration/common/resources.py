@@ -6,8 +6,11 @@ secret key are read from the run worker's environment, never from run config.
 
 from __future__ import annotations
 
+import threading
+
 import dagster as dg
 
+from resources.common import settings
 from resources.common.alerts import WebhookSender
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
@@ -15,13 +18,29 @@ from resources.fleet.registry.customers import CustomerRegistry
 from resources.fleet.registry.projects import ProjectRegistry
 from resources.zuora.client import RetrySettings
 
+_DATABASES: dict[str, ControlDatabase] = {}
+_CURRENT: set[str] = set()  # URLs whose schema was found current by this process
+_DATABASES_LOCK = threading.Lock()  # the daemon evaluates sensors on several threads
+
 
 class ControlDatabaseResource(dg.ConfigurableResource):
     """The control database named by FLEETOPS_DATABASE_URL / FLEETOPS_HOME."""
 
     def database(self) -> ControlDatabase:
-        db = ControlDatabase()
-        db.require_current()
+        """This process's control database for the configured URL: one engine and connection pool, kept.
+
+        Sensors tick every few seconds in the code server, a process that lives as long as the
+        daemon; a new engine per tick opened a new connection and read the schema version each
+        time. The schema is checked until it is found current, then trusted for the process.
+        """
+        url = settings.control_database_url()
+        with _DATABASES_LOCK:
+            db = _DATABASES.get(url)
+            if db is None:
+                db = _DATABASES[url] = ControlDatabase(url)
+        if url not in _CURRENT:
+            db.require_current()
+            _CURRENT.add(url)
         return db
 
     def projects(self) -> ProjectRegistry:

@@ -38,15 +38,6 @@ def _workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceRequestContext
         yield process.create_request_context()
 
 
-def submit_partition_runs(
-    instance: dg.DagsterInstance, job_name: str, partition_keys: Sequence[str], *,
-    run_config: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None,
-) -> list[dg.DagsterRun]:
-    """Create and submit one run of `job_name` per partition key; the run coordinator queues them."""
-    return submit_tagged_runs(instance, job_name, [{**(tags or {}), "dagster/partition": key}
-                                                   for key in partition_keys], run_config=run_config)
-
-
 def submit_tagged_runs(
     instance: dg.DagsterInstance, job_name: str, tags_of_runs: Sequence[Mapping[str, str]], *,
     run_config: Mapping[str, Any] | None = None,

@@ -4,28 +4,46 @@
 
 One run snapshots a batch of projects (see orchestration.common.fleet_cycle); each project gets its
 own materialization, and a project whose database is down fails its own partition alone.
-A snapshot that found nothing new or gone carries its numbers only; the tables of top
-fingerprints and queues are written when they can have changed, so an idle fleet's
-event log grows by a few hundred bytes per project and cycle while every partition still
-shows when it was last looked at.
+
+Every event costs the run a write to Dagster's event log (tens of milliseconds of CPU on its
+SQLite storage), so a snapshot that found nothing new or gone writes nothing: its partition is
+materialized (with its `failure_spike` verdict) when something changed, and otherwise once its
+last materialization is `HEARTBEAT` old. Freshness stays visible that way: an unchanged project's
+materialization is never older than the heartbeat plus one cycle, which `snapshot_fresh`
+(30 minutes) checks. When a partition of the run fails, the unchanged ones are materialized too
+before the step fails, or Dagster would mark them failed with the run. Only the tables of top
+fingerprints and queues are left out of a materialization that changed nothing.
 """
+
+import time
+from collections.abc import Iterator
 
 import dagster as dg
 import sqlalchemy as sa
 
-from orchestration.common.errors import failure_on_error
-from orchestration.common.fleet_cycle import batch_size, each_partition
+from orchestration.common.fleet_cycle import (
+    PartitionEvent,
+    TransientFailure,
+    batch_size,
+    each_partition,
+    each_partition_events,
+    last_materialized,
+)
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import utcnow
-from resources.common.errors import first_line
+from resources.common.errors import FleetopsError, first_line
 from resources.common.secrets import SecretBox
 from resources.failures.report import Spike, failure_spike, groups, per_queue, rollup, top_fingerprints
 from resources.failures.snapshot import FailureSnapshot, SnapshotResult
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
+
+HEARTBEAT = 20 * 60.0  # seconds: an unchanged project's partition is materialized again after this long
+LOCKED_RETRIES = 2
+LOCKED_WAIT = 5.0  # seconds
 
 
 class SnapshotConfig(dg.Config):
@@ -45,21 +63,62 @@ class SnapshotConfig(dg.Config):
 def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, control_db: ControlDatabaseResource):
     db = control_db.database()
     registry = ProjectRegistry(db, SecretBox.from_env())  # one per run: a registry per project reconnects
+    last = last_materialized(context.instance, failed_jobs.key, context.partition_keys)
+    skipped: dict[str, dict] = {}  # unchanged projects not materialized, with the metadata they would have
 
-    def snapshot(project: str) -> dict:
+    def snapshot(project: str) -> Iterator[PartitionEvent]:
         result = _snapshot(registry, db, project, config.full)
-        context.log_event(spike_evaluation(db, project))
-        return snapshot_metadata(db, project, result)
+        unchanged = not changed(result) and time.time() - last.get(project, 0.0) < HEARTBEAT
+        try:  # the control database's reports: an error here is this project's, not the batch's
+            metadata = snapshot_metadata(db, project, result)
+            spike = None if unchanged else spike_evaluation(db, project)
+        except (FleetopsError, sa.exc.SQLAlchemyError) as exc:
+            raise _partition_failure(project, "cannot report the snapshot", exc) from None
+        if spike is None:
+            skipped[project] = metadata
+            return
+        yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
+        context.log_event(spike)
 
-    yield from each_partition(context, snapshot)
+    def materialize_skipped() -> Iterator[PartitionEvent]:
+        for project, metadata in skipped.items():
+            yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
+        skipped.clear()
+
+    yield from each_partition_events(context, snapshot, asset_keys=[failed_jobs.key], max_retries=LOCKED_RETRIES,
+                                     before_failing=materialize_skipped)
+    if skipped:
+        context.log.info("%d project(s) unchanged since their materialization of the last %.0f minutes: "
+                         "not materialized again", len(skipped), HEARTBEAT / 60)
+
+
+def changed(result: SnapshotResult) -> bool:
+    """The snapshot added, marked gone or re-parsed rows: what the partition says may differ."""
+    return bool(result.new or result.gone or result.full)
 
 
 def _snapshot(registry: ProjectRegistry, db: ControlDatabase, project: str, full: bool) -> SnapshotResult:
     try:
-        with failure_on_error(f"project {project}: "), ProjectStorage.of(registry, project) as storage:
+        with ProjectStorage.of(registry, project) as storage:
             return FailureSnapshot(db, project, storage.failed_store).run(full=full)
+    except FleetopsError as exc:
+        raise _partition_failure(project, "", exc) from None
     except sa.exc.SQLAlchemyError as exc:  # the project's own database failed: name it, never leak its DSN
-        raise dg.Failure(description=f"project {project}: cannot read failed jobs: {first_line(exc)[:300]}") from None
+        raise _partition_failure(project, "cannot read failed jobs", exc) from None
+
+
+def _partition_failure(project: str, doing: str, exc: Exception) -> dg.Failure:
+    """The project's failure, transient when a SQLite database was only locked by another writer.
+
+    Several batches write the control database at once; under load a writer can wait for the
+    lock longer than the busy timeout. That passes: Dagster tries the step again for such
+    projects alone (`LOCKED_RETRIES` times, `LOCKED_WAIT` seconds apart).
+    """
+    reason = str(exc) if isinstance(exc, FleetopsError) else first_line(exc)[:300]
+    description = f"project {project}: {doing + ': ' if doing else ''}{reason}"
+    if "database is locked" in reason:
+        return TransientFailure(description, seconds=LOCKED_WAIT)
+    return dg.Failure(description=description)
 
 
 def snapshot_metadata(db: ControlDatabase, project: str, result: SnapshotResult) -> dict:
@@ -72,7 +131,7 @@ def snapshot_metadata(db: ControlDatabase, project: str, result: SnapshotResult)
         "watermark": result.watermark,
         "full_rescan": result.full,
     }
-    if result.new or result.gone or result.full:
+    if changed(result):
         metadata["top_fingerprints"] = dg.MetadataValue.md(markdown_table(
             top_fingerprints(db, project), ["count", "job_class", "exception_class", "message", "fingerprint"]))
         metadata["per_queue"] = dg.MetadataValue.md(markdown_table(per_queue(db, project),
@@ -151,8 +210,8 @@ def failure_rollup(context: dg.AssetExecutionContext, control_db: ControlDatabas
     deps=[failed_jobs],
     group_name="failures",
     kinds={"sql"},
-    automation_condition=dg.AutomationCondition.eager(),
-    description="Failure fingerprints across the fleet: count, projects affected, first and last seen.",
+    description="Failure fingerprints across the fleet: count, projects affected, first and last seen. "
+    "Refreshed by failure_groups_sensor when a snapshot found new or gone failed jobs.",
 )
 def failure_groups(control_db: ControlDatabaseResource) -> dg.MaterializeResult:
     found = groups(control_db.database())

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from orchestration.common.fleet_cycle import last_materialized
 from orchestration.common.partitions import projects_partitions
 from orchestration.failures.assets import failed_jobs
 
@@ -11,15 +12,15 @@ STALE_AFTER = timedelta(minutes=30)
 
 
 def stale_projects(instance: dg.DagsterInstance, now: datetime) -> list[str]:
-    """Projects whose latest failed_jobs materialization is missing or older than STALE_AFTER."""
-    stale = []
-    for project in instance.get_dynamic_partitions(projects_partitions.name):
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=failed_jobs.key, asset_partitions=[project]), limit=1
-        ).records
-        if not records or now - datetime.fromtimestamp(records[0].timestamp, UTC) > STALE_AFTER:
-            stale.append(project)
-    return stale
+    """Projects whose latest failed_jobs materialization is missing or older than STALE_AFTER.
+
+    An unchanged project is materialized again every `HEARTBEAT` (20 minutes), so a fresh one is
+    never older than that plus one cycle.
+    """
+    projects = instance.get_dynamic_partitions(projects_partitions.name)
+    last = last_materialized(instance, failed_jobs.key, projects)
+    oldest = (now - STALE_AFTER).timestamp()
+    return [project for project in projects if last.get(project, 0.0) < oldest]
 
 
 def fresh_fields(stale: list[str]) -> dict:

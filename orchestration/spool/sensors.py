@@ -61,7 +61,8 @@ def _projects_with_a_run_not_started(instance: dg.DagsterInstance) -> set[str]:
 @dg.run_failure_sensor(
     monitored_jobs=[spool_job, spool_request_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
+    # a failed run's actions wait for it, not an operator: every 15 s is soon enough, and a tick reads the event log
+    minimum_interval_seconds=15,
     description="A spool run that failed or crashed gives its claimed actions back (retried while attempts remain).",
 )
 def spool_run_failure_sensor(context: dg.RunFailureSensorContext, control_db: ControlDatabaseResource) -> None:

@@ -1,5 +1,7 @@
 """Every enabled Zuora customer synced hourly, in one run per batch of customers."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from orchestration.common.errors import skip_on_error
@@ -17,6 +19,16 @@ def zuora_sync_schedule(
     context: dg.ScheduleEvaluationContext, control_db: ControlDatabaseResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
     enabled = [c["name"] for c in control_db.customers().list() if c["enabled"]]
-    order = context.instance.get_dynamic_partitions(zuora_customers_partitions.name)
-    return (batch_run_requests(batches(order, enabled), f"zuora:{cycle_key(context.scheduled_execution_time)}")
+    return (zuora_sync_requests(context.instance, cycle_key(context.scheduled_execution_time), enabled)
             or dg.SkipReason("no enabled customers"))
+
+
+def zuora_sync_batches(instance: dg.DagsterInstance, customers: Sequence[str]) -> list[list[str]]:
+    """`customers` cut into the batches one run each syncs (the partitions' order, gaps split them)."""
+    return batches(instance.get_dynamic_partitions(zuora_customers_partitions.name), customers)
+
+
+def zuora_sync_requests(instance: dg.DagsterInstance, cycle: str, customers: Sequence[str]) -> list[dg.RunRequest]:
+    """The runs of one Zuora sync of `customers`, one per batch: the hourly schedule and
+    `fleetops customer sync` both queue exactly this."""
+    return batch_run_requests(zuora_sync_batches(instance, customers), f"zuora:{cycle}")

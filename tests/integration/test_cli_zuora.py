@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from tests.harness.cli import Fleetops
 from tests.harness.zuora import ZuoraServer
@@ -81,8 +82,8 @@ def test_sync_refuses_what_it_cannot_do(fleetops_sqlite: Fleetops, args: list[st
     assert result.exit_code == 2 and f"error: {message}" in result.stderr
 
 
-def test_sync_queues_one_run_per_customer_on_the_instance(fleetops_sqlite: Fleetops, zuora_server: ZuoraServer,
-                                                           tmp_path: Path) -> None:
+def test_sync_all_queues_one_run_for_the_batch_of_customers(fleetops_sqlite: Fleetops, zuora_server: ZuoraServer,
+                                                            tmp_path: Path) -> None:
     """Without a daemon the runs stay queued, exactly as the daemon would find them (tests/e2e runs one)."""
     for name in ("acme", "globex"):
         _, client_id = tenant(zuora_server, 2)
@@ -92,11 +93,12 @@ def test_sync_queues_one_run_per_customer_on_the_instance(fleetops_sqlite: Fleet
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     fleetops_sqlite.env["DAGSTER_HOME"] = str(home)
     queued = fleetops_sqlite.ok("customer", "sync", "--all", "--full").stdout
-    assert queued.count(": queued run ") == 2
+    assert queued.count(": queued run ") == 1 and queued.startswith("acme, globex: queued run ")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert sorted(instance.get_dynamic_partitions("zuora_customers")) == ["acme", "globex"]
         runs = instance.get_runs()
-        assert sorted(run.tags["dagster/partition"] for run in runs) == ["acme", "globex"]
+        assert [(run.tags[ASSET_PARTITION_RANGE_START_TAG], run.tags[ASSET_PARTITION_RANGE_END_TAG])
+                for run in runs] == [("acme", "globex")]
         for run in runs:
             assert run.job_name == "zuora_sync" and run.status == dg.DagsterRunStatus.QUEUED
             assert run.run_config == {"ops": {"zuora_customer_sync": {"config": {"full": True}}}}

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.definitions.schedule_definition import ScheduleExecutionData
+from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import serialize_value
@@ -296,19 +297,34 @@ def test_a_retry_skips_customers_that_failed_for_good_and_completes_the_one_that
     assert latest(instance, WORKFLOWS, "flaky")["created"] == 10
 
 
-def test_a_new_customer_gets_its_first_sync_once(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
-    def evaluate():
-        context = dg.build_sensor_context(instance=instance, resources={"control_db": ControlDatabaseResource()})
-        return zuora_first_sync_sensor(context)
+def test_new_customers_get_their_first_sync_once_in_one_batch(customers: ZuoraCustomers,
+                                                             instance: dg.DagsterInstance) -> None:
+    cursor: str | None = None
 
-    customers.add("acme", workflows=2)
-    assert isinstance(evaluate(), dg.SkipReason)  # no partition yet: the registry sensor adds it first
-    instance.add_dynamic_partitions("zuora_customers", ["acme"])
-    (request,) = evaluate().run_requests
-    assert request.partition_key == "acme" and request.run_key.startswith("first-sync:acme:")
-    assert request.run_key == evaluate().run_requests[0].run_key  # stable: the daemon launches it once
-    assert sync(instance, "acme").success
-    assert isinstance(evaluate(), dg.SkipReason)
+    def evaluate() -> SensorExecutionData:
+        nonlocal cursor
+        context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"control_db": ControlDatabaseResource()})
+        data = zuora_first_sync_sensor.evaluate_tick(context)
+        cursor = data.cursor or cursor
+        return data
+
+    for name in ("acme", "globex"):
+        customers.add(name, workflows=2)
+    assert not evaluate().run_requests  # no partition yet: the registry sensor adds it first
+    instance.add_dynamic_partitions("zuora_customers", ["acme", "globex"])
+    (request,) = evaluate().run_requests  # both in one run
+    assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+        "acme", "globex")
+    assert request.run_key.startswith("first-sync:")
+    assert not evaluate().run_requests  # requested once, while its run has not finished
+    customers.add("initech", workflows=2)
+    instance.add_dynamic_partitions("zuora_customers", ["initech"])
+    (later,) = evaluate().run_requests  # only the new registration: acme and globex are not synced twice
+    assert later.tags["dagster/partition"] == "initech" and later.run_key != request.run_key
+    result = dg.materialize([zuora_customer_sync], instance=instance, resources=RESOURCES, tags=request.tags)
+    assert result.success and sync(instance, "initech").success
+    assert not evaluate().run_requests
 
 
 def test_a_transient_outage_is_retried_by_dagster_and_the_retry_completes(customers: ZuoraCustomers,
