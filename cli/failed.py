@@ -113,9 +113,11 @@ def refresh(ctx: CliContext, projects: tuple[str, ...], all_: bool, wait: bool) 
         raise ValidationError("DAGSTER_HOME is not set: the refresh is queued on a Dagster instance")
     from dagster import DagsterInstance, DagsterRunStatus
 
+    from orchestration.common.fleet_cycle import cycle_key
     from orchestration.common.partitions import sync_partitions
     from orchestration.common.submission import submit_tagged_runs, wait_for_runs
-    from orchestration.failures.schedules import cycle_key, failed_jobs_requests, snapshot_job
+    from orchestration.failures.jobs import snapshot_job
+    from orchestration.failures.schedules import failed_jobs_requests
 
     with DagsterInstance.get() as instance:
         sync_partitions(instance, ctx.db)  # a project added without DAGSTER_HOME has no partition yet
