@@ -25,8 +25,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from resources.laravel.factory import failed_job_rows, write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.failed_jobs import failed_job_rows, write_failed_jobs
 
 ENGINES = ("sqlite", "postgresql", "mysql")
 

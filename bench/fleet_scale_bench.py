@@ -52,12 +52,13 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from orchestration.fleet_cycle import batch_size
-from resources.control.database import ControlDatabase
-from resources.failure_snapshot import FailureSnapshot
+from orchestration.common.fleet_cycle import batch_size
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.failures.snapshot import FailureSnapshot
+from resources.fleet.project_storage import ProjectStorage
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
 from tests.harness.dagster_stack import DagsterStack, running_dagster
 from tests.harness.processes import process_group, wait_until
 from tests.harness.small_fleet import register_fleet, sqlite_app
@@ -126,40 +127,36 @@ def load() -> str:
 @contextmanager
 def server_apps(kind: str, count: int, failed: int, seed: int) -> Iterator[list[str]]:
     """`count` Laravel databases on the machine's PostgreSQL or MariaDB, `failed` failed jobs each, dropped after."""
-    from resources.laravel import factory
-
+    from sandbox.laravel import failed_jobs
     with ExitStack() as stack:
         urls = []
         for n in range(count):
             url = stack.enter_context(throwaway_database(kind)).url
             engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
             create_laravel_tables(engine)
-            factory.write_failed_jobs(engine, failed, seed=seed + n, trace_bytes=1500)
+            failed_jobs.write_failed_jobs(engine, failed, seed=seed + n, trace_bytes=1500)
             engine.dispose()
             urls.append(url)
         yield urls
 
 
-def register_projects(db: ControlDatabase, box: SecretBox, urls: dict[str, str]) -> None:
-    registry = ProjectRegistry(db, box)
+def register_projects(db: ControlDatabase, secret_box: SecretBox, urls: dict[str, str]) -> None:
+    registry = ProjectRegistry(db, secret_box)
     for key, url in urls.items():
         registry.add(ProjectSpec(key=key, failed_db=url, queue_connections={"database": url}))
 
 
-def one_process(root: Path, box: SecretBox, urls: dict[str, str]) -> tuple[float, float]:
+def one_process(root: Path, secret_box: SecretBox, urls: dict[str, str]) -> tuple[float, float]:
     """The same first snapshots, one after another in this process, into a control database of their own;
     returns (wall seconds, CPU-seconds)."""
     db = ControlDatabase(f"sqlite:///{root / 'baseline.db'}")
     db.migrate()
-    register_projects(db, box, urls)
-    registry = ProjectRegistry(db, box)
+    register_projects(db, secret_box, urls)
+    registry = ProjectRegistry(db, secret_box)
     started, cpu = time.monotonic(), time.process_time()
     for key in urls:
-        store = registry.failed_store(key)
-        try:
-            FailureSnapshot(db, key, store).run()
-        finally:
-            store.dispose()
+        with ProjectStorage.of(registry, key) as storage:
+            FailureSnapshot(db, key, storage.failed_store).run()
     spent = time.monotonic() - started, time.process_time() - cpu
     db.dispose()
     return spent
@@ -225,12 +222,12 @@ def cycle(args: argparse.Namespace) -> list[str]:
         print(f"fleet made: {len(urls)} projects ({args.projects} SQLite, {args.pg} PostgreSQL, {args.mariadb} "
               f"MariaDB), {args.failed} failed jobs each, in {time.monotonic() - started:.0f} s", flush=True)
         dagster = stack.enter_context(running_dagster(root))
-        box = SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
-        base_wall, base_cpu = one_process(root, box, urls)
+        secret_box = SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
+        base_wall, base_cpu = one_process(root, secret_box, urls)
         print(f"one process: {base_wall:.1f} s, {base_cpu:.1f} CPU-s ({load()})", flush=True)
         stack.enter_context(stack_env(dagster))
         db = ControlDatabase()
-        register_projects(db, box, urls)
+        register_projects(db, secret_box, urls)
         db.dispose()
         time.sleep(10)  # let the webserver and daemon settle after start-up before the meter starts
         meter = Meter(dagster_group(dagster)).start()
@@ -278,22 +275,22 @@ def runs_since(moment: float) -> Counter[str]:
 
 
 def steady(args: argparse.Namespace) -> list[str]:
-    from resources.zuora_fake.admin import FakeZuoraAdmin
+    from sandbox.zuora_server.admin import FakeZuoraAdmin
     from tests.harness.zuora import ZuoraCustomers, ZuoraServer
 
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-steady-bench-")))
         url_file = root / "zuora.url"
-        stack.enter_context(process_group([sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)],
+        stack.enter_context(process_group([sys.executable, "-m", "sandbox.zuora_server", "--url-file", str(url_file)],
                                           env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=root / "zuora.log"))
         url = wait_until(lambda: url_file.exists() and url_file.read_text(), timeout=30, what="the Zuora server")
         dagster = stack.enter_context(running_dagster(root))
         stack.enter_context(stack_env(dagster))
-        db, box = ControlDatabase(), SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
+        db, secret_box = ControlDatabase(), SecretBox(dagster.env["FLEETOPS_SECRET_KEY"])
         with dg.DagsterInstance.get() as instance:
-            register_fleet(instance, db, box, root / "apps", projects=args.steady_projects, redis=args.redis,
+            register_fleet(instance, db, secret_box, root / "apps", projects=args.steady_projects, redis=args.redis,
                            failed=args.failed)
-        customers = ZuoraCustomers(ZuoraServer(url, FakeZuoraAdmin(url)), db, box)
+        customers = ZuoraCustomers(ZuoraServer(url, FakeZuoraAdmin(url)), db, secret_box)
         for n in range(args.customers):
             customers.add(f"customer{n:02d}", workflows=5)
         db.dispose()

@@ -6,7 +6,7 @@ Builds a throwaway fleet: `--projects` Laravel apps, each with a SQLite `jobs` t
 `--jobs` rows in all four states, every fifth app also with a Redis queue (same counts) under
 its own prefix on the local Redis. Then it times:
 
-- fleetops: `resources.queue_sweep.sweep` (all projects concurrently, one grouped query per
+- fleetops: `resources.queues.sweep.sweep` (all projects concurrently, one grouped query per
   table, one pipeline per Redis connection, rows recorded in queue_observations), and the same
   sweep as one Dagster run (`queue_state` materialized in process);
 - baseline: what a per-app dashboard does, one project after another: every row of `jobs`
@@ -28,13 +28,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.control.database import ControlDatabase
-from resources.laravel import factory
-from resources.laravel.connections import database_engine
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.connections import database_engine
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables
-from resources.queue_sweep import sweep
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
+from resources.queues.sweep import sweep
+from sandbox.laravel import queued_jobs
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STUCK_AFTER = 300
@@ -48,13 +48,13 @@ def build_fleet(home: Path, db: ControlDatabase, projects: int, jobs: int) -> li
         dsn = f"sqlite:///{home / f'app{n}.sqlite'}"
         engine = database_engine(dsn)
         create_laravel_tables(engine)
-        factory.write_jobs(engine, pending=quarter, delayed=quarter, reserved=quarter, stuck=jobs - 3 * quarter,
+        queued_jobs.write_jobs(engine, pending=quarter, delayed=quarter, reserved=quarter, stuck=jobs - 3 * quarter,
                            seed=n, stuck_after=STUCK_AFTER * 2)
         engine.dispose()
         queues = {"database": dsn}
         if n % 5 == 0:
             prefix = f"fleetops_bench_{n}_"
-            factory.push_redis_jobs(client, prefix, "default", pending=quarter, delayed=quarter, reserved=quarter,
+            queued_jobs.push_redis_jobs(client, prefix, "default", pending=quarter, delayed=quarter, reserved=quarter,
                                     stuck=jobs - 3 * quarter, seed=n, stuck_after=STUCK_AFTER * 2)
             queues["redis"] = REDIS_URL
             prefixes.append(prefix)
@@ -94,8 +94,8 @@ def baseline(db: ControlDatabase) -> dict[str, int]:
 def dagster_run_seconds() -> float:
     import dagster as dg
 
-    from orchestration.assets.queue_state import queue_state
-    from orchestration.resources import ControlDatabaseResource
+    from orchestration.common.resources import ControlDatabaseResource
+    from orchestration.queues.assets import queue_state
 
     with dg.instance_for_test() as instance:
         started = time.perf_counter()

@@ -7,7 +7,7 @@ group, no persistence, 32 databases each), `--connections - --hanging` registere
 spread over their databases, and `--hanging` listeners on 127.0.0.1 that accept and never answer
 a byte, all registered in a throwaway SQLite control database. Then it times:
 
-- fleetops: `resources.redis_health.sweep` (all probed at once with 1 s timeouts: 3 PINGs, INFO
+- fleetops: `resources.redis.health.sweep` (all probed at once with 1 s timeouts: 3 PINGs, INFO
   of five sections, rows recorded in redis_health_logs), and the same sweep as one Dagster run
   (`redis_fleet_health` materialized in process on a SQLite Dagster instance): the first run,
   which also records every connection's first `redis_up` verdict (400 events), and a following
@@ -42,11 +42,11 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.control.database import ControlDatabase
-from resources.redis_health import sweep
-from resources.redis_probe import ProbeSettings
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
+from resources.redis.health import sweep
+from resources.redis.probe import ProbeSettings
 from tests.harness.processes import free_port, process_group, wait_until
 
 DATABASES = 32
@@ -123,8 +123,8 @@ def dagster_run_seconds() -> tuple[float, float]:
     """(first run, next run) of the sweep as a Dagster run on a SQLite instance."""
     import dagster as dg
 
-    from orchestration.assets.redis_health import redis_fleet_health
-    from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
+    from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+    from orchestration.redis.assets import redis_fleet_health
 
     times = []
     with dg.instance_for_test() as instance:

@@ -18,7 +18,7 @@ control database migrated with `ControlDatabase.migrate()` before the clock star
 
 - fleetops: `FailureSnapshot(db, "bench", DatabaseFailedStore(database_engine(dsn))).run(full=True)`;
 - baseline: `pandas.read_sql("SELECT * FROM failed_jobs", engine)` on the same DSN, then for each
-  row a `FailedJob` built with `parse_payload`/`parse_exception` and `mirror_row`, inserted with
+  row a `LaravelFailedJob` built with `parse_payload`/`parse_exception` and `mirror_row`, inserted with
   executemany into `fleet_failed_jobs` in batches of the snapshot's batch size, one transaction each.
 
 Both mirrors are compared column by column (a digest of every parsed column) so the ratio compares
@@ -53,10 +53,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import Database, throwaway_database
-from resources.control.models import utcnow
-from resources.laravel.connections import database_engine
-from resources.laravel.factory import CATALOGUE, write_failed_jobs
+from resources.common.control.models import utcnow
+from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.failed_jobs import write_failed_jobs
+from sandbox.laravel.payloads import CATALOGUE
 
 ENGINES = ("postgresql", "mysql")
 PROJECT = "bench"
@@ -113,9 +114,9 @@ def _profiled(action, enabled: bool):
 
 
 def child_snapshot(dsn: str, control: str, *, full: bool, migrate: bool, profile: bool) -> None:
-    from resources.control.database import ControlDatabase
-    from resources.failure_snapshot import FailureSnapshot
-    from resources.laravel.failed_store import DatabaseFailedStore
+    from resources.common.control.database import ControlDatabase
+    from resources.failures.snapshot import FailureSnapshot
+    from resources.failures.store import DatabaseFailedStore
 
     db = ControlDatabase(f"sqlite:///{control}")
     if migrate:
@@ -131,10 +132,10 @@ def child_snapshot(dsn: str, control: str, *, full: bool, migrate: bool, profile
 def child_baseline(dsn: str, control: str) -> None:
     import pandas as pd
 
-    from resources.control.database import ControlDatabase
-    from resources.failure_snapshot import TABLE, mirror_row
+    from resources.common.control.database import ControlDatabase
+    from resources.failures.snapshot import TABLE, mirror_row
+    from resources.failures.store import LaravelFailedJob, utc_naive
     from resources.laravel.exception_text import parse_exception
-    from resources.laravel.failed_store import FailedJob, utc_naive
     from resources.laravel.payload import parse_payload
 
     db = ControlDatabase(f"sqlite:///{control}")
@@ -159,7 +160,7 @@ def child_baseline(dsn: str, control: str) -> None:
         failed_at = row["failed_at"]
         if isinstance(failed_at, pd.Timestamp):
             failed_at = failed_at.to_pydatetime()
-        job = FailedJob(
+        job = LaravelFailedJob(
             id=int(row["id"]),
             uuid=row["uuid"],
             connection=row["connection"],

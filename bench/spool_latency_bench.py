@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/spool_latency_bench.py [--singles 30] [--bulk 1000] 
 Starts `dagster dev` the way tests/harness/dagster_stack.py does (throwaway DAGSTER_HOME with the
 repository's dagster.yaml, SQLite control database, its own process group, always stopped) and
 registers `--projects` Laravel projects whose failed_jobs/jobs live in SQLite files filled by the
-fixture factory. Every action is written with `resources.spool.requests.enqueue` (what the CLI
+fixture factory. Every action is written with `resources.spool.enqueue.enqueue` (what the CLI
 calls) and carried out by the daemon: spool_sensor launches spool_job runs, their op executes.
 
 1. Latency: `--singles` actions, one after another (the next is enqueued a random 0-5 s after the
@@ -43,14 +43,14 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.control.database import ControlDatabase
-from resources.laravel.factory import write_failed_jobs
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
 from resources.spool.actions import ActionRequest
-from resources.spool.requests import enqueue
+from resources.spool.enqueue import enqueue
 from resources.spool.store import SpoolStore
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.dagster_stack import DagsterStack, running_dagster
 from tests.harness.processes import wait_until
 

@@ -80,13 +80,13 @@ from bench.mariadb_server import own_mariadb
 from bench.process_usage import Usage, run_measured
 from bench.retry_floor import move_all, push_all
 from bench.throwaway import MYSQL_ADMIN_URL, Database, throwaway_database
-from resources.control.database import ControlDatabase
-from resources.laravel.factory import write_failed_jobs
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.spool.actions import ActionRequest
-from resources.spool.processing import process_due
-from resources.spool.requests import enqueue
+from resources.spool.claimed_batch import process_due
+from resources.spool.enqueue import enqueue
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.laravel import APP_DIR, FLAKY_JOB, PHP, LaravelApp, ensure_app_dirs, require_php
 from tests.harness.services import REDIS_URL
 

@@ -33,13 +33,13 @@ from bench.mariadb_server import own_mariadb
 from bench.retry_floor import move_all
 from bench.spool_retry_bench import ENGINES, control_database, laravel_app, settle
 from bench.throwaway import MYSQL_ADMIN_URL, throwaway_database
-from resources.laravel import failed_edits, retry
-from resources.registry.projects import ProjectRegistry
-from resources.secrets import SecretBox
-from resources.spool import executor, store
+from resources.common.secrets import SecretBox
+from resources.failures import editor, retry
+from resources.fleet.registry.projects import ProjectRegistry
+from resources.spool import perform, store
 from resources.spool.actions import ActionRequest
-from resources.spool.processing import process_due
-from resources.spool.requests import enqueue
+from resources.spool.claimed_batch import process_due
+from resources.spool.enqueue import enqueue
 from tests.harness.laravel import ensure_app_dirs, require_php
 
 
@@ -112,13 +112,13 @@ def commits_timed(clocks: Clocks) -> Iterator[None]:
 
 
 PHASES = [
-    (failed_edits.FailedJobEditor, "count", "count the targets (failed store)", False),
-    (failed_edits.FailedJobEditor, "max_id", "highest id, frozen at enqueue (failed store)", False),
-    (failed_edits.FailedJobEditor, "pages", "read pages (failed store)", True),
+    (editor.FailedJobEditor, "count", "count the targets (failed store)", False),
+    (editor.FailedJobEditor, "max_id", "highest id, frozen at enqueue (failed store)", False),
+    (editor.FailedJobEditor, "pages", "read pages (failed store)", True),
     (retry.FailedJobRetrier, "prepare", "re-encode payloads as Laravel would", False),
-    (failed_edits.FailedJobEditor, "move_present", "move statements (lock, copy, delete)", False),
+    (editor.FailedJobEditor, "move_present", "move statements (lock, copy, delete)", False),
     (retry.FailedJobRetrier, "push", "push a page (statements + commit)", False),
-    (executor.Progress, "_write", "progress writes (control database + log line)", False),
+    (perform.Progress, "_write", "progress writes (control database + log line)", False),
     (store.SpoolStore, "add", "control: enqueue's row", False),
     (store.SpoolStore, "release_expired", "control: expired leases", False),
     (store.SpoolStore, "due", "control: due rows", False),
@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--mariadb", choices=("shared", "own"), default="own")
     parser.add_argument("--buffer-pool", default="1G")
-    parser.add_argument("--page-size", type=int, default=executor.BATCH_SIZE,
-                        help=f"rows per page and per transaction (the executor's: {executor.BATCH_SIZE})")
+    parser.add_argument("--page-size", type=int, default=perform.BATCH_SIZE,
+                        help=f"rows per page and per transaction (the executor's: {perform.BATCH_SIZE})")
     args = parser.parse_args(argv)
-    executor.BATCH_SIZE = args.page_size
+    perform.BATCH_SIZE = args.page_size
     require_php()
     ensure_app_dirs()
     own = args.engine == "mysql" and args.mariadb == "own"

@@ -41,11 +41,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from orchestration.resources import ControlDatabaseResource
-from orchestration.sensors.spool import spool_sensor
-from resources.control.database import ControlDatabase
-from resources.control.models import utcnow
-from resources.settings import spool_lease_seconds
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.spool.sensors import spool_sensor
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import utcnow
+from resources.common.settings import spool_lease_seconds
 from resources.spool.store import TABLE, SpoolStore
 
 ENGINES = ("sqlite", "postgresql")

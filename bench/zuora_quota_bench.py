@@ -3,12 +3,12 @@
 Run: .venv/bin/python bench/zuora_quota_bench.py [--workflows 20000] [--quota 5000] [--hour-seconds 60]
      [--requests-per-minute 24000] [--concurrency 10]
 
-Starts `python -m resources.zuora_fake` in its own process group with one tenant of
+Starts `python -m sandbox.zuora_server` in its own process group with one tenant of
 `--workflows` workflows (0-3 tasks each) whose quota is `--quota` requests per "hour" — a window
 of `--hour-seconds` real seconds, so an hour of Zuora's quota passes in a minute (the server's
 windows are plain seconds; its `RateLimit-Reset` counts real seconds too). Then:
 
-- baseline, the seed's loop (seed 001 WorkflowSyncService: list, then each export in turn, no
+- baseline, the naive loop (list, then each export in turn, no
   rate-limit handling) for one run: it stops at its first 429 and, having no memory of what it
   stored, would start from the first workflow again next hour, so it never completes;
 - fleetops: `sync_workflows` + `sync_tasks` as a zuora_sync run does, run again whenever the
@@ -34,9 +34,9 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import RetrySettings, TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from tests.harness.zuora import running_zuora_server
@@ -85,19 +85,19 @@ def main() -> int:
         admin.settings("bench", quota=quota)  # a fresh window for fleetops
         admin.reset_stats("bench")
 
-        box = SecretBox(new_key())
+        secret_box = SecretBox(new_key())
         with throwaway_database("sqlite") as throwaway:
             db = ControlDatabase(throwaway.url)
             db.migrate()
-            CustomerRegistry(db, box).add(CustomerSpec(
+            CustomerRegistry(db, secret_box).add(CustomerSpec(
                 name="bench", base_url=url, client_id=client_id, client_secret=secret,
                 max_concurrency=args.concurrency, requests_per_minute=args.requests_per_minute))
             tokens = TokenCache()
             started = time.perf_counter()
             runs: list[tuple[str, int, str | None]] = []
             while len(runs) < 4 * args.workflows // args.quota + 4:
-                result = sync_workflows(db, box, "bench", retry=STOP_AT_THE_QUOTA, tokens=tokens)
-                sync_tasks(db, box, "bench")
+                result = sync_workflows(db, secret_box, "bench", retry=STOP_AT_THE_QUOTA, tokens=tokens)
+                sync_tasks(db, secret_box, "bench")
                 runs.append((result.status, result.exported, result.until))
                 print(f"  run {len(runs)}: {result.status}, {result.exported} exported, "
                       f"{result.list_calls} list calls" + (f", quota back at {result.until}" if result.until
@@ -112,7 +112,7 @@ def main() -> int:
     exports, refused = stats["by_kind"].get("export", 0), stats["by_status"].get("429", 0)
     print(f"zuora first sync under a quota: {args.workflows:,} workflows, {args.quota:,} requests per "
           f"{args.hour_seconds:g} s window ('an hour')")
-    print(f"  baseline (seed loop): stopped by HTTP {base_status} after {base_exports:,} exports "
+    print(f"  baseline (naive loop): stopped by HTTP {base_status} after {base_exports:,} exports "
           f"({base_stats['by_status'].get('429', 0)} 429s); it restarts from the first workflow every run: never "
           f"completes")
     print(f"  fleetops: {runs[-1][0]} after {len(runs)} runs ({elapsed:.0f} s), {stats['requests']:,} requests, "

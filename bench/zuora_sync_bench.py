@@ -3,10 +3,10 @@
 Run: .venv/bin/python bench/zuora_sync_bench.py [--workflows 1000] [--latency-ms 20] [--concurrency 10]
      [--requests-per-minute 24000] [--engine sqlite|postgresql]
 
-Starts `python -m resources.zuora_fake` in its own process group with one tenant of
+Starts `python -m sandbox.zuora_server` in its own process group with one tenant of
 `--workflows` workflows (0-40 tasks each) answering every call after `--latency-ms`. Then:
 
-- baseline, the seed's loop (seed 001 WorkflowSyncService): one token, the list pages one after
+- baseline, the naive loop: one token, the list pages one after
   another, and for each listed workflow in turn its export download, the upsert of its row and
   of its tasks (the same upsert statement fleetops uses, one transaction per workflow), then the
   stale deletion; a plain HTTP call per request, as Laravel's Http facade makes;
@@ -36,12 +36,12 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throwaway import throwaway_database
-from resources.control.database import ControlDatabase
-from resources.control.id_lists import chunks
-from resources.control.models import Task, Workflow, utcnow
-from resources.control.upsert import upsert
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.control.id_lists import chunks
+from resources.common.control.models import Task, Workflow, utcnow
+from resources.common.control.upsert import upsert
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.records import export_tasks, parse_listing
@@ -78,7 +78,7 @@ def baseline(db: ControlDatabase, customer_id: int, url: str, client_id: str, se
 
 
 def _store(db: ControlDatabase, customer_id: int, listing: dict[str, Any], export: dict[str, Any]) -> None:
-    """One workflow's upsert and its tasks' (seed: Workflow::updateOrCreate, then syncTasksFromJson)."""
+    """One workflow's upsert and then its tasks', row by row, as a naive sync does."""
     now = utcnow()
     with db.engine.begin() as conn:
         upsert(conn, WORKFLOWS, [{"customer_id": customer_id, **listing, "json_export": export,
@@ -104,19 +104,19 @@ def snapshot(db: ControlDatabase) -> tuple[dict[str, Any], set[tuple[str, str]]]
     return exports, tasks
 
 
-def register(db: ControlDatabase, box: SecretBox, url: str, client_id: str, secret: str, concurrency: int,
+def register(db: ControlDatabase, secret_box: SecretBox, url: str, client_id: str, secret: str, concurrency: int,
              per_minute: int) -> int:
-    CustomerRegistry(db, box).add(CustomerSpec(name="bench", base_url=url, client_id=client_id,
+    CustomerRegistry(db, secret_box).add(CustomerSpec(name="bench", base_url=url, client_id=client_id,
                                                client_secret=secret, max_concurrency=concurrency,
                                                requests_per_minute=per_minute))
-    return CustomerRegistry(db, box).id_of("bench")
+    return CustomerRegistry(db, secret_box).id_of("bench")
 
 
-def fleetops_sync(db: ControlDatabase, box: SecretBox, tokens: TokenCache) -> tuple[float, Any]:
+def fleetops_sync(db: ControlDatabase, secret_box: SecretBox, tokens: TokenCache) -> tuple[float, Any]:
     """What one zuora_sync run does: the workflows, then the tasks; returns seconds and the workflow result."""
     started = time.perf_counter()
-    result = sync_workflows(db, box, "bench", tokens=tokens)
-    sync_tasks(db, box, "bench")
+    result = sync_workflows(db, secret_box, "bench", tokens=tokens)
+    sync_tasks(db, secret_box, "bench")
     return time.perf_counter() - started, result
 
 
@@ -134,7 +134,7 @@ def main() -> int:
         client_id, secret = str(uuid.uuid4()), uuid.uuid4().hex
         admin.add_tenant("bench", client_id, secret, workflows=args.workflows, max_tasks=40)
         admin.faults("bench", latency_ms=args.latency_ms)
-        box = SecretBox(new_key())
+        secret_box = SecretBox(new_key())
         figures: dict[str, Any] = {}
         with throwaway_database(args.engine) as base_db, throwaway_database(args.engine) as ours_db, \
                 throwaway_database(args.engine) as four_db:
@@ -142,25 +142,25 @@ def main() -> int:
                    (("baseline", base_db), ("fleetops", ours_db), ("four", four_db))}
             for db in dbs.values():
                 db.migrate()
-            base_id = register(dbs["baseline"], box, url, client_id, secret, 1, 50_000)
-            register(dbs["fleetops"], box, url, client_id, secret, args.concurrency, args.requests_per_minute)
-            register(dbs["four"], box, url, client_id, secret, 4, args.requests_per_minute)
+            base_id = register(dbs["baseline"], secret_box, url, client_id, secret, 1, 50_000)
+            register(dbs["fleetops"], secret_box, url, client_id, secret, args.concurrency, args.requests_per_minute)
+            register(dbs["four"], secret_box, url, client_id, secret, 4, args.requests_per_minute)
 
             admin.reset_stats("bench")
             figures["baseline"] = baseline(dbs["baseline"], base_id, url, client_id, secret)
             figures["baseline_stats"] = admin.stats("bench")
             admin.reset_stats("bench")
             tokens = TokenCache()  # one process: the resync below reuses the token, as a CLI --all would
-            figures["fleetops"], full = fleetops_sync(dbs["fleetops"], box, tokens)
+            figures["fleetops"], full = fleetops_sync(dbs["fleetops"], secret_box, tokens)
             figures["fleetops_stats"] = admin.stats("bench")
             assert full.status == "complete" and full.created == args.workflows, full.summary()
             figures["workflows_only"] = full.seconds
             assert snapshot(dbs["fleetops"]) == snapshot(dbs["baseline"]), "fleetops and the seed disagree"
             admin.reset_stats("bench")
-            figures["four"], _ = fleetops_sync(dbs["four"], box, TokenCache())
+            figures["four"], _ = fleetops_sync(dbs["four"], secret_box, TokenCache())
             figures["four_stats"] = admin.stats("bench")
             admin.reset_stats("bench")
-            figures["resync"], again = fleetops_sync(dbs["fleetops"], box, tokens)
+            figures["resync"], again = fleetops_sync(dbs["fleetops"], secret_box, tokens)
             figures["resync_stats"] = admin.stats("bench")
             for db in dbs.values():
                 db.dispose()
@@ -172,7 +172,7 @@ def report(args: argparse.Namespace, figures: dict[str, Any], again: Any, limit_
     ours, four, base = figures["fleetops_stats"], figures["four_stats"], figures["baseline_stats"]
     resync = figures["resync_stats"]["by_kind"]
     print(f"zuora sync, {args.workflows} workflows, {args.latency_ms:g} ms latency, {args.engine}")
-    print(f"  baseline (seed loop): {figures['baseline']:.2f} s, {base['by_kind']}, "
+    print(f"  baseline (naive loop): {figures['baseline']:.2f} s, {base['by_kind']}, "
           f"peak {base['peak_per_second']}/s, {base['max_in_flight']} in flight")
     for label, seconds, stats, concurrency in (("fleetops", figures["fleetops"], ours, args.concurrency),
                                                ("fleetops", figures["four"], four, 4)):

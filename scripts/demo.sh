@@ -25,12 +25,12 @@ ZUORA_PORT="${ZUORA_PORT:-$("$BIN/python" -c 'import socket; s = socket.socket()
 ZUORA_URL="http://127.0.0.1:$ZUORA_PORT"
 
 "$BIN/fleetops" init
-"$BIN/fleetops" demo seed --zuora-url "$ZUORA_URL"
+"$BIN/python" -m sandbox.demo seed --zuora-url "$ZUORA_URL"
 
 # The local Zuora-compatible server, in its own process group; the trap stops it with the demo,
 # and --exit-with-parent stops it should this script be killed before its trap could run.
 rm -f "$ZUORA_DIR/url"
-setsid "$BIN/python" -m resources.zuora_fake --port "$ZUORA_PORT" --tenants "$ZUORA_DIR/tenants.json" \
+setsid "$BIN/python" -m sandbox.zuora_server --port "$ZUORA_PORT" --tenants "$ZUORA_DIR/tenants.json" \
   --url-file "$ZUORA_DIR/url" --exit-with-parent > "$ZUORA_DIR/server.log" 2>&1 &
 ZUORA_PID=$!
 echo "$ZUORA_PID" > "$ZUORA_DIR/server.pid"
@@ -41,7 +41,7 @@ trap 'exit 143' TERM
 for _ in $(seq 100); do [ -s "$ZUORA_DIR/url" ] && break; sleep 0.1; done
 [ -s "$ZUORA_DIR/url" ] || { echo "the local Zuora server did not start:" >&2; cat "$ZUORA_DIR/server.log" >&2; exit 1; }
 
-"$BIN/fleetops" demo materialize
+"$BIN/python" -m sandbox.demo materialize
 
 echo
 echo "fleetops demo: Dagster UI at http://127.0.0.1:${PORT}  (Ctrl-C stops it)"

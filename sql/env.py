@@ -6,9 +6,9 @@ fleetops runs migrations programmatically (`fleetops init`), handing over its en
 
 from alembic import context
 
-from resources.control.database import make_engine
-from resources.control.models import Base
-from resources.settings import control_database_url
+from resources.common.control.database import make_engine
+from resources.common.control.models import Base
+from resources.common.settings import control_database_url
 
 config = context.config
 engine = config.attributes.get("engine") or make_engine(context.get_x_argument(as_dictionary=True).get(

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from resources.errors import SecretError, ValidationError
+from resources.common.errors import SecretError, ValidationError
 
 _BASE64_PREFIX = "base64:"
 _KEY_SIZES = (16, 32)  # AES-128 / AES-256, the ciphers Laravel supports
@@ -77,8 +77,8 @@ def _envelope(sealed: str) -> dict[str, str]:
     return envelope
 
 
-def _b64(text: str, what: str) -> bytes:
+def _b64(text: str, part: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise DecryptError(f"the envelope's {what} is not base64") from None
+        raise DecryptError(f"the envelope's {part} is not base64") from None

@@ -21,7 +21,7 @@ from typing import Any
 
 import phpserialize
 
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 from resources.laravel.encrypter import DecryptError, decrypt
 from resources.laravel.payload import PHP_SERIALIZED_OBJECT_PREFIX
 from resources.laravel.php_json import PhpJsonError, php_decode, php_encode

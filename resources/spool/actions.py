@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from resources.control.models import utcnow
-from resources.errors import ValidationError
-from resources.identifiers import queue_name
-from resources.laravel.failed_edits import Selection
+from resources.common.control.models import utcnow
+from resources.common.errors import ValidationError
+from resources.common.identifiers import queue_name
+from resources.failures.editor import Selection
 
 MAX_HOURS = 24 * 366 * 10
 MAX_IDS = 100_000

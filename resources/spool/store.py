@@ -16,14 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.control.models import SpoolAction, utcnow
-from resources.errors import NotFoundError, ValidationError
-from resources.settings import spool_backoff_seconds, spool_lease_seconds
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import SpoolAction, utcnow
+from resources.common.errors import NotFoundError, ValidationError
+from resources.common.settings import spool_backoff_seconds, spool_lease_seconds
+from resources.spool.statuses import COMPLETED, FAILED, PENDING, PROCESSING, STATUSES
 
 TABLE = SpoolAction.__table__
-STATUSES = ("pending", "processing", "completed", "failed")
-SOURCES = ("cli", "launchpad", "api", "auto")
 MAX_BACKOFF_SECONDS = 900
 ERROR_CHARS = 4_000
 
@@ -57,9 +56,9 @@ class SpoolStore:
     def add(self, values: dict[str, Any], *, claim_for: str | None = None) -> int:
         """Insert a row; with `claim_for` it is born claimed by that run (the Launchpad executes at once)."""
         now = utcnow()
-        row = {"status": "pending", "attempts": 0, "available_at": now, "created_at": now, "updated_at": now, **values}
+        row = {"status": PENDING, "attempts": 0, "available_at": now, "created_at": now, "updated_at": now, **values}
         if claim_for:
-            row.update(status="processing", run_id=claim_for, claimed_at=now, attempts=1)
+            row.update(status=PROCESSING, run_id=claim_for, claimed_at=now, attempts=1)
         with self.db.session() as session:
             return int(session.execute(sa.insert(TABLE).values(**row).returning(TABLE.c.id)).scalar_one())
 
@@ -70,7 +69,7 @@ class SpoolStore:
         (the due index)."""
         query = (
             sa.select(TABLE.c.id, TABLE.c.project, TABLE.c.attempts)
-            .where(TABLE.c.status == "pending", TABLE.c.available_at <= (now or utcnow()))
+            .where(TABLE.c.status == PENDING, TABLE.c.available_at <= (now or utcnow()))
             .order_by(TABLE.c.priority.desc(), TABLE.c.available_at, TABLE.c.id)
             .limit(limit)
         )
@@ -86,15 +85,15 @@ class SpoolStore:
             return []
         now = utcnow()
         candidates = sa.select(TABLE.c.id).where(
-            TABLE.c.id.in_(ids), TABLE.c.status == "pending", TABLE.c.available_at <= now
+            TABLE.c.id.in_(ids), TABLE.c.status == PENDING, TABLE.c.available_at <= now
         )
         with self.db.session() as session:
             if session.bind.dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
             taken = session.execute(
                 sa.update(TABLE)
-                .where(TABLE.c.id.in_(candidates.scalar_subquery()), TABLE.c.status == "pending")
-                .values(status="processing", run_id=run_id, claimed_at=now, updated_at=now,
+                .where(TABLE.c.id.in_(candidates.scalar_subquery()), TABLE.c.status == PENDING)
+                .values(status=PROCESSING, run_id=run_id, claimed_at=now, updated_at=now,
                         attempts=TABLE.c.attempts + 1, error=None, progress=None)
                 .returning(TABLE.c.id)
             ).scalars().all()
@@ -102,7 +101,7 @@ class SpoolStore:
 
     def claimed_by(self, run_id: str, ids: list[int]) -> list[Claimed]:
         query = (
-            sa.select(TABLE).where(TABLE.c.id.in_(ids), TABLE.c.run_id == run_id, TABLE.c.status == "processing")
+            sa.select(TABLE).where(TABLE.c.id.in_(ids), TABLE.c.run_id == run_id, TABLE.c.status == PROCESSING)
             .order_by(TABLE.c.priority.desc(), TABLE.c.id)
         )
         with self.db.session() as session:
@@ -117,8 +116,8 @@ class SpoolStore:
 
     def complete(self, spool_id: int, run_id: str, result: dict[str, Any]) -> Settled:
         now = utcnow()
-        self._update(spool_id, run_id, status="completed", result=result, processed_at=now, updated_at=now, error=None)
-        return Settled(spool_id, "completed")
+        self._update(spool_id, run_id, status=COMPLETED, result=result, processed_at=now, updated_at=now, error=None)
+        return Settled(spool_id, COMPLETED)
 
     def fail(self, spool_id: int, run_id: str | None, error: str, *, retryable: bool,
              result: dict[str, Any] | None = None) -> Settled:
@@ -126,24 +125,24 @@ class SpoolStore:
         now = utcnow()
         with self.db.session() as session:
             row = session.get(SpoolAction, spool_id)
-            if row is None or row.status != "processing" or (run_id is not None and row.run_id != run_id):
+            if row is None or row.status != PROCESSING or (run_id is not None and row.run_id != run_id):
                 return Settled(spool_id, row.status if row else "missing")
             row.error = error[:ERROR_CHARS]
             row.result = result
             row.updated_at = now
             if retryable and row.attempts < row.max_attempts:
                 delay = min(spool_backoff_seconds() * 2 ** max(row.attempts - 1, 0), MAX_BACKOFF_SECONDS)
-                row.status, row.available_at, row.run_id, row.claimed_at = "pending", now + timedelta(
+                row.status, row.available_at, row.run_id, row.claimed_at = PENDING, now + timedelta(
                     seconds=delay), None, None
-                return Settled(spool_id, "pending", row.available_at)
-            row.status, row.processed_at = "failed", now
-            return Settled(spool_id, "failed")
+                return Settled(spool_id, PENDING, row.available_at)
+            row.status, row.processed_at = FAILED, now
+            return Settled(spool_id, FAILED)
 
     def release_run(self, run_id: str, reason: str) -> list[Settled]:
         """The run died: its rows are failed attempts (retried while attempts remain)."""
         with self.db.session() as session:
             ids = session.scalars(
-                sa.select(TABLE.c.id).where(TABLE.c.run_id == run_id, TABLE.c.status == "processing")
+                sa.select(TABLE.c.id).where(TABLE.c.run_id == run_id, TABLE.c.status == PROCESSING)
             ).all()
         return [self.fail(i, run_id, reason, retryable=True) for i in ids]
 
@@ -153,7 +152,7 @@ class SpoolStore:
         with self.db.session() as session:
             stale = session.execute(
                 sa.select(TABLE.c.id, TABLE.c.run_id)
-                .where(TABLE.c.status == "processing", TABLE.c.updated_at < cutoff)
+                .where(TABLE.c.status == PROCESSING, TABLE.c.updated_at < cutoff)
             ).all()
         return [self.fail(i, run, f"lease expired: run {run} stopped reporting", retryable=True) for i, run in stale]
 
@@ -170,8 +169,8 @@ class SpoolStore:
         now = utcnow()
         with self.db.session() as session:
             done = session.execute(
-                sa.update(TABLE).where(TABLE.c.id == spool_id, TABLE.c.status == "pending")
-                .values(status="failed", error="cancelled by operator", processed_at=now, updated_at=now)
+                sa.update(TABLE).where(TABLE.c.id == spool_id, TABLE.c.status == PENDING)
+                .values(status=FAILED, error="cancelled by operator", processed_at=now, updated_at=now)
             ).rowcount
         if not done:
             status = self.get(spool_id)["status"]
@@ -181,7 +180,7 @@ class SpoolStore:
         with self.db.session() as session:
             session.execute(
                 sa.update(TABLE)
-                .where(TABLE.c.id == spool_id, TABLE.c.run_id == run_id, TABLE.c.status == "processing")
+                .where(TABLE.c.id == spool_id, TABLE.c.run_id == run_id, TABLE.c.status == PROCESSING)
                 .values(**values)
             )
 

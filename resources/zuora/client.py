@@ -34,7 +34,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from resources.registry.customers import base_url as checked_base_url
+from resources.fleet.registry.customers import base_url as checked_base_url
 from resources.zuora.errors import (
     QuotaExhausted,
     RequestBudgetSpent,

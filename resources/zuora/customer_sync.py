@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry, Tenant
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.registry.customers import CustomerRegistry, Tenant
 from resources.zuora.client import RetrySettings, TokenCache, ZuoraClient
 from resources.zuora.quota import QuotaGauge
 from resources.zuora.request_budget import RequestBudget
@@ -20,7 +20,7 @@ def open_client(tenant: Tenant, *, retry: RetrySettings | None = None, tokens: T
                        retry=retry, tokens=tokens, entity_id=tenant.entity_id, gauge=gauge)
 
 
-def sync_workflows(db: ControlDatabase, box: SecretBox, customer: str, *, full: bool = False,
+def sync_workflows(db: ControlDatabase, secret_box: SecretBox, customer: str, *, full: bool = False,
                    progress: SyncProgress | None = None, retry: RetrySettings | None = None,
                    tokens: TokenCache | None = None) -> WorkflowSyncResult:
     """List, export what changed, upsert, delete what Zuora no longer has; the outcome is kept on the customer.
@@ -28,7 +28,7 @@ def sync_workflows(db: ControlDatabase, box: SecretBox, customer: str, *, full: 
     The run spends at most what is left of the customer's hourly and daily request budgets, and
     makes no call at all while a quota an earlier run found used up has not returned.
     """
-    tenant = CustomerRegistry(db, box).tenant(customer)
+    tenant = CustomerRegistry(db, secret_box).tenant(customer)
     budget = RequestBudget(db, tenant.id, tenant.requests_per_hour, tenant.requests_per_day)
     allowance = budget.allowance()
     gauge = QuotaGauge(budget=allowance.requests, budget_until=allowance.renews_at, exhausted_until=tenant.quota_until)
@@ -41,6 +41,6 @@ def sync_workflows(db: ControlDatabase, box: SecretBox, customer: str, *, full: 
     return result
 
 
-def sync_tasks(db: ControlDatabase, box: SecretBox, customer: str) -> TaskExtractionResult:
+def sync_tasks(db: ControlDatabase, secret_box: SecretBox, customer: str) -> TaskExtractionResult:
     """Re-extract the customer's tasks from its stored exports (no Zuora call, no secret needed)."""
-    return extract_tasks(db, CustomerRegistry(db, box).id_of(customer), customer)
+    return extract_tasks(db, CustomerRegistry(db, secret_box).id_of(customer), customer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from resources.errors import FleetopsError
+from resources.common.errors import FleetopsError
 
 
 class ZuoraError(FleetopsError):

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.control.models import ZuoraRequestUsage
-from resources.control.upsert import INSERTS
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import ZuoraRequestUsage
+from resources.common.control.upsert import INSERTS
 
 USAGE = ZuoraRequestUsage.__table__
 

@@ -1,6 +1,6 @@
 """One customer's `tasks`, re-extracted from the exports stored in `workflows` (no Zuora call).
 
-Seed 001's "re-extract tasks": each stored export's `tasks` are upserted by (workflow, task id)
+Re-extracting tasks: each stored export's `tasks` are upserted by (workflow, task id)
 and the workflow's tasks that its export no longer has are deleted. A workflow without a
 stored export, or whose export has no task list, keeps the tasks it has: a missing or broken
 export is never read as "this workflow has no tasks". Only differences are written, so
@@ -14,9 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.control.id_lists import chunks
-from resources.control.models import Task, Workflow, utcnow
+from resources.common.control.database import ControlDatabase
+from resources.common.control.id_lists import chunks
+from resources.common.control.models import Task, Workflow, utcnow
 from resources.zuora.records import RecordError, TaskRecord, export_tasks
 from resources.zuora.workflow_sync import SyncError
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resources.registry.customers import Tenant
+from resources.fleet.registry.customers import Tenant
 from resources.zuora.client import RetrySettings, TokenCache
 from resources.zuora.customer_sync import open_client
 from resources.zuora.errors import ZuoraAuthError, ZuoraError, ZuoraForbidden

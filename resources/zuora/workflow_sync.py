@@ -35,10 +35,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.control.id_lists import chunks
-from resources.control.models import Customer, Workflow, utcnow
-from resources.control.upsert import upsert
+from resources.common.control.database import ControlDatabase
+from resources.common.control.id_lists import chunks
+from resources.common.control.models import Customer, Workflow, utcnow
+from resources.common.control.upsert import upsert
 from resources.zuora.client import ZuoraClient
 from resources.zuora.errors import QuotaExhausted, RequestBudgetSpent, ZuoraError, ZuoraForbidden, ZuoraNotFound
 from resources.zuora.records import Page, RecordError, WorkflowListing, parse_listing

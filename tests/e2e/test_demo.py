@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from resources.zuora_fake.admin import FakeZuoraAdmin
+from sandbox.zuora_server.admin import FakeZuoraAdmin
 from tests.harness.demo_stack import DemoStack
 from tests.harness.processes import wait_until
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from resources.control.database import ControlDatabase
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
 from tests.harness.dagster_stack import DagsterStack, running_dagster
 from tests.harness.processes import wait_until
 from tests.harness.small_fleet import register_fleet
@@ -37,10 +37,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, zuora_server: ZuoraServer):
             for name in ("FLEETOPS_HOME", "FLEETOPS_SECRET_KEY"):
                 patch.setenv(name, stack.env[name])
             patch.delenv("FLEETOPS_DATABASE_URL", raising=False)
-            db, box = ControlDatabase(), SecretBox(stack.env["FLEETOPS_SECRET_KEY"])
+            db, secret_box = ControlDatabase(), SecretBox(stack.env["FLEETOPS_SECRET_KEY"])
             with stack.instance() as instance:
-                keys = register_fleet(instance, db, box, root / "apps", projects=4, redis=2, dead=("app0002",))
-                ZuoraCustomers(zuora_server, db, box).add("acme", workflows=2)
+                keys = register_fleet(instance, db, secret_box, root / "apps", projects=4, redis=2, dead=("app0002",))
+                ZuoraCustomers(zuora_server, db, secret_box).add("acme", workflows=2)
             db.dispose()
         yield stack, keys
 

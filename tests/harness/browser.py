@@ -34,7 +34,7 @@ class Ui:
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
-        self.page.screenshot(path=path, animations="disabled")  # transitions finished, e.g. a box being ticked
+        self.page.screenshot(path=path, animations="disabled")  # transitions finished, e.g. a secret_box being ticked
         return path
 
     @contextmanager

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from orchestration.cli.main import cli
-from resources.secrets import new_key
+from cli.main import cli
+from resources.common.secrets import new_key
 
 
 @dataclass

@@ -28,7 +28,7 @@ import requests
 from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
-from resources.secrets import new_key
+from resources.common.secrets import new_key
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY
 from tests.harness.processes import free_port, process_group, wait_until

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from resources.control.database import ControlDatabase
-from resources.demo_fleet import DemoSummary, seed_demo_fleet
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
+from sandbox.demo.fleet import DemoSummary, seed_demo_fleet
 
 
 @dataclass
 class DemoFleet:
     home: Path
     db: ControlDatabase
-    box: SecretBox
+    secret_box: SecretBox
     summary: DemoSummary
 
 
@@ -30,7 +30,7 @@ def demo_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo
     monkeypatch.setenv("FLEETOPS_SECRET_KEY", key)
     db = ControlDatabase()
     db.migrate()
-    box = SecretBox(key)
-    summary = seed_demo_fleet(tmp_path, db, box)
-    yield DemoFleet(tmp_path, db, box, summary)
+    secret_box = SecretBox(key)
+    summary = seed_demo_fleet(tmp_path, db, secret_box)
+    yield DemoFleet(tmp_path, db, secret_box, summary)
     db.dispose()

@@ -34,7 +34,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from resources.laravel.factory import JobProperty, JobSpec
+from sandbox.laravel.payloads import JobProperty, JobSpec
 from tests.harness.services import REDIS_URL
 
 Store = Literal["sqlite", "pgsql", "mysql", "redis"]

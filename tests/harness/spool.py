@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,6 +26,17 @@ def register(fleetops: Fleetops, app: LaravelApp, key: str = "app", *, app_key: 
     fleetops.env[APP_KEY_ENV] = APP_KEY
     fleetops.ok(*args, *extra)
     return key
+
+
+def failed_rows(source: LaravelApp | str, columns: str = "*") -> list[dict[str, Any]]:
+    """A failed-job table read back directly, oldest first: an app's, or the one at a SQLAlchemy URL."""
+    engine = source.engine() if isinstance(source, LaravelApp) else sa.create_engine(source, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(f"SELECT {columns} FROM failed_jobs ORDER BY id")).mappings()
+            return [dict(row) for row in rows]
+    finally:
+        engine.dispose()
 
 
 def failed_count(app: LaravelApp) -> int:

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from resources.control.database import ControlDatabase
-from resources.registry.customers import CustomerRegistry, CustomerSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import RetrySettings, TokenCache
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.task_extraction import TaskExtractionResult
 from resources.zuora.workflow_sync import WorkflowSyncResult
-from resources.zuora_fake.admin import FakeZuoraAdmin
+from sandbox.zuora_server.admin import FakeZuoraAdmin
 from tests.harness.processes import process_group, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +40,9 @@ class ZuoraServer:
 
 @contextmanager
 def running_zuora_server(workdir: Path) -> Iterator[ZuoraServer]:
-    """`python -m resources.zuora_fake` in its own process group (log in `workdir`), stopped on leaving."""
+    """`python -m sandbox.zuora_server` in its own process group (log in `workdir`), stopped on leaving."""
     url_file = workdir / "url"
-    argv = [sys.executable, "-m", "resources.zuora_fake", "--url-file", str(url_file)]
+    argv = [sys.executable, "-m", "sandbox.zuora_server", "--url-file", str(url_file)]
     with process_group(argv, env={"PATH": "/usr/bin:/bin"}, cwd=REPO, log=workdir / "server.log"):
         url = wait_until(lambda: url_file.exists() and url_file.read_text(), timeout=30, what="the fake Zuora server")
         admin = FakeZuoraAdmin(url)
@@ -63,7 +63,7 @@ class ZuoraCustomers:
 
     server: ZuoraServer
     db: ControlDatabase
-    box: SecretBox
+    secret_box: SecretBox
     tokens: TokenCache = field(default_factory=TokenCache)
     tenants: dict[str, str] = field(default_factory=dict)  # customer -> tenant name on the server
 
@@ -85,17 +85,17 @@ class ZuoraCustomers:
         secret = secret or f"secret-{uuid.uuid4().hex}"
         self.admin.add_tenant(tenant, client_id, secret, workflows=workflows, max_tasks=max_tasks, seed=seed,
                               snake_case=snake_case, **(tenant_settings or {}))
-        CustomerRegistry(self.db, self.box).add(CustomerSpec(
+        CustomerRegistry(self.db, self.secret_box).add(CustomerSpec(
             name=customer, base_url=self.server.url, client_id=client_id, client_secret=register_secret or secret,
             max_concurrency=max_concurrency, requests_per_minute=requests_per_minute, **customer_fields))
         self.tenants[customer] = tenant
         return tenant
 
     def sync(self, customer: str, *, full: bool = False) -> WorkflowSyncResult:
-        return sync_workflows(self.db, self.box, customer, full=full, retry=FAST_RETRY, tokens=self.tokens)
+        return sync_workflows(self.db, self.secret_box, customer, full=full, retry=FAST_RETRY, tokens=self.tokens)
 
     def tasks(self, customer: str) -> TaskExtractionResult:
-        return sync_tasks(self.db, self.box, customer)
+        return sync_tasks(self.db, self.secret_box, customer)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

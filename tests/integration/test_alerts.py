@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from resources.alerts import WebhookSender
+from resources.common.alerts import WebhookSender
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import Listeners, Webhook
 

@@ -12,10 +12,10 @@ import dagster as dg
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
 from orchestration.definitions import defs
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
-from resources.control.database import ControlDatabase
-from resources.secrets import SecretBox, new_key
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
 from tests.harness.small_fleet import register_fleet
 
 RESOURCES = {"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource(), "alerts": AlertWebhookResource()}

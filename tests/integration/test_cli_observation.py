@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from orchestration.cli.main import cli
-from resources.control.models import utcnow
-from resources.failure_snapshot import FailureSnapshot
-from resources.laravel.connections import database_engine
-from resources.laravel.failed_store import DatabaseFailedStore
+from cli.main import cli
+from resources.common.control.models import utcnow
+from resources.failures.snapshot import FailureSnapshot
+from resources.failures.store import DatabaseFailedStore
+from resources.fleet.connections import database_engine
 from tests.harness.fleet import DemoFleet
 
 
@@ -56,7 +56,7 @@ def test_failed_show_reads_the_full_job_from_the_source(snapshotted: DemoFleet) 
     shown = ok_json("failed", "show", "shop", listed["id"])
     assert shown["uuid"] == listed["uuid"] and shown["payload"]["uuid"] == listed["uuid"]
     assert "Stack trace:" in shown["exception"] and len(shown["exception"]) > 3000
-    assert shown["command_properties"]  # scalar properties of the serialized job, as seed 002 wanted
+    assert shown["command_properties"]  # scalar properties of the serialized job, what an operator reads first
     by_number = ok_json("failed", "show", "shop", str(shown["laravel_id"]))
     assert by_number["uuid"] == shown["uuid"]
     human = run("failed", "show", "shop", listed["id"])
@@ -90,8 +90,8 @@ def test_bad_input_is_one_line_exit_2(snapshotted: DemoFleet, args: list[str], m
 
 
 def test_a_select_only_role_can_snapshot(demo_fleet: DemoFleet, pg_url: str) -> None:
-    from resources.laravel.factory import write_failed_jobs
     from resources.laravel.schema import create_laravel_tables
+    from sandbox.laravel.failed_jobs import write_failed_jobs
 
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     create_laravel_tables(admin)

@@ -19,11 +19,11 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resources.durations import MAX_DURATION, parse_duration
-from resources.errors import ValidationError
-from resources.identifiers import KEY, SQL_IDENTIFIER
-from resources.laravel.factory import write_failed_jobs
+from resources.common.durations import MAX_DURATION, parse_duration
+from resources.common.errors import ValidationError
+from resources.common.identifiers import KEY, SQL_IDENTIFIER
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

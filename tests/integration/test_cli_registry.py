@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from resources.control.database import ControlDatabase
+from resources.common.control.database import ControlDatabase
 from tests.harness.cli import Fleetops
 
 SHOP_DSN = "mysql://laravel:hunter2-shop@db.internal:3306/shop"

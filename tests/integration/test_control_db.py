@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from resources.control.database import ControlDatabase, newest_revision
-from resources.control.models import Base
-from resources.errors import ControlDatabaseError
+from resources.common.control.database import ControlDatabase, newest_revision
+from resources.common.control.models import Base
+from resources.common.errors import ControlDatabaseError
 from tests.harness.cli import Fleetops
 
 

@@ -14,24 +14,21 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from resources.laravel.factory import (
+from resources.laravel.payload import parse_payload
+from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.failed_jobs import failed_job_rows, write_failed_jobs
+from sandbox.laravel.payloads import (
     CATALOGUE,
     JobSpec,
-    RedisQueueKeys,
     command_object,
-    failed_job_rows,
     job_values,
     make_payload,
     payload_dict,
     php_json_encode,
     php_serialize,
-    push_redis_jobs,
     serialize_command,
-    write_failed_jobs,
-    write_jobs,
 )
-from resources.laravel.payload import parse_payload
-from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.queued_jobs import RedisQueueKeys, push_redis_jobs, write_jobs
 from tests.harness.services import REDIS_URL
 
 NOW = 1_700_000_000

@@ -14,9 +14,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from resources.laravel.factory import write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
-from resources.spool.executor import BATCH_SIZE
+from resources.spool.perform import BATCH_SIZE
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 
 NO_BACKOFF = {"FLEETOPS_SPOOL_BACKOFF_SECONDS": "0"}

@@ -5,12 +5,12 @@ from functools import partial
 import pytest
 import sqlalchemy as sa
 
-from resources.laravel.connections import database_engine
-from resources.laravel.factory import write_failed_jobs
-from resources.laravel.failed_edits import FailedJobEditor, Selection
-from resources.laravel.failed_store import DatabaseFailedStore
-from resources.laravel.queue_writes import DatabaseQueueWriter
+from resources.failures.editor import FailedJobEditor, Selection
+from resources.failures.store import DatabaseFailedStore
+from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
+from resources.queues.writers import DatabaseQueueWriter
+from sandbox.laravel.failed_jobs import write_failed_jobs
 
 
 @pytest.mark.parametrize("with_uuid", [True, False])

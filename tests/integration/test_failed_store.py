@@ -8,12 +8,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from resources.errors import NotFoundError
+from resources.common.errors import NotFoundError
+from resources.failures.store import SUMMARY_HEAD_CHARS, DatabaseFailedStore, utc_naive
 from resources.laravel.exception_text import parse_exception
-from resources.laravel.factory import failed_job_rows, write_failed_jobs
-from resources.laravel.failed_store import SUMMARY_HEAD_CHARS, DatabaseFailedStore, utc_naive
 from resources.laravel.payload import parse_payload
 from resources.laravel.schema import create_laravel_tables, define_failed_jobs
+from sandbox.laravel.failed_jobs import failed_job_rows, write_failed_jobs
 
 START, END = datetime(2024, 3, 1, 0, 0, 0), datetime(2024, 3, 8, 0, 0, 0)
 ROWS = 2_500

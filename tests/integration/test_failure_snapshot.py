@@ -7,22 +7,22 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.resources import ControlDatabaseResource
-from resources import failure_snapshot
-from resources.control.database import ControlDatabase
-from resources.control.models import FleetFailedJob
-from resources.failure_report import top_fingerprints
-from resources.failure_snapshot import MIRROR_COLUMNS, FailureSnapshot, mirror_row
-from resources.laravel.factory import write_failed_jobs
-from resources.laravel.failed_store import DatabaseFailedStore
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import MirroredFailedJob
+from resources.common.secrets import SecretBox
+from resources.failures import snapshot as failure_snapshot
+from resources.failures.report import top_fingerprints
+from resources.failures.snapshot import MIRROR_COLUMNS, FailureSnapshot, mirror_row
+from resources.failures.store import DatabaseFailedStore
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables, define_failed_jobs
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.laravel import LaravelApp
 
 START, END = datetime(2026, 11, 1), datetime(2026, 11, 8)
-MIRROR = FleetFailedJob.__table__
+MIRROR = MirroredFailedJob.__table__
 
 
 @pytest.fixture

@@ -6,20 +6,18 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.assets.failure_groups import failure_groups
-from orchestration.assets.failure_rollup import failure_rollup
-from orchestration.assets.queue_state import queue_state
-from orchestration.checks import snapshot_fresh
-from orchestration.resources import ControlDatabaseResource
-from resources.control.models import FleetFailedJob, QueueObservation, utcnow
-from resources.failure_report import failure_spike, groups
-from resources.queue_sweep import sweep
-from resources.registry.projects import ProjectRegistry, ProjectSpec
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup
+from orchestration.failures.checks import snapshot_fresh
+from orchestration.queues.assets import queue_state
+from resources.common.control.models import MirroredFailedJob, QueueObservation, utcnow
+from resources.failures.report import failure_spike, groups
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.queues.sweep import sweep
 from tests.harness.fleet import DemoFleet
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
-MIRROR = FleetFailedJob.__table__
+MIRROR = MirroredFailedJob.__table__
 
 
 def materialize(instance, assets, **kwargs) -> dg.ExecuteInProcessResult:
@@ -36,10 +34,10 @@ def instance(demo_fleet: DemoFleet):
 
 
 def test_sweep_counts_every_state_and_survives_a_dead_project(demo_fleet: DemoFleet) -> None:
-    ProjectRegistry(demo_fleet.db, demo_fleet.box).add(ProjectSpec(
+    ProjectRegistry(demo_fleet.db, demo_fleet.secret_box).add(ProjectSpec(
         key="dead", failed_db="pgsql://postgres@127.0.0.1:1/app",
         queue_connections={"database": "pgsql://postgres@127.0.0.1:1/app"}))
-    result = sweep(demo_fleet.db, demo_fleet.box)
+    result = sweep(demo_fleet.db, demo_fleet.secret_box)
     assert result.totals("shop") == {"pending": 40, "delayed": 12, "reserved": 3, "stuck": 2, "failed": 0}
     assert result.totals("crm")["stuck"] == 4
     assert set(result.errors) == {"dead"} and "cannot reach the database" in result.errors["dead"]

@@ -7,15 +7,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.assets.horizon_supervisors import horizon_supervisors
-from orchestration.resources import ControlDatabaseResource
-from resources.control.database import ControlDatabase
-from resources.control.models import RedisConnection
-from resources.errors import ValidationError
-from resources.laravel.horizon_config import check_supervisors, generate, php_check, php_value, write_atomically
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox, new_key
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.horizon.assets import horizon_supervisors
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import RedisConnection
+from resources.common.errors import ValidationError
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
+from resources.horizon.supervisors import check_supervisors, generate, php_check, php_value, write_atomically
 from tests.harness.laravel import require_php
 
 
@@ -28,8 +28,8 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ControlDatab
     monkeypatch.setenv("FLEETOPS_SECRET_KEY", key)
     db = ControlDatabase()
     db.migrate()
-    box = SecretBox(key)
-    projects, connections = ProjectRegistry(db, box), RedisRegistry(db, box)
+    secret_box = SecretBox(key)
+    projects, connections = ProjectRegistry(db, secret_box), RedisRegistry(db, secret_box)
     projects.add(ProjectSpec(key="billing", failed_db="sqlite:////srv/billing.sqlite", horizon=True,
                              redis_prefix="billing_database_",
                              queue_connections={"redis": "redis://:q-pw@10.0.0.5:6379/0"}))
@@ -39,7 +39,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ControlDatab
     connections.add(RedisSpec(name="reports", url="redis://10.0.0.6:6380/1", project="billing",
                               options={"queue_connection": "reports-redis", "queues": ["reports:pdf"]}))
     connections.add(RedisSpec(name="cache", url="redis://10.0.0.7:6379/0", project="shop"))
-    yield db, box
+    yield db, secret_box
     db.dispose()
 
 
@@ -50,9 +50,9 @@ def php_require(path: Path) -> dict:
 
 
 def test_each_horizon_project_gets_a_file_php_loads_as_the_intended_supervisors(fleet, tmp_path: Path) -> None:
-    db, box = fleet
+    db, secret_box = fleet
     out = tmp_path / "horizon"
-    run = generate(db, box, out)
+    run = generate(db, secret_box, out)
     assert run.errors == {} and [r.project for r in run.written] == ["billing"]
     assert sorted(p.name for p in out.iterdir()) == ["billing.php"]  # no temp file left, shop has no Horizon
     loaded = php_require(out / "billing.php")
@@ -70,16 +70,16 @@ def test_each_horizon_project_gets_a_file_php_loads_as_the_intended_supervisors(
 
 
 def test_unchanged_files_are_left_alone_and_changes_come_with_a_diff(fleet, tmp_path: Path) -> None:
-    db, box = fleet
+    db, secret_box = fleet
     out = tmp_path / "horizon"
-    generate(db, box, out)
+    generate(db, secret_box, out)
     before = (out / "billing.php").stat()
-    again = generate(db, box, out)
+    again = generate(db, secret_box, out)
     assert again.written == [] and [r.project for r in again.unchanged] == ["billing"]
     assert (out / "billing.php").stat().st_ino == before.st_ino and (out / "billing.php").stat().st_mtime_ns == (
         before.st_mtime_ns)
-    RedisRegistry(db, box).remove("reports")
-    (changed,) = generate(db, box, out).written
+    RedisRegistry(db, secret_box).remove("reports")
+    (changed,) = generate(db, secret_box, out).written
     diff = changed.diff()
     assert "-    'fleetops-reports' => [" in diff
     assert [line for line in diff.splitlines() if line.startswith("+")] == ["+++ billing.php"]  # only removals
@@ -88,15 +88,15 @@ def test_unchanged_files_are_left_alone_and_changes_come_with_a_diff(fleet, tmp_
 
 
 def test_a_bad_project_keeps_its_old_file_and_does_not_stop_the_others(fleet, tmp_path: Path) -> None:
-    db, box = fleet
+    db, secret_box = fleet
     out = tmp_path / "horizon"
-    generate(db, box, out)
+    generate(db, secret_box, out)
     good = (out / "billing.php").read_text()
     with db.session() as session:
         row = session.query(RedisConnection).filter_by(name="main").one()
         row.options = {**row.options, "horizon": {"balance": "sideways"}}
-    ProjectRegistry(db, box).add(ProjectSpec(key="crm", failed_db="sqlite:////srv/crm.sqlite", horizon=True))
-    run = generate(db, box, out)
+    ProjectRegistry(db, secret_box).add(ProjectSpec(key="crm", failed_db="sqlite:////srv/crm.sqlite", horizon=True))
+    run = generate(db, secret_box, out)
     assert run.errors == {"billing": "supervisor fleetops-main: balance must be auto, simple or false"}
     assert [r.project for r in run.written] == ["crm"] and php_require(out / "crm.php") == []
     assert (out / "billing.php").read_text() == good

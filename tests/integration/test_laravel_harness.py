@@ -17,19 +17,9 @@ import sqlalchemy as sa
 
 from tests.harness.laravel import ArtisanError, LaravelApp
 from tests.harness.processes import wait_until
+from tests.harness.spool import failed_rows
 
 pytestmark = pytest.mark.laravel
-
-
-def failed_rows(app: LaravelApp) -> list[dict[str, Any]]:
-    """failed_jobs read back directly, oldest first."""
-    engine = app.engine()
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT * FROM failed_jobs ORDER BY id")).mappings().all()
-    finally:
-        engine.dispose()
-    return [dict(row) for row in rows]
 
 
 def pending_sql_jobs(app: LaravelApp) -> int:

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from resources.laravel import factory
-from resources.laravel.failed_store import DatabaseFailedStore
+from resources.failures.store import DatabaseFailedStore
+from sandbox.laravel import payloads
 from tests.harness.laravel import FLAKY_JOB, LaravelApp
 
 pytestmark = pytest.mark.laravel
@@ -77,7 +77,7 @@ def test_factory_payloads_have_the_shape_laravel_writes(request: pytest.FixtureR
     finally:
         engine.dispose()
     real = job.payload.raw
-    fixture = json.loads(factory.make_payload(random.Random(1), FLAKY_JOB, redis=app.store == "redis", now=1.7e9))
+    fixture = json.loads(payloads.make_payload(random.Random(1), FLAKY_JOB, redis=app.store == "redis", now=1.7e9))
     assert list(fixture) == list(real)
     assert [k for k, _ in shape(fixture["data"])] == [k for k, _ in shape(real["data"])]
     for key in ("uuid", "displayName", "job", "maxTries", "failOnTimeout", "data"):

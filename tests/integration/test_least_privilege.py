@@ -11,10 +11,11 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.failure_snapshot import FailureSnapshot
-from resources.registry.projects import ProjectRegistry
-from resources.secrets import SecretBox
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.failures.snapshot import FailureSnapshot
+from resources.fleet.project_storage import ProjectStorage
+from resources.fleet.registry.projects import ProjectRegistry
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import LaravelApp
 from tests.harness.roles import Role, mysql_user, postgres_role
@@ -91,7 +92,8 @@ def test_select_only_role_observes_but_cannot_act_until_granted(
     for name, value in fleetops.env.items():
         monkeypatch.setenv(name, value) if value is not None else monkeypatch.delenv(name, raising=False)
     db = ControlDatabase()
-    snapshot = FailureSnapshot(db, "ro", ProjectRegistry(db, SecretBox.from_env()).failed_store("ro")).run()
+    with ProjectStorage.of(ProjectRegistry(db, SecretBox.from_env()), "ro") as storage:
+        snapshot = FailureSnapshot(db, "ro", storage.failed_store).run()
     assert snapshot.new == 5
     observed = json.loads(fleetops.ok("queues", "--project", "ro", "--json").output)  # failed: the snapshot's
     queues = {row["queue"]: row for row in observed["queues"]}

@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from orchestration.common.resources import ControlDatabaseResource
 from orchestration.definitions import defs
-from orchestration.resources import ControlDatabaseResource
-from orchestration.sensors.registry_sync import registry_partitions_sensor
+from orchestration.fleet.sensors import registry_partitions_sensor
 from tests.harness.cli import Fleetops
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from orchestration.assets.project_connectivity import project_connectivity
-from orchestration.resources import ControlDatabaseResource
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.fleet.assets import project_connectivity
 from tests.harness.fleet import DemoFleet
 
 

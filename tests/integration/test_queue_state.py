@@ -15,15 +15,16 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from resources.errors import FleetopsError
-from resources.laravel.factory import CATALOGUE, RedisQueueKeys, make_payload, push_redis_jobs, write_jobs
-from resources.laravel.queue_state import (
+from resources.common.errors import FleetopsError
+from resources.laravel.schema import create_laravel_tables, define_jobs
+from resources.queues.observers import (
     DatabaseQueueObserver,
     QueueState,
     RedisQueueObserver,
     observer_for,
 )
-from resources.laravel.schema import create_laravel_tables, define_jobs
+from sandbox.laravel.payloads import CATALOGUE, make_payload
+from sandbox.laravel.queued_jobs import RedisQueueKeys, push_redis_jobs, write_jobs
 from tests.harness.laravel import LaravelApp
 from tests.harness.services import REDIS_URL, unique_name
 

@@ -7,10 +7,10 @@ executemany on SQLite); what Laravel's worker later pops must be the same rows w
 import redis
 import sqlalchemy as sa
 
-from resources.laravel import queue_writes
-from resources.laravel.connections import database_engine
-from resources.laravel.queue_writes import DatabaseQueueWriter, QueuedJob, RedisQueueWriter
+from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
+from resources.queues import writers
+from resources.queues.writers import DatabaseQueueWriter, QueuedJob, RedisQueueWriter
 from tests.harness.services import REDIS_URL
 
 NOW = 1_700_000_000
@@ -23,7 +23,7 @@ def stored(engine: sa.Engine) -> list[tuple]:
 
 
 def test_push_stores_exact_text_in_order(any_db_url: str, monkeypatch) -> None:
-    monkeypatch.setattr(queue_writes, "MYSQL_STATEMENT_BYTES", 20_000)  # several statements per batch on MySQL
+    monkeypatch.setattr(writers, "MYSQL_STATEMENT_BYTES", 20_000)  # several statements per batch on MySQL
     engine = database_engine(any_db_url)
     create_laravel_tables(engine)
     writer = DatabaseQueueWriter(engine)

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from resources.alerts import WebhookSender
-from resources.control.database import ControlDatabase
-from resources.control.models import RedisAlert, RedisHealthLog, utcnow
-from resources.redis_alerting import Alerter, recent_alerts
-from resources.redis_health import history, sweep
-from resources.redis_probe import ProbeSettings
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox, new_key
+from resources.common.alerts import WebhookSender
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import RedisAlert, RedisHealthLog, utcnow
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
+from resources.redis.alerting import Alerter, recent_alerts
+from resources.redis.health import history, sweep
+from resources.redis.probe import ProbeSettings
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import Listeners, Webhook
 
@@ -31,7 +31,7 @@ def control(tmp_path: Path) -> ControlDatabase:
 
 
 @pytest.fixture
-def box() -> SecretBox:
+def secret_box() -> SecretBox:
     return SecretBox(new_key())
 
 
@@ -48,45 +48,45 @@ class Switch:
         return b"+PONG\r\n" if b"PING" in chunk.upper() else b"$%d\r\n%s\r\n" % (len(INFO), INFO)
 
 
-def register(db: ControlDatabase, box: SecretBox, name: str, port: int) -> None:
-    RedisRegistry(db, box).add(RedisSpec(name=name, url=f"redis://127.0.0.1:{port}/0"))
+def register(db: ControlDatabase, secret_box: SecretBox, name: str, port: int) -> None:
+    RedisRegistry(db, secret_box).add(RedisSpec(name=name, url=f"redis://127.0.0.1:{port}/0"))
 
 
-def run(db: ControlDatabase, box: SecretBox, alerter: Alerter) -> list:
-    return sweep(db, box, probe_settings=FAST, alerter=alerter).alerts
+def run(db: ControlDatabase, secret_box: SecretBox, alerter: Alerter) -> list:
+    return sweep(db, secret_box, probe_settings=FAST, alerter=alerter).alerts
 
 
 def test_a_sweep_names_the_connections_whose_status_changed(
-    control: ControlDatabase, box: SecretBox, listeners: Listeners
+    control: ControlDatabase, secret_box: SecretBox, listeners: Listeners
 ) -> None:
     switch = Switch(listeners)
-    register(control, box, "switch", switch.port)
-    register(control, box, "local", 6379)
+    register(control, secret_box, "switch", switch.port)
+    register(control, secret_box, "local", 6379)
     changes = []
     for up in (True, True, False, False, True):
         switch.up = up
-        changes.append(sweep(control, box, probe_settings=FAST).changed)
+        changes.append(sweep(control, secret_box, probe_settings=FAST).changed)
     assert changes == [{"switch", "local"}, set(), {"switch"}, set(), {"switch"}]
 
 
 def test_a_flapping_server_sends_nothing_and_held_states_one_alert_each_way(
-    control: ControlDatabase, box: SecretBox, listeners: Listeners, webhook: Webhook
+    control: ControlDatabase, secret_box: SecretBox, listeners: Listeners, webhook: Webhook
 ) -> None:
     switch = Switch(listeners)
-    register(control, box, "flappy", switch.port)
+    register(control, secret_box, "flappy", switch.port)
     alerter = Alerter(control, WebhookSender(webhook.url), consecutive=3)
     sent = []
     for up in [True, True, False, True, False, False, True, False, True, False]:  # flapping: never 3 alike
         switch.up = up
-        sent += run(control, box, alerter)
+        sent += run(control, secret_box, alerter)
     assert sent == [] and webhook.posts == []
     for _ in range(4):  # held down: one alert after the third probe, none after the fourth
         switch.up = False
-        sent += run(control, box, alerter)
+        sent += run(control, secret_box, alerter)
     assert [(a.from_status, a.to_status, a.reason, a.delivered) for a in sent] == [("up", "down", "loading", True)]
     for _ in range(3):
         switch.up = True
-        sent += run(control, box, alerter)
+        sent += run(control, secret_box, alerter)
     assert [(a.from_status, a.to_status) for a in sent] == [("up", "down"), ("down", "up")]
     assert [p["text"] for p in webhook.posts] == [
         "fleetops: Redis flappy is now DOWN (loading), was up (3 consecutive probes).",
@@ -102,12 +102,12 @@ def test_a_flapping_server_sends_nothing_and_held_states_one_alert_each_way(
 
 
 def test_the_changes_of_one_sweep_go_out_as_one_message(
-    control: ControlDatabase, box: SecretBox, webhook: Webhook
+    control: ControlDatabase, secret_box: SecretBox, webhook: Webhook
 ) -> None:
     for name in ("cache-a", "cache-b"):
-        register(control, box, name, free_port())
+        register(control, secret_box, name, free_port())
     alerter = Alerter(control, WebhookSender(webhook.url), consecutive=2)
-    sent = run(control, box, alerter) + run(control, box, alerter)
+    sent = run(control, secret_box, alerter) + run(control, secret_box, alerter)
     assert sorted(a.line() for a in sent) == ["cache-a: up -> down (refused)", "cache-b: up -> down (refused)"]
     (post,) = webhook.posts
     assert post["text"].startswith("fleetops: 2 Redis connections changed state (2 consecutive probes):")
@@ -116,34 +116,34 @@ def test_the_changes_of_one_sweep_go_out_as_one_message(
 
 
 def test_an_alert_that_cannot_be_delivered_is_still_recorded(
-    control: ControlDatabase, box: SecretBox, webhook: Webhook
+    control: ControlDatabase, secret_box: SecretBox, webhook: Webhook
 ) -> None:
-    register(control, box, "gone", free_port())
+    register(control, secret_box, "gone", free_port())
     webhook.status = 500
     alerter = Alerter(control, WebhookSender(webhook.url, backoff_factor=0.01), consecutive=1)
-    (alert,) = run(control, box, alerter)
+    (alert,) = run(control, secret_box, alerter)
     assert not alert.delivered and alert.error == "webhook answered HTTP 500: invalid_token"
     assert len(webhook.paths) == 3  # retried twice
     assert "hook-token" not in str(recent_alerts(control))
-    assert run(control, box, alerter) == []  # announced: not repeated every minute against a broken webhook
-    register(control, box, "also-gone", free_port())
-    (unsent,) = run(control, box, Alerter(control, WebhookSender(None), consecutive=1))
+    assert run(control, secret_box, alerter) == []  # announced: not repeated every minute against a broken webhook
+    register(control, secret_box, "also-gone", free_port())
+    (unsent,) = run(control, secret_box, Alerter(control, WebhookSender(None), consecutive=1))
     assert (unsent.connection, unsent.delivered) == ("also-gone", False)
     assert unsent.error == "not sent: FLEETOPS_ALERT_WEBHOOK_URL is not set"
 
 
 def test_sweep_records_one_row_per_connection_and_prunes_after_the_retention(
-    control: ControlDatabase, box: SecretBox, monkeypatch: pytest.MonkeyPatch
+    control: ControlDatabase, secret_box: SecretBox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    register(control, box, "local", 6379)
-    register(control, box, "dead", free_port())
-    RedisRegistry(control, box).add(RedisSpec(name="off", url="redis://127.0.0.1:6379/0", enabled=False))
+    register(control, secret_box, "local", 6379)
+    register(control, secret_box, "dead", free_port())
+    RedisRegistry(control, secret_box).add(RedisSpec(name="off", url="redis://127.0.0.1:6379/0", enabled=False))
     logs = RedisHealthLog.__table__
     old = {"connection": "local", "status": "up", "checked_at": utcnow() - timedelta(days=8)}
     recent = {"connection": "local", "status": "up", "checked_at": utcnow() - timedelta(days=2)}
     with control.engine.begin() as conn:
         conn.execute(logs.insert(), [old, recent])
-    result = sweep(control, box, probe_settings=FAST)
+    result = sweep(control, secret_box, probe_settings=FAST)
     assert result.pruned == 1 and result.counts() == {"up": 1, "degraded": 0, "down": 1}
     rows = history(control, "local")
     assert [r["status"] for r in rows] == ["up", "up"] and rows[0]["version"] and rows[0]["used_memory"] > 0
@@ -151,24 +151,24 @@ def test_sweep_records_one_row_per_connection_and_prunes_after_the_retention(
     assert {r["checked_at"] for r in (history(control, "local")[0], history(control, "dead")[0])} == {
         result.checked_at}
     monkeypatch.setenv("FLEETOPS_REDIS_HEALTH_RETENTION_DAYS", "1")
-    assert sweep(control, box, probe_settings=FAST).pruned == 1  # the 2-day-old row
+    assert sweep(control, secret_box, probe_settings=FAST).pruned == 1  # the 2-day-old row
     with control.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(RedisAlert.__table__)).scalar_one() == 0
 
 
 def test_one_sweep_of_many_connections_stays_within_its_budget(
-    control: ControlDatabase, box: SecretBox, listeners: Listeners
+    control: ControlDatabase, secret_box: SecretBox, listeners: Listeners
 ) -> None:
     for n in range(10):
-        register(control, box, f"hang-{n}", listeners.hanging())
-        register(control, box, f"ok-{n}", 6379)
+        register(control, secret_box, f"hang-{n}", listeners.hanging())
+        register(control, secret_box, f"ok-{n}", 6379)
     started = time.monotonic()
-    result = sweep(control, box, probe_settings=FAST)
+    result = sweep(control, secret_box, probe_settings=FAST)
     assert time.monotonic() - started < 2.0
     assert result.counts() == {"up": 10, "degraded": 0, "down": 10}
 
 
-def test_a_server_with_absurd_info_is_still_recorded_on_postgresql(pg_url: str, box: SecretBox,
+def test_a_server_with_absurd_info_is_still_recorded_on_postgresql(pg_url: str, secret_box: SecretBox,
                                                                    listeners: Listeners) -> None:
     odd = (b"redis_version:" + b"7" * 60 + b"\r\nrole:" + b"r" * 40 + b"\r\nconnected_clients:99999999999\r\n"
            b"used_memory:" + b"9" * 40 + b"\r\nuptime_in_seconds:12\r\n")
@@ -176,8 +176,8 @@ def test_a_server_with_absurd_info_is_still_recorded_on_postgresql(pg_url: str, 
     db = ControlDatabase(pg_url)
     db.migrate()
     try:
-        register(db, box, "odd", port)
-        (result,) = sweep(db, box, probe_settings=FAST).results
+        register(db, secret_box, "odd", port)
+        (result,) = sweep(db, secret_box, probe_settings=FAST).results
         assert result.status == "up"
         (row,) = history(db, "odd")
         assert (row["version"], row["role"]) == ("7" * 32, "r" * 16)

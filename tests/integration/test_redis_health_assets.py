@@ -11,17 +11,17 @@ import pytest
 import redis
 from dagster_shared.serdes import serialize_value
 
-from orchestration.assets.redis_health import redis_fleet_health, redis_health, redis_up
+from orchestration.common.partitions import sync_partitions
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from orchestration.definitions import defs
-from orchestration.partitions import sync_partitions
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
-from resources.control.database import ControlDatabase
-from resources.laravel import factory
-from resources.redis_alerting import recent_alerts
-from resources.redis_health import history
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.registry.redis_connections import RedisRegistry, RedisSpec
-from resources.secrets import SecretBox, new_key
+from orchestration.redis.assets import redis_fleet_health, redis_health, redis_up
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.fleet.registry.redis_connections import RedisRegistry, RedisSpec
+from resources.redis.alerting import recent_alerts
+from resources.redis.health import history
+from sandbox.laravel import queued_jobs
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import StartServer, Webhook
 
@@ -35,7 +35,7 @@ ENV_PASSWORD = "env-pw-never-logged-55d0"
 class Setup:
     home: Path
     db: ControlDatabase
-    box: SecretBox
+    secret_box: SecretBox
     instance: dg.DagsterInstance
     dead_port: int
 
@@ -52,13 +52,13 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_servers: StartS
     monkeypatch.setenv("LOCKED_REDIS_PASSWORD", ENV_PASSWORD)
     db = ControlDatabase()
     db.migrate()
-    box = SecretBox(key)
+    secret_box = SecretBox(key)
     locked = redis_servers(password=PASSWORD)
     env_locked = redis_servers(password=ENV_PASSWORD)
     prefix = redis_prefix + "shop_database_"
-    ProjectRegistry(db, box).add(ProjectSpec(key="shop", failed_db="sqlite:////srv/shop.sqlite", horizon=True,
+    ProjectRegistry(db, secret_box).add(ProjectSpec(key="shop", failed_db="sqlite:////srv/shop.sqlite", horizon=True,
                                              redis_prefix=prefix))
-    redis_registry = RedisRegistry(db, box)
+    redis_registry = RedisRegistry(db, secret_box)
     dead_port = free_port()
     for spec in (
         RedisSpec(name="local", url="redis://127.0.0.1:6379/0", project="shop"),
@@ -70,12 +70,12 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_servers: StartS
     ):
         redis_registry.add(spec)
     client = redis.Redis()
-    factory.push_redis_jobs(client, prefix, "default", pending=6, delayed=2, reserved=1, stuck=0, seed=3)
+    queued_jobs.push_redis_jobs(client, prefix, "default", pending=6, delayed=2, reserved=1, stuck=0, seed=3)
     client.close()
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         instance.add_dynamic_partitions("redis_connections", ["local", "locked", "dead"])  # the rest: the sweep adds
-        yield Setup(tmp_path / "home", db, box, instance, dead_port)
+        yield Setup(tmp_path / "home", db, secret_box, instance, dead_port)
     db.dispose()
 
 

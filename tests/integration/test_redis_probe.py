@@ -5,9 +5,8 @@ import time
 import pytest
 import redis
 
-from resources.laravel import factory
-from resources.laravel.horizon_state import horizon_prefix, read_horizon_state
-from resources.redis_probe import (
+from resources.horizon.running_state import horizon_prefix, read_horizon_state
+from resources.redis.probe import (
     AUTH_FAILED,
     DEGRADED,
     DOWN,
@@ -23,6 +22,7 @@ from resources.redis_probe import (
     probe,
     probe_all,
 )
+from sandbox.laravel import queued_jobs
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import Listeners, StartServer
 
@@ -121,8 +121,8 @@ def test_degraded_when_slow_full_or_cut_off_from_its_master(redis_servers: Start
 def test_queue_depth_under_the_project_prefix_in_another_database(redis_prefix: str) -> None:
     client = redis.Redis(db=3)
     try:
-        factory.push_redis_jobs(client, redis_prefix, "default", pending=5, delayed=4, reserved=2, stuck=1, seed=1)
-        factory.push_redis_jobs(client, redis_prefix, "mail", pending=2, delayed=0, reserved=0, stuck=0, seed=2)
+        queued_jobs.push_redis_jobs(client, redis_prefix, "default", pending=5, delayed=4, reserved=2, stuck=1, seed=1)
+        queued_jobs.push_redis_jobs(client, redis_prefix, "mail", pending=2, delayed=0, reserved=0, stuck=0, seed=2)
         target = ProbeTarget("db3", "127.0.0.1", 6379, db=3, queue_prefix=redis_prefix, queues=("reports",))
         result = probe(target)
         assert result.status == UP

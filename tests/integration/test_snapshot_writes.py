@@ -16,15 +16,15 @@ import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
-from orchestration.assets import failed_jobs as failed_jobs_module
-from orchestration.assets.failed_jobs import failed_jobs
-from orchestration.checks import stale_projects
+from orchestration.common.partitions import projects_partitions
+from orchestration.common.resources import ControlDatabaseResource
 from orchestration.definitions import defs
-from orchestration.partitions import projects_partitions
-from orchestration.resources import ControlDatabaseResource
-from orchestration.schedules import failed_jobs_requests
-from resources.control.database import ControlDatabase
-from resources.secrets import SecretBox, new_key
+from orchestration.failures import assets as failed_jobs_module
+from orchestration.failures.assets import failed_jobs
+from orchestration.failures.checks import stale_projects
+from orchestration.failures.schedules import failed_jobs_requests
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox, new_key
 from tests.harness.small_fleet import register_fleet
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
@@ -34,7 +34,7 @@ RESOURCES = {"control_db": ControlDatabaseResource()}
 class Fleet:
     instance: dg.DagsterInstance
     root: Path
-    box: SecretBox
+    secret_box: SecretBox
     db: ControlDatabase
 
 
@@ -76,7 +76,7 @@ def groups_tick(fleet: Fleet, cursor: str | None) -> SensorExecutionData:
 
 def test_an_unchanged_project_is_not_materialized_again_until_its_heartbeat(
         fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
-    keys = register_fleet(fleet.instance, fleet.db, fleet.box, fleet.root, projects=3)
+    keys = register_fleet(fleet.instance, fleet.db, fleet.secret_box, fleet.root, projects=3)
     first = cycle(fleet, "c1")
     assert first.success and materialized(first) == keys and spike_checks(first) == keys
 
@@ -101,7 +101,7 @@ def test_an_unchanged_project_is_not_materialized_again_until_its_heartbeat(
 
 
 def test_a_dead_project_fails_alone_while_its_unchanged_neighbours_stay_materialized(fleet: Fleet) -> None:
-    register_fleet(fleet.instance, fleet.db, fleet.box, fleet.root, projects=3, dead=("app0001",))
+    register_fleet(fleet.instance, fleet.db, fleet.secret_box, fleet.root, projects=3, dead=("app0001",))
     first = cycle(fleet, "c1")
     assert not first.success and materialized(first) == ["app0000", "app0002"]
     second = cycle(fleet, "c2")  # nothing new anywhere, but the run fails: the others must not show failed
@@ -115,7 +115,7 @@ def test_a_dead_project_fails_alone_while_its_unchanged_neighbours_stay_material
 
 def test_failure_groups_is_refreshed_only_when_a_snapshot_found_something(
         fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
-    register_fleet(fleet.instance, fleet.db, fleet.box, fleet.root, projects=2)
+    register_fleet(fleet.instance, fleet.db, fleet.secret_box, fleet.root, projects=2)
     before = groups_tick(fleet, None)
     assert not before.run_requests and before.skip_message
     assert cycle(fleet, "c1").success
@@ -137,7 +137,7 @@ def test_failure_groups_is_refreshed_only_when_a_snapshot_found_something(
 def test_a_project_database_locked_for_a_while_is_tried_again_and_materialized(fleet: Fleet) -> None:
     """SQLite's "database is locked" passes when the other writer commits: Dagster tries that
     project's snapshot again after a few seconds, and the run succeeds without it showing failed."""
-    register_fleet(fleet.instance, fleet.db, fleet.box, fleet.root, projects=2)
+    register_fleet(fleet.instance, fleet.db, fleet.secret_box, fleet.root, projects=2)
     locker = sqlite3.connect(fleet.root / "app0001.sqlite", isolation_level=None, check_same_thread=False)
     locker.execute("BEGIN EXCLUSIVE")
     release = threading.Timer(7.0, lambda: locker.execute("COMMIT"))

@@ -29,12 +29,13 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from resources.laravel.factory import write_failed_jobs
+from resources.common.settings import SPOOL_PROGRESS_ENV
 from resources.laravel.schema import create_laravel_tables
-from resources.settings import SPOOL_PROGRESS_ENV
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 from tests.harness.processes import process_group, wait_until
 from tests.harness.services import REDIS_URL
+from tests.harness.spool import failed_rows
 
 ROWS = 20_000
 KILL_AFTER = 3_000  # processed jobs seen in the progress before the kill
@@ -43,12 +44,7 @@ PROGRESS = re.compile(r"(\d+)/(\d+) processed")
 
 
 def failed_uuids(url: str) -> list[str]:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text("SELECT uuid FROM failed_jobs")).scalars())
-    finally:
-        engine.dispose()
+    return [row["uuid"] for row in failed_rows(url, "uuid")]
 
 
 def queued_uuids(driver: str, url: str, prefix: str) -> Counter:

@@ -6,10 +6,10 @@ import uuid
 import dagster as dg
 import pytest
 
-from orchestration.jobs.spool import spool_job, spool_request_job
-from orchestration.resources import AlertWebhookResource, ControlDatabaseResource
-from orchestration.sensors.spool import spool_run_failure_sensor, spool_sensor
-from resources.control.database import ControlDatabase
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.spool.jobs import spool_job, spool_request_job
+from orchestration.spool.sensors import spool_run_failure_sensor, spool_sensor
+from resources.common.control.database import ControlDatabase
 from resources.spool.store import SpoolStore
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY, LaravelApp

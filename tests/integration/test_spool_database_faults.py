@@ -18,8 +18,8 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from resources.laravel.factory import write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 from tests.harness.processes import wait_until
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.jobs.spool import SPOOL_IDS_TAG, SPOOL_PROJECT_TAG, spool_job
-from orchestration.resources import ControlDatabaseResource
-from orchestration.sensors.spool import spool_sensor
-from resources.control.database import ControlDatabase
-from resources.laravel.connections import database_engine
+from orchestration.common.resources import ControlDatabaseResource
+from orchestration.spool.jobs import SPOOL_IDS_TAG, SPOOL_PROJECT_TAG, spool_job
+from orchestration.spool.sensors import spool_sensor
+from resources.common.control.database import ControlDatabase
+from resources.common.secrets import SecretBox
+from resources.fleet.connections import database_engine
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.schema import create_laravel_tables
-from resources.registry.projects import ProjectRegistry, ProjectSpec
-from resources.secrets import SecretBox
-from resources.spool.processing import process_batch_then_due, process_due
+from resources.spool.claimed_batch import process_batch_then_due, process_due
 from resources.spool.store import SpoolStore
 
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from resources.laravel.retry_payload import retry_payload
-from resources.spool import executor
+from resources.spool import perform
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY, LaravelApp
 from tests.harness.spool import failed_count, payload_uuid, queued_payloads, register, successes
@@ -105,7 +105,7 @@ def test_each_page_pushes_what_artisan_pushes(laravel_app: LaravelApp, fleetops_
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A page Laravel leaves unchanged is copied by the database itself, a page holding jobs whose
     retryUntil is refreshed is re-encoded here: either way each job is what `queue:retry all` pushes."""
-    monkeypatch.setattr(executor, "BATCH_SIZE", 3)
+    monkeypatch.setattr(perform, "BATCH_SIZE", 3)
     laravel_app.dispatch(4, order=1)  # pages [1, 2, 3] unchanged, [4, until, until] re-encoded
     laravel_app.dispatch(2, job="until", order=50, until=1)
     time.sleep(2)  # past retryUntil: the first failure is final

@@ -16,25 +16,21 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from resources.laravel.factory import write_failed_jobs
 from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 from tests.harness.processes import wait_until
 from tests.harness.redis_servers import RedisServer, ScriptFaultProxy, StartServer
+from tests.harness.spool import failed_rows
 
 ROWS = 30
 PREFIX = "app_"
 NO_BACKOFF = {"FLEETOPS_SPOOL_BACKOFF_SECONDS": "0"}
 
 
-def failed_rows(url: str) -> dict[int, str]:
+def failed_ids(url: str) -> dict[int, str]:
     """id -> uuid of every failed row."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return dict(conn.execute(sa.text("SELECT id, uuid FROM failed_jobs")).all())
-    finally:
-        engine.dispose()
+    return {row["id"]: row["uuid"] for row in failed_rows(url, "id, uuid")}
 
 
 def queued(client: redis.Redis) -> Counter:
@@ -74,7 +70,7 @@ def show(fleetops: Fleetops, spool_id: str) -> dict:
 
 
 def assert_none_lost_none_doubled(everyone: dict[int, str], failed_url: str, client: redis.Redis) -> None:
-    left, on_queue = failed_rows(failed_url), queued(client)
+    left, on_queue = failed_ids(failed_url), queued(client)
     assert max(on_queue.values(), default=1) == 1, "nothing on a queue twice"
     assert not set(left.values()) & set(on_queue), "a job on the queue has no failed row left"
     assert set(left.values()) | set(on_queue) == set(everyone.values()), "nothing lost"
@@ -93,7 +89,7 @@ def test_a_key_of_the_wrong_type_fails_its_row_only(redis_servers: StartServer, 
     server = redis_servers()
     client = server.client()
     client.set(f"{PREFIX}queues:wt", "x")
-    everyone = failed_rows(failed_url)
+    everyone = failed_ids(failed_url)
     wt_id = min(everyone)
     spool_id = retry_all(fleetops_sqlite, failed_url, f"redis://127.0.0.1:{server.port}/0")
 
@@ -102,7 +98,7 @@ def test_a_key_of_the_wrong_type_fails_its_row_only(redis_servers: StartServer, 
     assert first["status"] == "failed" and first["result"]["retried"] == ROWS - 1, first
     assert list(first["result"]["errors"]) == [everyone[wt_id]], "the one row is named by its uuid"
     assert "holds a string, not a list" in first["error"]
-    assert failed_rows(failed_url) == {wt_id: everyone[wt_id]}, "its row kept"
+    assert failed_ids(failed_url) == {wt_id: everyone[wt_id]}, "its row kept"
     assert queued(client) == Counter(dict.fromkeys(set(everyone.values()) - {everyone[wt_id]}, 1))
     assert client.get(f"{PREFIX}queues:wt") == b"x"
     assert markers(client) == [], "markers of a committed batch are gone"
@@ -122,16 +118,16 @@ def test_out_of_memory_pushes_nothing_then_everything_once(redis_servers: StartS
     client.config_set("maxmemory", used - (1 << 20))  # above maxmemory, nothing to evict
     with pytest.raises(redis.OutOfMemoryError):
         client.rpush("probe", 1)
-    everyone = failed_rows(failed_url)
+    everyone = failed_ids(failed_url)
     spool_id = retry_all(fleetops_sqlite, failed_url, f"redis://127.0.0.1:{server.port}/0")
 
     attempt_refused_whole(fleetops_sqlite, spool_id, "OutOfMemoryError: command not allowed when used memory")
-    assert failed_rows(failed_url) == everyone and queued(client) == Counter() and markers(client) == []
+    assert failed_ids(failed_url) == everyone and queued(client) == Counter() and markers(client) == []
 
     client.delete("filler")
     assert fleetops_sqlite("spool", "process", **NO_BACKOFF).exit_code == 0
     assert show(fleetops_sqlite, spool_id)["status"] == "completed"
-    assert failed_rows(failed_url) == {} and queued(client) == Counter(dict.fromkeys(everyone.values(), 1))
+    assert failed_ids(failed_url) == {} and queued(client) == Counter(dict.fromkeys(everyone.values(), 1))
 
 
 def test_a_read_only_replica_pushes_nothing_then_the_primary_everything_once(
@@ -141,16 +137,16 @@ def test_a_read_only_replica_pushes_nothing_then_the_primary_everything_once(
     replica_client.replicaof("127.0.0.1", primary.port)
     wait_until(lambda: replica_client.info("replication").get("master_link_status") == "up", timeout=15,
                interval=0.1, what="the replica linked to its primary")
-    everyone = failed_rows(failed_url)
+    everyone = failed_ids(failed_url)
     spool_id = retry_all(fleetops_sqlite, failed_url, f"redis://127.0.0.1:{replica.port}/0")
 
     attempt_refused_whole(fleetops_sqlite, spool_id, "ReadOnlyError: You can't write against a read only replica")
-    assert failed_rows(failed_url) == everyone
+    assert failed_ids(failed_url) == everyone
     assert queued(primary.client()) == Counter() and queued(replica_client) == Counter()
 
     replica_client.replicaof("no", "one")  # promoted: the same URL now takes writes
     assert fleetops_sqlite("spool", "process", **NO_BACKOFF).exit_code == 0
-    assert failed_rows(failed_url) == {} and queued(replica_client) == Counter(dict.fromkeys(everyone.values(), 1))
+    assert failed_ids(failed_url) == {} and queued(replica_client) == Counter(dict.fromkeys(everyone.values(), 1))
 
 
 @pytest.mark.parametrize("fault", ["drop", "flush"])
@@ -159,7 +155,7 @@ def test_a_dropped_connection_or_flushed_script_cache_doubles_and_loses_nothing(
         fleetops_sqlite: Fleetops, failed_url: str) -> None:
     server = redis_servers()
     proxy = script_fault_proxy(server, fault)
-    everyone = failed_rows(failed_url)
+    everyone = failed_ids(failed_url)
     spool_id = retry_all(fleetops_sqlite, failed_url, proxy.url())
 
     for _ in range(3):
@@ -172,7 +168,7 @@ def test_a_dropped_connection_or_flushed_script_cache_doubles_and_loses_nothing(
     # dropped: the attempt that pushed failed, and the next one found the markers and pushed nothing again
     assert row["attempts"] == (2 if fault == "drop" else 1), row
     client = server.client()
-    assert failed_rows(failed_url) == {}
+    assert failed_ids(failed_url) == {}
     assert queued(client) == Counter(dict.fromkeys(everyone.values(), 1)), "each job queued exactly once"
     assert markers(client) == []
 
@@ -185,7 +181,7 @@ def test_markers_left_behind_never_silence_a_later_action(redis_servers: StartSe
     server = redis_servers()
     admin = server.client()
     admin.acl_setuser("pusher", enabled=True, nopass=True, keys=["*"], commands=["+@all", "-del", "-unlink"])
-    backup = failed_rows(failed_url)
+    backup = failed_ids(failed_url)
     engine = sa.create_engine(failed_url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         saved = conn.execute(sa.text("SELECT * FROM failed_jobs")).mappings().all()
@@ -203,5 +199,5 @@ def test_markers_left_behind_never_silence_a_later_action(redis_servers: StartSe
     second = fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all").output.strip()
     assert fleetops_sqlite("spool", "process").exit_code == 0
     assert show(fleetops_sqlite, second)["result"]["retried"] == ROWS
-    assert failed_rows(failed_url) == {}
+    assert failed_ids(failed_url) == {}
     assert queued(admin) == Counter(dict.fromkeys(backup.values(), 2)), "pushed again, none silenced"

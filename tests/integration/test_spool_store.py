@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from resources.control.database import ControlDatabase
-from resources.control.models import utcnow
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import utcnow
 from resources.spool.store import SpoolStore
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import LaravelApp

@@ -14,12 +14,12 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import serialize_value
 
-from orchestration.assets.zuora import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
-from orchestration.partitions import zuora_customers_partitions
-from orchestration.resources import ControlDatabaseResource, ZuoraApiResource
-from orchestration.schedules import zuora_sync_schedule
-from orchestration.sensors.zuora_first_sync import zuora_first_sync_sensor
-from resources.registry.customers import CustomerRegistry, CustomerSpec
+from orchestration.common.partitions import zuora_customers_partitions
+from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
+from orchestration.zuora.assets import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
+from orchestration.zuora.schedules import zuora_sync_schedule
+from orchestration.zuora.sensors import zuora_first_sync_sensor
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TOKENS
 from tests.harness.zuora import ZuoraCustomers
 
@@ -33,7 +33,7 @@ RESOURCES = {"control_db": ControlDatabaseResource(),
 def customers(zuora_customers: ZuoraCustomers, monkeypatch: pytest.MonkeyPatch) -> ZuoraCustomers:
     """The control database and key the Dagster resources read from the environment."""
     monkeypatch.setenv("FLEETOPS_DATABASE_URL", zuora_customers.db.url)
-    monkeypatch.setenv("FLEETOPS_SECRET_KEY", zuora_customers.box.key)
+    monkeypatch.setenv("FLEETOPS_SECRET_KEY", zuora_customers.secret_box.key)
     return zuora_customers
 
 
@@ -103,7 +103,7 @@ def test_failing_customers_fail_alone_with_a_clear_message_and_keep_their_workfl
     tenants = {name: customers.add(name, workflows=55) for name in ("good", "badcreds", "outage", "malformed")}
     for name in tenants:
         assert sync(instance, name).success
-    registry = CustomerRegistry(customers.db, customers.box)
+    registry = CustomerRegistry(customers.db, customers.secret_box)
     spec = registry.spec("badcreds")
     with customers.db.session() as session:
         registry.put(CustomerSpec(**{**spec.__dict__, "client_secret": "rotated-wrong-secret"}), session)
@@ -194,7 +194,7 @@ def hourly_tick(instance: dg.DagsterInstance) -> ScheduleExecutionData:
 
 
 def disable(customers: ZuoraCustomers, name: str) -> None:
-    registry = CustomerRegistry(customers.db, customers.box)
+    registry = CustomerRegistry(customers.db, customers.secret_box)
     with customers.db.session() as session:
         registry.put(CustomerSpec(**{**registry.spec(name).__dict__, "enabled": False}), session)
 
@@ -279,7 +279,7 @@ def test_a_retry_skips_customers_that_failed_for_good_and_completes_the_one_that
     tenants = {name: customers.add(name, workflows=10) for name in ("acme", "badcreds", "flaky")}
     instance.add_dynamic_partitions("zuora_customers", list(tenants))
     customers.admin.faults(tenants["flaky"], {"kind": "503", "target": "any", "count": 3})  # first try only
-    registry = CustomerRegistry(customers.db, customers.box)
+    registry = CustomerRegistry(customers.db, customers.secret_box)
     with customers.db.session() as session:
         registry.put(CustomerSpec(**{**registry.spec("badcreds").__dict__, "client_secret": "wrong"}), session)
     (request, *_) = hourly_tick(instance).run_requests
@@ -354,7 +354,7 @@ def test_a_quota_used_up_for_long_fails_with_its_reset_time_and_is_not_retried(c
     message = failure(result)
     assert "Zuora's request quota is used up until" in message and "nothing was deleted" in message
     assert "429" not in customers.admin.stats(tenant)["by_status"]
-    stats = CustomerRegistry(customers.db, customers.box).get("acme")["last_sync_stats"]
+    stats = CustomerRegistry(customers.db, customers.secret_box).get("acme")["last_sync_stats"]
     assert stats["status"] == "failed" and stats["quota_until"] > stats.get("budget_until", "")
 
 

@@ -5,8 +5,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from resources.control.models import Workflow
-from resources.registry.customers import CustomerRegistry
+from resources.common.control.models import Workflow
+from resources.fleet.registry.customers import CustomerRegistry
 from resources.zuora.client import Timeouts, TokenCache, ZuoraClient, ZuoraError
 from tests.harness.processes import free_port
 from tests.harness.zuora import FAST_RETRY, ZuoraCustomers
@@ -59,7 +59,7 @@ def test_slow_responses_respect_the_concurrency_and_rate_limits(zuora_sqlite: Zu
 def test_a_response_slower_than_the_read_timeout_fails_that_call_within_bounds(zuora_sqlite: ZuoraCustomers) -> None:
     tenant = zuora_sqlite.add("acme", workflows=3)
     zuora_sqlite.admin.faults(tenant, latency_ms=1500)
-    spec = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.box).tenant("acme")
+    spec = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.secret_box).tenant("acme")
     client = ZuoraClient(spec.base_url, spec.client_id, spec.client_secret, timeouts=Timeouts(connect=1, read=0.3),
                          retry=FAST_RETRY, tokens=TokenCache())
     started = time.monotonic()
@@ -198,7 +198,7 @@ def test_a_listed_item_without_id_blocks_deletion(zuora_sqlite: ZuoraCustomers) 
     tenant = zuora_sqlite.add("acme", workflows=3)
     zuora_sqlite.sync("acme")
     zuora_sqlite.admin.delete_workflow(tenant, 1000)
-    spec = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.box).tenant("acme")
+    spec = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.secret_box).tenant("acme")
 
     class IdLessFirstItem(ZuoraClient):
         def workflow_pages(self):
@@ -216,7 +216,7 @@ def test_a_listed_item_without_id_blocks_deletion(zuora_sqlite: ZuoraCustomers) 
 
 def test_a_client_error_is_never_retried(zuora_sqlite: ZuoraCustomers) -> None:
     spec_tenant = zuora_sqlite.add("acme", workflows=1)
-    spec = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.box).tenant("acme")
+    spec = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.secret_box).tenant("acme")
     with ZuoraClient(spec.base_url, spec.client_id, spec.client_secret, page_length=51, retry=FAST_RETRY,
                      tokens=TokenCache()) as client, pytest.raises(ZuoraError, match="HTTP 400 page_length"):
         next(client.workflow_pages())

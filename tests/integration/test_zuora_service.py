@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from resources.control.models import Customer, Workflow, ZuoraRequestUsage
-from resources.errors import ValidationError
-from resources.registry.customers import CustomerRegistry, CustomerSpec
+from resources.common.control.models import Customer, Workflow, ZuoraRequestUsage
+from resources.common.errors import ValidationError
+from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from tests.harness.zuora import ZuoraCustomers
 
 WORKFLOWS = Workflow.__table__
@@ -27,7 +27,7 @@ def stored(customers: ZuoraCustomers) -> dict[str, Workflow]:
 
 
 def customer_stats(customers: ZuoraCustomers, name: str) -> dict:
-    return CustomerRegistry(customers.db, customers.box).get(name)["last_sync_stats"]
+    return CustomerRegistry(customers.db, customers.secret_box).get(name)["last_sync_stats"]
 
 
 # -- no active version --------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_a_client_without_permission_stops_at_the_first_403(zuora_sqlite: ZuoraC
 
 @pytest.mark.parametrize("url", ["http://rest.zuora.example.com", "http://10.1.2.3:8080"])
 def test_plain_http_is_refused_unless_loopback(zuora_sqlite: ZuoraCustomers, url: str) -> None:
-    registry = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.box)
+    registry = CustomerRegistry(zuora_sqlite.db, zuora_sqlite.secret_box)
     with pytest.raises(ValidationError, match="use https://"):
         registry.add(CustomerSpec(name="acme", base_url=url, client_id="c", client_secret="s"))
     for ok in ("https://rest.zuora.com", "http://localhost:8080", "http://[::1]:9000"):

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from resources.control.models import Customer, Task, Workflow
+from resources.common.control.models import Customer, Task, Workflow
 from tests.harness.zuora import ZuoraCustomers
 
 WORKFLOWS, TASKS = Workflow.__table__, Task.__table__
@@ -113,22 +113,22 @@ def test_empty_and_one_workflow_tenants_and_the_sdk_spelling(zuora_customers: Zu
 
 
 def test_the_last_sync_is_kept_on_the_customer(zuora_customers: ZuoraCustomers) -> None:
-    from resources.registry.customers import CustomerRegistry
+    from resources.fleet.registry.customers import CustomerRegistry
 
     zuora_customers.add("acme", workflows=3)
     zuora_customers.sync("acme")
-    view = CustomerRegistry(zuora_customers.db, zuora_customers.box).get("acme")
+    view = CustomerRegistry(zuora_customers.db, zuora_customers.secret_box).get("acme")
     assert view["last_sync_status"] == "complete" and view["last_synced_at"]
     assert view["last_sync_stats"]["created"] == 3 and view["last_sync_stats"]["error_list"] == []
 
 
 def test_removing_a_customer_removes_its_workflows_and_tasks(zuora_customers: ZuoraCustomers) -> None:
-    from resources.registry.customers import CustomerRegistry
+    from resources.fleet.registry.customers import CustomerRegistry
 
     zuora_customers.add("acme", workflows=4, max_tasks=5)
     zuora_customers.sync("acme")
     zuora_customers.tasks("acme")
-    CustomerRegistry(zuora_customers.db, zuora_customers.box).remove("acme")
+    CustomerRegistry(zuora_customers.db, zuora_customers.secret_box).remove("acme")
     with zuora_customers.db.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(WORKFLOWS)).scalar_one() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(TASKS)).scalar_one() == 0

@@ -9,13 +9,13 @@ import json
 import subprocess
 import sys
 
-from orchestration.cli.main import GROUPS, cli
+from cli.main import GROUPS, cli
 
 HEAVY = ("sqlalchemy", "dagster", "redis", "psycopg", "requests", "alembic")
 HELP_IN_A_FRESH_INTERPRETER = """
 import json, sys
 heavy = set(sys.argv[1:])
-from orchestration.cli.main import main
+from cli.main import main
 sys.argv = ["fleetops", "--help"]
 try:
     main()

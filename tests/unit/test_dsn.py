@@ -1,8 +1,8 @@
 import pytest
 
-from resources import dsn
-from resources.errors import ValidationError
-from resources.secrets import SecretBox, new_key
+from resources.common import dsn
+from resources.common.errors import ValidationError
+from resources.common.secrets import SecretBox, new_key
 
 
 @pytest.mark.parametrize(
@@ -65,11 +65,11 @@ def test_masking_hides_passwords_and_keeps_the_rest(given: str, shown: str) -> N
 
 
 def test_store_seals_only_dsns_that_carry_a_secret() -> None:
-    box = SecretBox(new_key())
-    sealed = dsn.store(box, "mysql://root:hunter2@h/app")
+    secret_box = SecretBox(new_key())
+    sealed = dsn.store(secret_box, "mysql://root:hunter2@h/app")
     assert sealed.startswith("fernet:") and "hunter2" not in sealed
-    assert box.reveal(sealed) == "mysql://root:hunter2@h/app"
-    assert dsn.store(box, "sqlite:////srv/db.sqlite") == "sqlite:////srv/db.sqlite"
-    assert dsn.store(box, "env:SHOP_DB") == "env:SHOP_DB"
-    assert dsn.describe(box, sealed) == "mysql://root:***@h/app"
-    assert dsn.describe(box, sealed, include_secrets=True) == "mysql://root:hunter2@h/app"
+    assert secret_box.reveal(sealed) == "mysql://root:hunter2@h/app"
+    assert dsn.store(secret_box, "sqlite:////srv/db.sqlite") == "sqlite:////srv/db.sqlite"
+    assert dsn.store(secret_box, "env:SHOP_DB") == "env:SHOP_DB"
+    assert dsn.describe(secret_box, sealed) == "mysql://root:***@h/app"
+    assert dsn.describe(secret_box, sealed, include_secrets=True) == "mysql://root:hunter2@h/app"

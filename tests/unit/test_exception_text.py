@@ -21,8 +21,9 @@ from resources.laravel.exception_text import (
     normalise_message,
     parse_exception,
 )
-from resources.laravel.factory import CATALOGUE, failed_job_rows
 from resources.laravel.payload import parse_payload
+from sandbox.laravel.failed_jobs import failed_job_rows
+from sandbox.laravel.payloads import CATALOGUE
 
 TRACE = "\nStack trace:\n#0 [internal function]: App\\Jobs\\FlakyJob->handle()\n#1 {main}"
 

@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from resources.laravel.factory import CATALOGUE, make_payload
 from resources.laravel.payload import (
     ParsedPayload,
     command_properties,
@@ -15,6 +14,7 @@ from resources.laravel.payload import (
     payload_summary,
     unserialize_command,
 )
+from sandbox.laravel.payloads import CATALOGUE, make_payload
 
 ORDER, EMAIL, ZUORA = CATALOGUE[0], CATALOGUE[1], CATALOGUE[2]
 NOW = 1_700_000_000

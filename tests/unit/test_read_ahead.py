@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from resources.read_ahead import read_ahead
+from resources.failures.read_ahead import read_ahead
 
 
 class Tracker:

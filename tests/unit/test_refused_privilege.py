@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from resources.errors import refused_privilege
+from resources.common.errors import refused_privilege
 
 
 class DriverError(Exception):

@@ -1,14 +1,14 @@
 import pytest
 
-from resources.errors import SecretError, ValidationError
-from resources.secrets import SecretBox, describe, env_reference, new_key
+from resources.common.errors import SecretError, ValidationError
+from resources.common.secrets import SecretBox, describe, env_reference, new_key
 
 
 def test_sealed_literal_round_trips_and_hides_the_value() -> None:
-    box = SecretBox(new_key())
-    sealed = box.store("s3cret-value")
+    secret_box = SecretBox(new_key())
+    sealed = secret_box.store("s3cret-value")
     assert sealed.startswith("fernet:") and "s3cret-value" not in sealed
-    assert box.reveal(sealed) == "s3cret-value"
+    assert secret_box.reveal(sealed) == "s3cret-value"
     assert describe(sealed) == "<encrypted>"
 
 
@@ -23,13 +23,13 @@ def test_invalid_key_is_refused() -> None:
 
 
 def test_env_reference_resolves_at_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    box = SecretBox(None)
-    stored = box.store("env:ZUORA_SECRET")
+    secret_box = SecretBox(None)
+    stored = secret_box.store("env:ZUORA_SECRET")
     assert stored == "env:ZUORA_SECRET"
     with pytest.raises(SecretError, match="ZUORA_SECRET is not set"):
-        box.reveal(stored)
+        secret_box.reveal(stored)
     monkeypatch.setenv("ZUORA_SECRET", "from-env")
-    assert box.reveal(stored) == "from-env"
+    assert secret_box.reveal(stored) == "from-env"
 
 
 def test_bad_env_reference_names_are_refused() -> None:
@@ -51,9 +51,9 @@ def test_key_rotation_new_key_first_still_opens_old_secrets() -> None:
 
 
 def test_same_compares_values_not_tokens() -> None:
-    box = SecretBox(new_key())
-    sealed = box.store("s3cret")
-    assert box.same(sealed, "s3cret")
-    assert not box.same(sealed, "other")
-    assert not box.same(sealed, "env:S3CRET")
-    assert box.same("env:A", "env:A")
+    secret_box = SecretBox(new_key())
+    sealed = secret_box.store("s3cret")
+    assert secret_box.same(sealed, "s3cret")
+    assert not secret_box.same(sealed, "other")
+    assert not secret_box.same(sealed, "env:S3CRET")
+    assert secret_box.same("env:A", "env:A")

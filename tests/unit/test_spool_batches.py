@@ -5,14 +5,15 @@ import threading
 
 import pytest
 
-from resources.laravel.failed_edits import FailedRow
-from resources.laravel.queue_writes import DatabaseQueueWriter, QueuedJob
-from resources.laravel.retry import FailedJobRetrier, PreparedRetry
-from resources.spool import executor
+from resources.failures.editor import SelectedFailedJob
+from resources.failures.retry import FailedJobRetrier, PreparedRetry
+from resources.queues.writers import DatabaseQueueWriter, QueuedJob
+from resources.spool import perform
 
 
-def _page(first: int, size: int, *, changed: bool = False) -> tuple[list[FailedRow], PreparedRetry]:
-    rows = [FailedRow(i, f"u{i}", "database", "default", f'{{"n":{i}}}', None) for i in range(first, first + size)]
+def _page(first: int, size: int, *, changed: bool = False) -> tuple[list[SelectedFailedJob], PreparedRetry]:
+    rows = [SelectedFailedJob(i, f"u{i}", "database", "default", f'{{"n":{i}}}', None)
+            for i in range(first, first + size)]
     prepared = PreparedRetry(now=1)
     for row in rows:
         pushed = row.payload.replace("}", ',"retryUntil":9}') if changed else row.payload
@@ -33,22 +34,22 @@ def _ids(batches: list) -> list[list[int]]:
 
 def test_ready_copied_pages_join_and_changed_pages_stay_alone(retrier: FailedJobRetrier) -> None:
     ahead = [None, _page(1, 2), _page(3, 2), None, _page(5, 2, changed=True), _page(7, 2), _page(9, 2), None]
-    batches = list(executor._batches(iter(ahead), retrier))
+    batches = list(perform._batches(iter(ahead), retrier))
     assert _ids(batches) == [[1, 2, 3, 4], [5, 6], [7, 8, 9, 10]]
     joined = batches[0][1].groups["database"]
     assert [row.id for row, _ in joined] == [1, 2, 3, 4]  # one transaction, still in id order
 
 
 def test_a_joined_move_stays_within_its_row_limit(retrier: FailedJobRetrier, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor, "MAX_MOVE_ROWS", 4)
+    monkeypatch.setattr(perform, "MAX_MOVE_ROWS", 4)
     ahead = [_page(1, 2), _page(3, 2), _page(5, 2)]
-    assert _ids(list(executor._batches(iter(ahead), retrier))) == [[1, 2, 3, 4], [5, 6]]
+    assert _ids(list(perform._batches(iter(ahead), retrier))) == [[1, 2, 3, 4], [5, 6]]
 
 
 def test_the_reader_thread_stops_when_the_writer_fails(retrier: FailedJobRetrier) -> None:
     pages = iter([_page(1000 * n, 1000)[0] for n in range(50)])
     before = threading.active_count()
-    ahead = executor._prepared_ahead(pages, retrier)
+    ahead = perform._prepared_ahead(pages, retrier)
     with pytest.raises(RuntimeError, match="database went away"):
         for item in ahead:
             if item is not None:
@@ -63,4 +64,4 @@ def test_a_read_error_reaches_the_writer(retrier: FailedJobRetrier) -> None:
         raise ConnectionError("failed store unreachable")
 
     with pytest.raises(ConnectionError, match="failed store unreachable"):
-        list(executor._prepared_ahead(pages(), retrier))
+        list(perform._prepared_ahead(pages(), retrier))

@@ -2,9 +2,9 @@
 
 import pytest
 
-from resources.errors import ValidationError
-from resources.settings import SPOOL_PROGRESS_ENV
-from resources.spool.executor import Progress
+from resources.common.errors import ValidationError
+from resources.common.settings import SPOOL_PROGRESS_ENV
+from resources.spool.perform import Progress
 
 
 def test_fast_pages_are_written_at_the_start_and_the_end() -> None:

@@ -4,7 +4,7 @@ import threading
 import time
 
 from resources.zuora.pacing import RatePacer
-from resources.zuora_fake.traffic import peak_in_window
+from sandbox.zuora_server.traffic import peak_in_window
 
 
 def test_threads_sharing_a_pacer_stay_under_the_limit_in_every_second() -> None:

@@ -1,0 +1,54 @@
+"""Every project's queues in one sweep: what is waiting, what is stuck."""
+
+import dagster as dg
+
+from orchestration.common.formatting import markdown_table
+from orchestration.common.resources import ControlDatabaseResource
+from resources.common.secrets import SecretBox
+from resources.queues.sweep import Sweep, sweep
+
+
+@dg.asset(
+    group_name="queues",
+    kinds={"laravel", "redis"},
+    check_specs=[dg.AssetCheckSpec("no_stuck_jobs", asset="queue_state"),
+                 dg.AssetCheckSpec("all_projects_observed", asset="queue_state")],
+    description="One sweep over every enabled project's queue connections (concurrently): pending, delayed, "
+    "reserved, stuck and failed per queue, recorded in queue_observations. Numbers per project plot over time. "
+    "Reported every minute by fleet_sweep_sensor without a run (when the numbers changed, else hourly).",
+)
+def queue_state(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource) -> dg.MaterializeResult:
+    result = sweep(control_db.database(), SecretBox.from_env())
+    for project, error in result.errors.items():
+        context.log.warning("project %s: %s", project, error)
+    return dg.MaterializeResult(metadata=sweep_metadata(result), check_results=sweep_checks(result))
+
+
+def sweep_metadata(result: Sweep) -> dict:
+    """Fleet totals, named numbers per project (`shop/pending`, plotted one line each), the tables."""
+    by_project = {project: result.totals(project) for project in result.projects}
+    return {
+        **result.totals(),
+        "projects": len(result.projects),
+        "unreachable_projects": len(result.errors),
+        **{f"{project}/{name}": numbers[name]
+           for project, numbers in by_project.items() for name in ("pending", "stuck", "failed")},
+        "queues": dg.MetadataValue.md(markdown_table(result.rows, [
+            "project", "connection", "queue", "pending", "delayed", "reserved", "stuck", "failed",
+            "oldest_pending_age"])),
+        "errors": dg.MetadataValue.md(markdown_table(
+            [{"project": p, "error": e} for p, e in result.errors.items()], ["project", "error"])),
+    }
+
+
+def sweep_checks(result: Sweep) -> list[dg.AssetCheckResult]:
+    """no_stuck_jobs and all_projects_observed for one sweep."""
+    stuck = {project: result.totals(project)["stuck"] for project in result.projects}
+    stuck = {project: n for project, n in stuck.items() if n}
+    return [
+        dg.AssetCheckResult(check_name="no_stuck_jobs", passed=not stuck, severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"stuck_jobs": sum(stuck.values()), "projects": ", ".join(stuck) or "-"}),
+        dg.AssetCheckResult(check_name="all_projects_observed", passed=not result.errors,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"unreachable": ", ".join(result.errors) or "-"}),
+    ]

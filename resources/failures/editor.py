@@ -1,0 +1,357 @@
+"""Change a project's failed-job table the way Laravel's failer does, in set-based batches.
+
+`queue:forget`, `queue:flush [--hours]` and `queue:prune-failed --hours` delete rows; `queue:retry`
+reads them and deletes them once pushed. Here a *selection* frozen when the operator asked
+(explicit ids/uuids, or everything up to the highest id that existed then, optionally one queue
+or a failed_at cutoff) decides the rows, so a job that fails after the request is never swept in.
+Deleting returns the ids that were really there (DELETE ... RETURNING where the engine has it,
+a locking SELECT otherwise), so a row that someone else removed meanwhile is never acted on twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from resources.failures.store import DatabaseFailedStore, utc_naive
+
+_RETRY_COLUMNS = ("id", "uuid", "connection", "queue", "payload", "failed_at")
+IN_CHUNK = 1_000
+MIN_RANGE = 3  # consecutive ids written as BETWEEN
+MAX_IN_LIST = 999  # below MariaDB's in_predicate_conversion_threshold
+JobsInsert = Callable[[sa.Select[Any]], sa.Insert]  # (queue, payload) rows -> the INSERT into a jobs table
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which failed jobs an action touches, frozen at request time."""
+
+    ids: tuple[int, ...] = ()
+    uuids: tuple[str, ...] = ()
+    queue: str | None = None
+    up_to_id: int | None = None
+    failed_before: datetime | None = None  # naive UTC
+    before_inclusive: bool = False  # queue:flush --hours compares <=, queue:prune-failed <
+
+    @property
+    def explicit(self) -> bool:
+        return bool(self.ids or self.uuids)
+
+
+class SelectedFailedJob(NamedTuple):
+    """A failed row an action selected: the columns a retry needs (never the trace), as the driver
+    gave them (_RETRY_COLUMNS order).
+
+    A named tuple built straight from the driver's row: a retry builds one per job, and a frozen
+    dataclass, or converting failed_at for every row when few jobs need it, cost several times as
+    much as the tuple.
+    """
+
+    id: int
+    uuid: str | None
+    connection: str | None
+    queue: str | None
+    payload: Any
+    stored_failed_at: Any  # a datetime, or SQLite's text
+    problem: str | None = None  # why the row could not be read (it is then kept, named by its id)
+
+    @property
+    def public_id(self) -> str:
+        return self.uuid or str(self.id)
+
+    @property
+    def failed_at(self) -> datetime | None:
+        """failed_at as naive UTC."""
+        return utc_naive(self.stored_failed_at)
+
+
+@dataclass
+class Lookup:
+    """Explicit ids/uuids split into the rows found and the names not found."""
+
+    rows: list[SelectedFailedJob] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+class FailedJobEditor:
+    """Selections, reads and deletes over one project's failed-job table."""
+
+    def __init__(self, store: DatabaseFailedStore) -> None:
+        self.store = store
+        self.table = store.table()
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self.store.engine
+
+    def where(self, selection: Selection) -> list[sa.ColumnElement[bool]]:
+        table = self.table
+        conditions: list[sa.ColumnElement[bool]] = []
+        if selection.explicit:
+            named = [table.c.id.in_(selection.ids)] if selection.ids else []
+            if selection.uuids and "uuid" in table.c:
+                named.append(table.c.uuid.in_(selection.uuids))
+            conditions.append(sa.or_(*named) if named else sa.false())
+        if selection.queue is not None:
+            conditions.append(table.c.queue == selection.queue)
+        if selection.up_to_id is not None:
+            conditions.append(table.c.id <= selection.up_to_id)
+        if selection.failed_before is not None:
+            column = table.c.failed_at
+            cutoff = selection.failed_before
+            conditions.append(column <= cutoff if selection.before_inclusive else column < cutoff)
+        return conditions
+
+    def max_id(self) -> int:
+        """The highest id now: bulk selections stop there."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(self.table.c.id))).scalar() or 0)
+
+    def count(self, selection: Selection) -> int:
+        """How many rows the selection holds (a progress total).
+
+        A top id no row has passed yet bounds nothing and is left out: InnoDB then counts from
+        the smallest index instead of walking the clustered one, which holds every trace.
+        """
+        if selection.up_to_id is not None and selection.up_to_id >= self.max_id():
+            selection = dataclasses.replace(selection, up_to_id=None)
+        query = sa.select(sa.func.count()).select_from(self.table).where(*self.where(selection))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _select_rows(self) -> sa.Select[Any]:
+        """The retry columns in _RETRY_COLUMNS order, NULL for one the table lacks (Laravel 7: uuid)."""
+        return sa.select(*(self.table.c[name] if name in self.table.c else sa.null().label(name)
+                           for name in _RETRY_COLUMNS))
+
+    def pages(self, selection: Selection, size: int) -> Iterator[list[SelectedFailedJob]]:
+        """The selected rows in id order, `size` at a time (keyset pages, short connections).
+
+        The selection's upper id bound is applied here, not in SQL: with a second bound on id,
+        PostgreSQL planning from the statistics of a table filled since its last ANALYZE scans and
+        sorts the whole table for every page (the failure snapshot's pages do the same).
+        """
+        unbounded = dataclasses.replace(selection, up_to_id=None)
+        top = selection.up_to_id
+        query = (self._select_rows().where(*self.where(unbounded), self.table.c.id > sa.bindparam("after"))
+                 .order_by(self.table.c.id).limit(size))  # one statement for every page: compiled once
+        last = 0
+        while True:
+            try:
+                with self.engine.connect() as conn:
+                    rows = list(map(_row, conn.execute(query, {"after": last}).all()))
+            except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
+                if _unreadable(exc) is None:
+                    raise
+                rows = self._row_by_row(query.params(after=last))
+            full = len(rows) == size
+            if top is not None and rows and rows[-1].id > top:
+                rows, full = [row for row in rows if row.id <= top], False
+            if rows:
+                yield rows
+            if not full:
+                return
+            last = rows[-1].id
+
+    def _row_by_row(self, page: sa.Select[Any]) -> list[SelectedFailedJob]:
+        """A page some row of which cannot be read (text that is not UTF-8, a value the server will
+        not send), read again one row at a time: the readable rows as usual, each unreadable one with
+        its `problem` and nothing of its content. Only ever done for a page whose read failed."""
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(page.with_only_columns(self.table.c.id)).scalars())
+        rows = []
+        for row_id in ids:
+            try:
+                with self.engine.connect() as conn:  # a fresh one: a failed read may end its transaction
+                    rows.append(_row(conn.execute(self._select_rows().where(self.table.c.id == row_id)).one()))
+            except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
+                if (why := _unreadable(exc)) is None:
+                    raise
+                rows.append(SelectedFailedJob(row_id, self._uuid_of(row_id), None, None, None, None, problem=why))
+        return rows
+
+    def _uuid_of(self, row_id: int) -> str | None:
+        """The uuid of a row that cannot be read whole, when that column can be."""
+        if "uuid" not in self.table.c:
+            return None
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(sa.select(self.table.c.uuid).where(self.table.c.id == row_id)).scalar()
+        except (sa.exc.DBAPIError, UnicodeDecodeError):
+            return None
+
+    def lookup(self, selection: Selection) -> Lookup:
+        """Rows named by an explicit selection, and the names that match nothing."""
+        found = Lookup()
+        for page in self.pages(selection, IN_CHUNK):
+            found.rows.extend(page)
+        ids = {row.id for row in found.rows}
+        uuids = {row.uuid for row in found.rows}
+        found.missing = [str(i) for i in selection.ids if i not in ids] + [u for u in selection.uuids if u not in uuids]
+        return found
+
+    def delete_present(self, conn: sa.Connection, ids: Sequence[int]) -> set[int]:
+        """Delete these ids inside the caller's transaction; the ids that were there."""
+        if not ids:
+            return set()
+        table = self.table
+        if conn.dialect.delete_returning:
+            return set(conn.execute(sa.delete(table).where(_id_in(table.c.id, ids)).returning(table.c.id)).scalars())
+        present = self.lock_present(conn, ids)
+        self.delete_ids(conn, present)
+        return present
+
+    def lock_present(self, conn: sa.Connection, ids: Sequence[int]) -> set[int]:
+        """Lock these ids until the caller's transaction ends; the ids that are there."""
+        if not ids:
+            return set()
+        query = sa.select(self.table.c.id).where(_id_in(self.table.c.id, ids)).with_for_update()
+        return set(conn.execute(query).scalars())
+
+    def delete_ids(self, conn: sa.Connection, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if ids:
+            conn.execute(sa.delete(self.table).where(_id_in(self.table.c.id, ids)))
+
+    def move_present(self, conn: sa.Connection, ids: Sequence[int], push: JobsInsert, default_queue: str) -> set[int]:
+        """Delete these rows and, in the caller's transaction, insert what `push` makes of their stored
+        (queue, payload) in id order; the ids that were there.
+
+        The database copies the texts itself: for payloads Laravel's retry leaves unchanged, nothing
+        has to travel to us and back. PostgreSQL does it in one statement (DELETE ... RETURNING feeding
+        the INSERT), which answers with one row: how many it moved, and which only when some were
+        missing. MariaDB/MySQL copy the rows under exclusive locks (INSERT ... SELECT ... FOR UPDATE),
+        then delete them: when both statements count every id, every row was there and is now gone by
+        this transaction's hand; otherwise (someone removed some meanwhile) the attempt is
+        rolled back to its savepoint and the rows are locked, listed, copied and deleted. Elsewhere
+        (SQLite) the rows are locked, copied, then deleted.
+        """
+        table = self.table
+        if not ids:
+            return set()
+        if conn.dialect.name == "postgresql":
+            gone = sa.delete(table).where(_id_in(table.c.id, ids)).returning(table.c.id, table.c.queue, table.c.payload)
+            gone_rows = gone.cte("gone")
+            pushed = push(_stored_jobs(gone_rows, default_queue)).cte("pushed")
+            wanted = set(ids)
+            moved = sa.func.count()  # one row back: the ids only when some were missing, not 10,000 of them
+            missing_some = sa.case((moved == len(wanted), None), else_=sa.func.array_agg(gone_rows.c.id))
+            count, present = conn.execute(sa.select(moved, missing_some).select_from(gone_rows).add_cte(pushed)).one()
+            return wanted if count == len(wanted) else set(present or ())
+        if conn.dialect.name in ("mysql", "mariadb") and self._moved_whole(conn, set(ids), push, default_queue):
+            return set(ids)
+        present = self._lock_counted(conn, ids)
+        if present:
+            locked = _id_in(table.c.id, present)  # built once for the copy and the delete
+            conn.execute(push(_stored_jobs(table, default_queue).where(locked)))
+            conn.execute(sa.delete(table).where(locked))
+        return present
+
+    def _moved_whole(self, conn: sa.Connection, wanted: set[int], push: JobsInsert, default_queue: str) -> bool:
+        """Copy and delete every wanted row in two statements, or change nothing: True when all were there.
+
+        A scan fewer than locking and counting first: InnoDB keeps each row's trace in the clustered
+        index, so every pass over the rows reads them whole.
+        """
+        every = _id_in(self.table.c.id, wanted)
+        savepoint = conn.begin_nested()
+        copied = conn.execute(push(_stored_jobs(self.table, default_queue).where(every).with_for_update())).rowcount
+        deleted = conn.execute(sa.delete(self.table).where(every)).rowcount
+        if copied == deleted == len(wanted):
+            savepoint.commit()
+            return True
+        savepoint.rollback()
+        return False
+
+    def _lock_counted(self, conn: sa.Connection, ids: Sequence[int]) -> set[int]:
+        """lock_present, answered by one COUNT when every row is there (the usual case): a driver
+        parsing a thousand ids per page in Python costs more than the locking itself."""
+        wanted = set(ids)
+        locking_count = sa.select(sa.func.count()).where(_id_in(self.table.c.id, wanted)).with_for_update()
+        if conn.execute(locking_count).scalar_one() == len(wanted):
+            return wanted
+        return self.lock_present(conn, ids)
+
+    def delete_selected(self, selection: Selection, size: int = IN_CHUNK) -> Iterator[list[str]]:
+        """Delete the selection in batches of `size` (like prune's chunks); yields each batch's public ids."""
+        keys = [self.table.c.id] + ([self.table.c.uuid] if "uuid" in self.table.c else [])
+        query = sa.select(*keys).where(*self.where(selection)).order_by(self.table.c.id).limit(size)
+        while True:
+            with self.engine.begin() as conn:
+                selected = conn.execute(query).all()
+                present = self.delete_present(conn, [row[0] for row in selected])
+            deleted = [(row[1] if len(row) > 1 and row[1] else str(row[0])) for row in selected if row[0] in present]
+            if deleted:
+                yield deleted
+            if len(selected) < size:
+                return
+
+
+def _stored_jobs(rows: sa.TableClause | sa.CTE, default_queue: str) -> sa.Select[Any]:
+    """(queue, payload) as a retry pushes them when the payload is unchanged: Laravel pushes a job whose
+    failed row has no queue onto the connection's default queue."""
+    queue = sa.func.coalesce(sa.func.nullif(rows.c.queue, ""), default_queue)
+    return sa.select(queue, rows.c.payload).order_by(rows.c.id)
+
+
+def _id_in(column: sa.ColumnClause[Any], ids: Iterable[int]) -> sa.ColumnElement[bool]:
+    """`id IN (...)` the way databases answer it fastest.
+
+    A run of consecutive ids (a page of a pile of failures usually is one) becomes one BETWEEN, a
+    single range: MariaDB spends longer on a thousand listed values than on the rows themselves.
+    The rest go in IN lists of at most MAX_IN_LIST integers written into the statement: a thousand
+    bound parameters cost the drivers more than the server spends, SQLite caps their number, and
+    MariaDB turns a list of in_predicate_conversion_threshold (1,000) values or more into a derived
+    table it sorts on disk.
+    """
+    ranges: list[tuple[int, int]] = []
+    singles: list[int] = []
+    for lo, hi in _runs(sorted({int(i) for i in ids})):
+        if hi - lo + 1 >= MIN_RANGE:
+            ranges.append((lo, hi))
+        else:
+            singles.extend(range(lo, hi + 1))
+    parts = [column.between(sa.literal(lo, literal_execute=True), sa.literal(hi, literal_execute=True))
+             for lo, hi in ranges]
+    for i in range(0, len(singles), MAX_IN_LIST):
+        listed = sa.bindparam("ids", singles[i:i + MAX_IN_LIST], unique=True, expanding=True, literal_execute=True)
+        parts.append(column.in_(listed))
+    return sa.or_(*parts) if parts else sa.false()
+
+
+def _runs(ordered: list[int]) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run of consecutive integers in a sorted list."""
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            yield ordered[start], ordered[i - 1]
+            start = i
+
+
+_TOO_BIG = ("max_allowed_packet", "packet bigger", "packet too large")  # MySQL/MariaDB will not send the row
+
+
+def _unreadable(exc: BaseException) -> str | None:
+    """Why a row cannot be read, when the error says the row's own data is at fault; None otherwise
+    (the database is down, a grant is missing: the whole read failed). Never the error's own text:
+    SQLite's decode error quotes the column's content."""
+    original = getattr(exc, "orig", exc)
+    text = str(original).lower()
+    if isinstance(original, UnicodeDecodeError) or "could not decode" in text or "invalid byte sequence" in text:
+        column = re.search(r"column '(\w+)'", str(original))
+        where = f"its {column.group(1)} column" if column else "a column"
+        return f"cannot be read: {where} holds bytes that are not valid UTF-8 text"
+    if any(sign in text for sign in _TOO_BIG):
+        return "cannot be read: a column is larger than the database will send"
+    return None
+
+
+def _row(values: Sequence[Any]) -> SelectedFailedJob:
+    """A readable SelectedFailedJob from a row of _select_rows, as the driver gave it (tens of thousands per action)."""
+    return SelectedFailedJob._make((*values, None))

@@ -1,0 +1,158 @@
+"""Read-side questions over `fleet_failed_jobs`: what fails, where, and how often.
+
+Only live rows count (not `gone_at`): a retried or deleted job is no longer a failure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import MirroredFailedJob
+
+TABLE = MirroredFailedJob.__table__
+LIVE = TABLE.c.gone_at.is_(None)
+
+
+def _rows(db: ControlDatabase, query: sa.Select) -> list[dict[str, Any]]:
+    with db.engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def top_fingerprints(db: ControlDatabase, project: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+    """The most frequent failures (by fingerprint), with an example class, exception and message."""
+    where = [LIVE] + ([TABLE.c.project == project] if project else [])
+    query = (
+        sa.select(
+            TABLE.c.fingerprint,
+            sa.func.count().label("count"),
+            sa.func.count(sa.distinct(TABLE.c.project)).label("projects"),
+            sa.func.min(TABLE.c.job_class).label("job_class"),
+            sa.func.min(TABLE.c.exception_class).label("exception_class"),
+            sa.func.min(TABLE.c.message).label("message"),
+            sa.func.min(TABLE.c.failed_at).label("first_failed_at"),
+            sa.func.max(TABLE.c.failed_at).label("last_failed_at"),
+        )
+        .where(*where)
+        .group_by(TABLE.c.fingerprint)
+        .order_by(sa.desc("count"), TABLE.c.fingerprint)
+        .limit(limit)
+    )
+    return _rows(db, query)
+
+
+def per_queue(db: ControlDatabase, project: str) -> list[dict[str, Any]]:
+    query = (
+        sa.select(TABLE.c.connection, TABLE.c.queue, sa.func.count().label("count"))
+        .where(LIVE, TABLE.c.project == project)
+        .group_by(TABLE.c.connection, TABLE.c.queue)
+        .order_by(sa.desc("count"), TABLE.c.queue)
+    )
+    return _rows(db, query)
+
+
+def rollup(db: ControlDatabase, project: str, start: datetime, end: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Failures of one project whose failed_at lies in [start, end), counted by queue, class and fingerprint."""
+    window = [TABLE.c.project == project, TABLE.c.failed_at >= start, TABLE.c.failed_at < end]
+
+    def by(*columns: sa.ColumnElement) -> list[dict[str, Any]]:
+        query = sa.select(*columns, sa.func.count().label("count")).where(*window).group_by(*columns)
+        return _rows(db, query.order_by(sa.desc("count"), *columns))
+
+    return {
+        "queue": by(TABLE.c.connection, TABLE.c.queue),
+        "job_class": by(TABLE.c.job_class),
+        "fingerprint": by(TABLE.c.fingerprint, TABLE.c.exception_class),
+    }
+
+
+def hourly_counts(db: ControlDatabase, project: str, start: datetime, end: datetime) -> list[int]:
+    """Failures per hour in [start, end), one number per hour, oldest first (empty hours are 0)."""
+    query = sa.select(TABLE.c.failed_at).where(
+        TABLE.c.project == project, TABLE.c.failed_at >= start, TABLE.c.failed_at < end
+    )
+    hours = int((end - start).total_seconds() // 3600)
+    counts = [0] * hours
+    with db.engine.connect() as conn:
+        for failed_at in conn.execute(query).scalars():
+            counts[min(int((failed_at - start).total_seconds() // 3600), hours - 1)] += 1
+    return counts
+
+
+def groups(db: ControlDatabase, limit: int | None = None) -> list[dict[str, Any]]:
+    """Fleet-wide failure groups: one row per fingerprint with the projects it hits."""
+    query = (
+        sa.select(
+            TABLE.c.fingerprint, TABLE.c.project, sa.func.count().label("count"),
+            sa.func.min(TABLE.c.job_class).label("job_class"),
+            sa.func.min(TABLE.c.exception_class).label("exception_class"),
+            sa.func.min(TABLE.c.message).label("message"),
+            sa.func.min(TABLE.c.failed_at).label("first_seen"), sa.func.max(TABLE.c.failed_at).label("last_seen"),
+        )
+        .where(LIVE)
+        .group_by(TABLE.c.fingerprint, TABLE.c.project)
+    )
+    merged: dict[str, dict[str, Any]] = {}
+    for row in _rows(db, query):
+        group = merged.setdefault(row["fingerprint"], {**row, "count": 0, "projects": []})
+        group["count"] += row["count"]
+        group["projects"].append(row["project"])
+        group["first_seen"] = min(filter(None, (group["first_seen"], row["first_seen"])), default=None)
+        group["last_seen"] = max(filter(None, (group["last_seen"], row["last_seen"])), default=None)
+    ordered = sorted(merged.values(), key=lambda g: (-g["count"], g["fingerprint"]))
+    for group in ordered:
+        group.pop("project")
+        group["projects"].sort()
+    return ordered[:limit] if limit else ordered
+
+
+def list_failed(
+    db: ControlDatabase, *, project: str | None = None, queue: str | None = None, job_class: str | None = None,
+    fingerprint: str | None = None, since: datetime | None = None, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Live failures, newest first, filtered as `fleetops failed list` asks."""
+    where = [LIVE]
+    for column, value in ((TABLE.c.project, project), (TABLE.c.queue, queue), (TABLE.c.job_class, job_class)):
+        if value is not None:
+            where.append(column == value)
+    if fingerprint:
+        where.append(TABLE.c.fingerprint.startswith(fingerprint, autoescape=True))
+    if since is not None:
+        where.append(TABLE.c.failed_at >= since)
+    query = (
+        sa.select(TABLE.c.project, TABLE.c.laravel_id, TABLE.c.uuid, TABLE.c.connection, TABLE.c.queue,
+                  TABLE.c.job_class, TABLE.c.exception_class, TABLE.c.message, TABLE.c.fingerprint,
+                  TABLE.c.failed_at, TABLE.c.parse_error)
+        .where(*where)
+        .order_by(TABLE.c.failed_at.desc(), TABLE.c.laravel_id.desc())
+        .limit(limit)
+    )
+    return _rows(db, query)
+
+
+@dataclass(frozen=True)
+class Spike:
+    last_hour: int
+    trailing_median: float
+    threshold: float
+
+    @property
+    def spiking(self) -> bool:
+        return self.last_hour > self.threshold
+
+
+def failure_spike(
+    db: ControlDatabase, project: str, now: datetime, *, factor: float = 3.0, minimum: int = 5, hours: int = 24
+) -> Spike:
+    """New failures in the last hour against `factor` x the median of the `hours` before it.
+
+    `minimum` keeps a quiet project from "spiking" on its first few failures (median 0).
+    """
+    counts = hourly_counts(db, project, now - timedelta(hours=hours + 1), now)
+    median = float(statistics.median(counts[:-1]))
+    return Spike(last_hour=counts[-1], trailing_median=median, threshold=max(factor * median, float(minimum)))

@@ -1,0 +1,140 @@
+"""Writing an operator's intent into the spool: checked, frozen, attributed, or only previewed.
+
+The one entry point for every way in (CLI, Launchpad, Python): `enqueue` refuses a request that
+does not fit, before anything is written, and records who asked and through what.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import MirroredFailedJob
+from resources.common.errors import ValidationError, first_line
+from resources.fleet.project_storage import ProjectStorage
+from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
+from resources.laravel.payload import parse_payload
+from resources.spool.actions import ActionRequest, check, frozen_payload, selection
+from resources.spool.statuses import SOURCES
+from resources.spool.store import SpoolStore
+
+ACTOR_ENV = "FLEETOPS_ACTOR"
+SAMPLE_SIZE = 10
+
+
+def current_actor() -> str:
+    """Who is asking: FLEETOPS_ACTOR if set (e.g. by a wrapper that knows the operator), else user@host."""
+    return os.environ.get(ACTOR_ENV) or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: int
+    payload: dict[str, Any]
+
+
+def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionRequest, *, requested_by: str,
+            source: str = "api", claim_for: str | None = None) -> Enqueued:
+    """Check, freeze and write one action; its spool id."""
+    spec = check(request)
+    if source not in SOURCES:
+        raise ValidationError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
+    project = _enabled(projects, request.project)
+    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    max_id = _max_id(project, projects) if spec.on_failed_store and spec.required != "ids" else None
+    payload = frozen_payload(request, max_id, fingerprint_ids)
+    if spec.required == "ids":
+        _require_some_present(project, projects, request.action, payload)
+    values = {"project": project.key, "action": request.action, "payload": payload, "priority": request.priority,
+              "requested_by": requested_by[:255], "source": source}
+    return Enqueued(SpoolStore(db).add(values, claim_for=claim_for), payload)
+
+
+def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionRequest) -> dict[str, Any]:
+    """What the action would touch now: a count and a sample. Nothing is written."""
+    spec = check(request)
+    project = _enabled(projects, request.project)
+    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    if not spec.on_failed_store:
+        return {"project": project.key, "action": request.action, "count": None, "sample": [],
+                "note": "queue actions are previewed with `fleetops queues --project KEY`"}
+    try:
+        with ProjectStorage(project, projects.secret_box) as storage:
+            chosen = selection(request.action, frozen_payload(request, storage.editor.max_id(), fingerprint_ids))
+            sample = next(storage.editor.pages(chosen, SAMPLE_SIZE), [])
+            count = storage.editor.count(chosen)
+    except sa.exc.SQLAlchemyError as exc:
+        raise ValidationError(f"project {project.key!r}: cannot read its failed-job table: {first_line(exc)}") from None
+    return {
+        "project": project.key,
+        "action": request.action,
+        "count": count,
+        "sample": [
+            {"id": row.public_id, "queue": row.queue, "connection": row.connection,
+             "class": parse_payload(row.payload).job_class,
+             "failed_at": row.failed_at.isoformat(sep=" ") if row.failed_at else None}
+            for row in sample
+        ],
+    }
+
+
+def _max_id(project: ProjectSpec, projects: ProjectRegistry) -> int:
+    """The highest failed-job id now: a bulk action stops there. Without it nothing can be frozen."""
+    try:
+        with ProjectStorage(project, projects.secret_box) as storage:
+            return storage.editor.max_id()
+    except sa.exc.SQLAlchemyError as exc:
+        raise ValidationError(
+            f"project {project.key!r}: cannot read its failed-job table to freeze the action's targets, "
+            f"nothing written: {first_line(exc)}"
+        ) from None
+
+
+
+def _require_some_present(project: ProjectSpec, projects: ProjectRegistry, action: str, payload: dict[str, Any]
+                          ) -> None:
+    """An action on named failed jobs none of which exists would do nothing: refused now. When some
+    exist, the ones that do not are named in the action's result (`not_found`)."""
+    try:
+        with ProjectStorage(project, projects.secret_box) as storage:
+            present = storage.editor.count(selection(action, payload))
+    except sa.exc.SQLAlchemyError as exc:
+        raise ValidationError(
+            f"project {project.key!r}: cannot read its failed-job table to find the named jobs, "
+            f"nothing written: {first_line(exc)}"
+        ) from None
+    if not present:
+        named = [*map(str, payload.get("ids", [])), *payload.get("uuids", [])]
+        shown = ", ".join(named[:5]) + (f" (and {len(named) - 5} more)" if len(named) > 5 else "")
+        raise ValidationError(f"project {project.key!r} has none of the failed jobs {shown}; nothing written")
+
+
+def _enabled(projects: ProjectRegistry, key: str) -> ProjectSpec:
+    project = projects.spec(key)
+    if not project.enabled:
+        raise ValidationError(f"project {key!r} is disabled: enable it before acting on it")
+    return project
+
+
+def _fingerprint_ids(db: ControlDatabase, request: ActionRequest) -> list[int]:
+    """Laravel ids of the project's failures with this fingerprint, as of its last snapshot."""
+    with db.session() as session:
+        ids = list(session.scalars(
+            sa.select(MirroredFailedJob.laravel_id).where(
+                MirroredFailedJob.project == request.project,
+                MirroredFailedJob.fingerprint == request.fingerprint,
+                MirroredFailedJob.gone_at.is_(None),
+            )
+        ))
+    if not ids:
+        raise ValidationError(
+            f"no failed jobs of project {request.project!r} have fingerprint {request.fingerprint!r} "
+            "in the last snapshot (see `fleetops failed groups`)"
+        )
+    return ids

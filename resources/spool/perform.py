@@ -1,0 +1,237 @@
+"""Carry out one spool action against a project's own storage, reporting progress as it goes.
+
+Failed-job actions walk their frozen selection in batches of BATCH_SIZE (one DELETE, one INSERT
+or one Lua script per batch, never a statement per job). The result counts what was done and
+names what could not be: ids that no longer exist, jobs Laravel could not retry either.
+
+A retry whose pages the database copies itself moves several pages in one transaction when they
+are ready together (up to MAX_MOVE_ROWS): each commit waits for the disk, and one commit per
+thousand rows cost a 20,000-job retry about a fifth of its time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+from resources.common.settings import spool_lease_seconds, spool_progress_seconds
+from resources.failures.editor import SelectedFailedJob
+from resources.failures.retry import FailedJobRetrier, PreparedRetry
+from resources.fleet.project_storage import ProjectStorage
+from resources.spool.actions import selection, spec_of
+from resources.spool.store import MAX_BACKOFF_SECONDS
+
+BATCH_SIZE = 1_000
+MAX_MOVE_ROWS = 10_000  # pages the database copies itself, moved together in one transaction
+AHEAD_PAGES = 10  # pages read and prepared ahead of the writes, at most
+MAX_NAMED_ERRORS = 50
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Outcome:
+    """What an action did. `errors` (job -> reason) make it end failed, without retries."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def as_result(self) -> dict[str, Any]:
+        named = dict(list(self.errors.items())[:MAX_NAMED_ERRORS])
+        return {**self.counts, "not_found": self.not_found, "errors": named, "error_count": len(self.errors)}
+
+    def summary(self) -> str:
+        head = "; ".join(f"{job}: {why}" for job, why in list(self.errors.items())[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        return f"{len(self.errors)} job(s) could not be processed: {head}{more}"
+
+
+class Progress:
+    """A running action's progress record: total, processed, current, errors, so an operator sees how far it got.
+
+    Written when the action starts, then at most every FLEETOPS_SPOOL_PROGRESS_SECONDS (0.5), and
+    once more when the `with` block ends: a fast action's pages come quicker than a control-database
+    write and a line in the run's log are worth, and a slow one still shows movement twice a second.
+    """
+
+    def __init__(self, report: ProgressCallback, total: int) -> None:
+        self.report, self.state = report, {"total": total, "processed": 0, "current": None, "errors": 0}
+        self.interval = spool_progress_seconds()
+        self._write()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._unwritten:
+            self._write()
+
+    def advance(self, processed: int, current: Any, errors: int) -> None:
+        self.state.update(processed=self.state["processed"] + processed, current=current, errors=errors)
+        self._unwritten = True
+        if time.monotonic() - self._written_at >= self.interval:
+            self._write()
+
+    def _write(self) -> None:
+        self.report(dict(self.state))
+        self._written_at, self._unwritten = time.monotonic(), False
+
+
+def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback,
+            scope: str = "") -> Outcome:
+    """Carry out one action; `scope` names it (the spool id) in the once-only markers of its Redis pushes."""
+    spec = spec_of(action)
+    if action.startswith("retry-"):
+        return _retry(action, payload, storage, report, scope)
+    if spec.on_failed_store:
+        return _delete(action, payload, storage, report)
+    if action == "cancel-jobs":
+        return _cancel(payload, storage, report)
+    return _release_stuck(payload, storage, report)
+
+
+def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outcome: Outcome
+             ) -> tuple[Callable[[], int], Iterator[list[SelectedFailedJob]]]:
+    """How to count the targets (asked when the caller is ready to wait for it), and their pages."""
+    chosen = selection(action, payload)
+    if chosen.explicit:
+        found = storage.editor.lookup(chosen)
+        outcome.not_found = found.missing
+        rows = found.rows
+        return lambda: len(rows), (rows[i:i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE))
+    return lambda: storage.editor.count(chosen), storage.editor.pages(chosen, BATCH_SIZE)
+
+
+def marker_ttl() -> int:
+    """How long a Redis push's marker outlives a crash: until the action's next attempt has surely
+    come, which is one lease after the dead run's last report plus at most the longest backoff
+    (a lease more for margin). Not longer: a marker has no use once its action has ended."""
+    return int(2 * spool_lease_seconds() + MAX_BACKOFF_SECONDS) + 1
+
+
+def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback, scope: str
+           ) -> Outcome:
+    outcome = Outcome(counts={"retried": 0})
+    total, pages = _targets(action, payload, storage, outcome)
+    retrier = storage.retrier(scope, marker_ttl())
+    with closing(_prepared_ahead(pages, retrier)) as ahead:
+        started = list(itertools.islice(ahead, 1))  # the reader starts: the first page is read while we count
+        with Progress(report, total()) as progress:
+            for rows, prepared in _batches(itertools.chain(started, ahead), retrier):
+                result = retrier.push(prepared)
+                outcome.counts["retried"] += result.retried
+                outcome.errors.update(result.errors)
+                progress.advance(len(rows), rows[-1].public_id, len(outcome.errors))
+    return outcome
+
+
+Prepared = tuple[list[SelectedFailedJob], PreparedRetry]
+_END = object()
+
+
+def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Iterator[Prepared]:
+    """The prepared pages in order, consecutive ones the database copies itself joined while they are
+    ready together (`ahead` yields None when the next page is not ready yet), up to MAX_MOVE_ROWS."""
+    rows: list[SelectedFailedJob] = []
+    joined: PreparedRetry | None = None
+    joinable = False  # `joined` is copied by the database, so a next such page may join it
+    for item in itertools.chain(ahead, [None]):
+        if item is not None and joinable and len(rows) + len(item[0]) <= MAX_MOVE_ROWS \
+                and retrier.copied_in_place(item[1]):
+            rows = [*rows, *item[0]]
+            joined.absorb(item[1])  # type: ignore[union-attr]
+            continue
+        if joined is not None:
+            yield rows, joined
+        rows, joined = item if item is not None else ([], None)
+        joinable = joined is not None and retrier.copied_in_place(joined)
+
+
+def _prepared_ahead(pages: Iterator[list[SelectedFailedJob]], retrier: FailedJobRetrier) -> Iterator[Prepared | None]:
+    """Each page with its payloads computed, read and computed on a thread up to AHEAD_PAGES ahead;
+    None whenever the next one is not ready yet (the caller may write what it holds meanwhile).
+
+    Reading a page and building Laravel's payloads is Python work; writing a batch is mostly
+    waiting for the database. Doing the next pages' first part while a batch is written keeps
+    both the interpreter and the database busy. Writes stay in the caller's thread, in order.
+    """
+    ready: queue.Queue[Any] = queue.Queue(maxsize=AHEAD_PAGES)
+    stop = threading.Event()
+
+    def read_ahead() -> None:
+        try:
+            for page in pages:
+                if not _hand_over(ready, (page, retrier.prepare(page, now=int(time.time()))), stop):
+                    return
+            _hand_over(ready, _END, stop)
+        except BaseException as exc:  # raised again in the caller's thread
+            _hand_over(ready, exc, stop)
+
+    reader = threading.Thread(target=read_ahead, name="fleetops-retry-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                item = ready.get_nowait()
+            except queue.Empty:
+                yield None
+                item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _hand_over(ready: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put `item` in the queue, waiting while it is full; False once the caller has stopped listening."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.1)
+        except queue.Full:
+            continue
+        return True
+    return False
+
+
+def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    outcome = Outcome(counts={"deleted": 0})
+    chosen = selection(action, payload)
+    if chosen.explicit:
+        outcome.not_found = storage.editor.lookup(chosen).missing
+    with Progress(report, storage.editor.count(chosen)) as progress:
+        for deleted in storage.editor.delete_selected(chosen, BATCH_SIZE):
+            outcome.counts["deleted"] += len(deleted)
+            if storage.horizon is not None:
+                storage.horizon.forget_failed(deleted)
+            progress.advance(len(deleted), deleted[-1], 0)
+    return outcome
+
+
+def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    wanted = [str(i) for i in payload.get("ids", [])]
+    cancelled: set[str] = set()
+    with Progress(report, len(wanted)) as progress:
+        for writer in storage.writers.values():
+            cancelled |= writer.cancel(wanted, payload.get("queue"))
+        progress.advance(len(cancelled), None, 0)
+    return Outcome(counts={"cancelled": len(cancelled)}, not_found=[i for i in wanted if i not in cancelled])
+
+
+def _release_stuck(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
+    released = 0
+    now = int(time.time())
+    with Progress(report, len(storage.writers)) as progress:
+        for name, writer in storage.writers.items():
+            released += writer.release_stuck(storage.spec.stuck_after_seconds, now, payload.get("queue"))
+            progress.advance(1, name, 0)
+    return Outcome(counts={"released": released})
