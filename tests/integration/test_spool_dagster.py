@@ -34,8 +34,9 @@ def enqueue(fleetops: Fleetops, *args: str) -> int:
     return int(fleetops.ok("spool", "enqueue", *args).output.strip())
 
 
-def evaluate(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
-    return spool_sensor(dg.build_sensor_context(instance=instance, resources=RESOURCES))
+def evaluate(instance: dg.DagsterInstance, sensor: dg.SensorDefinition = spool_sensor, cursor: str | None = None):
+    """One tick as the daemon evaluates it (run keys and the cursor included), not a call of the function."""
+    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=RESOURCES, cursor=cursor))
 
 
 def test_sensor_requests_one_run_per_project_highest_priority_first(
@@ -47,7 +48,7 @@ def test_sensor_requests_one_run_per_project_highest_priority_first(
     other = enqueue(control_env, "b", "release-stuck")
     with dg.instance_for_test() as instance:
         result = evaluate(instance)
-        assert isinstance(result, dg.SensorResult)
+        assert result.run_requests
         by_project = {r.tags["fleetops/spool-project"]: r for r in result.run_requests}
         assert by_project.keys() == {"a", "b"}
         assert by_project["a"].run_config["ops"]["execute_spool_actions"]["config"]["spool_ids"] == [high, low]
@@ -61,7 +62,7 @@ def test_sensor_skips_with_the_reason_when_the_control_database_is_gone(
     monkeypatch.setenv("FLEETOPS_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     with dg.instance_for_test() as instance:
         result = evaluate(instance)
-    assert isinstance(result, dg.SkipReason) and "control database" in result.skip_message
+    assert not result.run_requests and "control database" in result.skip_message
 
 
 def test_spool_job_executes_its_batch_and_a_second_run_finds_nothing_to_do(
@@ -117,17 +118,11 @@ def test_a_failed_run_gives_its_claims_back(control_env: Fleetops, laravel_sqlit
     dead_run = str(uuid.uuid4())
     assert [c.id for c in store.claim([spool_id], dead_run)] == [spool_id]
     with dg.instance_for_test() as instance:
+        start = evaluate(instance, spool_run_failure_sensor)  # the first tick marks where the event log stands
         run = instance.create_run_for_job(spool_job, run_id=dead_run, run_config={"ops": {
             "execute_spool_actions": {"config": {"project": "app", "spool_ids": [spool_id]}}}})
         instance.report_run_failed(run)
-        failure = next(r for r in instance.get_records_for_run(run.run_id).records
-                       if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_type_value
-                       == "PIPELINE_FAILURE")
-        context = dg.build_run_status_sensor_context(
-            sensor_name="spool_run_failure_sensor", dagster_instance=instance, dagster_run=run,
-            dagster_event=failure.event_log_entry.dagster_event, resources=RESOURCES,
-        ).for_run_failure()
-        spool_run_failure_sensor(context)
+        evaluate(instance, spool_run_failure_sensor, cursor=start.cursor)
     row = store.get(spool_id)
     assert row["status"] == "pending" and row["attempts"] == 1 and f"{dead_run} failed" in row["error"]
     assert row["run_id"] is None
