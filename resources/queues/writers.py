@@ -20,12 +20,8 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
 
-from resources.queues.layout import (
-    DEFAULT_RETRY_AFTER,
-    database_stuck_cutoff,
-    discover_redis_queues,
-    redis_stuck_cutoff,
-)
+from resources.queues.job_states import CANCELLABLE, STUCK, JobStates
+from resources.queues.layout import DEFAULT_RETRY_AFTER, discover_redis_queues
 
 if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
     import redis
@@ -110,10 +106,14 @@ end
 return #val
 """
 
-# KEYS: list, delayed, notify; ARGV: job ids (payload `id` or `uuid`). Removes waiting jobs only.
+# KEYS: list, delayed, notify, reserved; ARGV[1], ARGV[2]: the stuck range of reserved scores; ARGV[3..]:
+# job ids (payload `id` or `uuid`). Removes waiting, delayed and stuck jobs, each as Laravel itself
+# removes it: LREM from the list with one notify entry (pushed with it), ZREM from :delayed, and
+# ZREM of the reservation (RedisQueue::deleteReserved); a reservation younger than the threshold is
+# a live worker's and is left alone.
 _CANCEL = """
 local wanted = {}
-for _, id in ipairs(ARGV) do wanted[id] = true end
+for i = 3, #ARGV do wanted[ARGV[i]] = true end
 local function named(entry)
   local ok, job = pcall(cjson.decode, entry)
   return ok and type(job) == 'table' and (wanted[tostring(job['id'])] or wanted[tostring(job['uuid'])])
@@ -128,6 +128,9 @@ end
 for _, entry in ipairs(redis.call('zrange', KEYS[2], 0, -1)) do
   if named(entry) and redis.call('zrem', KEYS[2], entry) > 0 then table.insert(removed, entry) end
 end
+for _, entry in ipairs(redis.call('zrangebyscore', KEYS[4], ARGV[1], ARGV[2])) do
+  if named(entry) and redis.call('zrem', KEYS[4], entry) > 0 then table.insert(removed, entry) end
+end
 return removed
 """
 
@@ -140,8 +143,9 @@ class QueueWriter(Protocol):
     does the same way on either driver is here.
     """
 
-    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
-        """Remove waiting jobs by id; the ids removed."""
+    def cancel(self, ids: Sequence[str], stuck_after: int, now: float, queue: str | None = None) -> set[str]:
+        """Remove pending, delayed or stuck jobs by id (job_states.CANCELLABLE at `now`); the ids removed.
+        A reserved job that is not stuck is left alone: a live worker holds it and would run it anyway."""
         ...
 
     def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
@@ -244,19 +248,22 @@ class DatabaseQueueWriter:
     def close(self) -> None:
         self.engine.dispose()
 
-    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
-        """Delete waiting (unreserved) jobs by id; the ids deleted. A reserved job is running: left alone.
+    def cancel(self, ids: Sequence[str], stuck_after: int, now: float, queue: str | None = None) -> set[str]:
+        """Delete pending, delayed or stuck rows by id, as Laravel deletes a job (its row); the ids deleted.
 
-        A database queue's job ids are numbers: any other id names no job here.
+        The state is checked by the DELETE itself, so a stuck job a worker takes again meanwhile
+        (reserved_at now) is left to it. A database queue's job ids are numbers: any other id names
+        no job here.
         """
         numeric = [int(i) for i in ids if str(i).isdigit()]
         if not numeric:
             return set()
-        return {str(i) for i in self._delete_waiting(numeric, queue)}
+        return {str(i) for i in self._delete_cancellable(numeric, JobStates(now, stuck_after), queue)}
 
-    def _delete_waiting(self, ids: list[int], queue: str | None) -> set[int]:
+    def _delete_cancellable(self, ids: list[int], states: JobStates, queue: str | None) -> set[int]:
         t = self.table
-        condition = sa.and_(t.c.id.in_(ids), t.c.reserved_at.is_(None))
+        conditions = states.database_conditions(t.c.reserved_at, t.c.available_at)
+        condition = sa.and_(t.c.id.in_(ids), sa.or_(*(conditions[state] for state in CANCELLABLE)))
         if queue is not None:
             condition = sa.and_(condition, t.c.queue == queue)
         with self.engine.begin() as conn:
@@ -270,7 +277,7 @@ class DatabaseQueueWriter:
     def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
         """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
         t = self.table
-        conditions = [t.c.reserved_at.is_not(None), t.c.reserved_at <= database_stuck_cutoff(now, stuck_after)]
+        conditions = [JobStates(now, stuck_after).database_conditions(t.c.reserved_at, t.c.available_at)[STUCK]]
         if queue is not None:
             conditions.append(t.c.queue == queue)
         with self.engine.begin() as conn:
@@ -331,21 +338,22 @@ class RedisQueueWriter:
         return [name.decode("utf-8", errors="replace") for name in sorted(found)]
 
     def release_stuck(self, stuck_after: int, now: float, queue: str | None = None) -> int:
-        cutoff = redis_stuck_cutoff(now, stuck_after, self.retry_after)
+        stuck = JobStates(now, stuck_after, self.retry_after).redis_ranges()[STUCK]
         return sum(
-            int(self._release(keys=[self.key(q, ":reserved"), self.key(q), self.key(q, ":notify")], args=[cutoff]))
+            int(self._release(keys=[self.key(q, ":reserved"), self.key(q), self.key(q, ":notify")], args=[stuck.high]))
             for q in self.queue_names(queue)
         )
 
-    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
-        """Remove waiting or delayed jobs whose payload id (or uuid) is named; the ids removed."""
+    def cancel(self, ids: Sequence[str], stuck_after: int, now: float, queue: str | None = None) -> set[str]:
+        """Remove pending, delayed or stuck jobs whose payload id (or uuid) is named; the ids removed."""
         wanted = {str(i) for i in ids}
+        stuck = JobStates(now, stuck_after, self.retry_after).redis_ranges()[STUCK]
         removed: set[str] = set()
         for q in self.queue_names(queue):
             if not wanted - removed:
                 break
-            entries = self._cancel(keys=[self.key(q), self.key(q, ":delayed"), self.key(q, ":notify")],
-                                   args=sorted(wanted - removed))
+            keys = [self.key(q), self.key(q, ":delayed"), self.key(q, ":notify"), self.key(q, ":reserved")]
+            entries = self._cancel(keys=keys, args=[stuck.low, stuck.high, *sorted(wanted - removed)])
             for entry in entries:
                 job = json.loads(entry)
                 removed |= {str(job.get("id")), str(job.get("uuid"))} & wanted
