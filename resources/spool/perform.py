@@ -220,9 +220,10 @@ def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
 def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
     wanted = [str(i) for i in payload.get("ids", [])]
     cancelled: set[str] = set()
+    now = time.time()
     with Progress(report, len(wanted)) as progress:
         for writer in storage.writers.values():
-            cancelled |= writer.cancel(wanted, payload.get("queue"))
+            cancelled |= writer.cancel(wanted, storage.spec.stuck_after_seconds, now, payload.get("queue"))
         progress.advance(len(cancelled), None, 0)
     return Outcome(counts={"cancelled": len(cancelled)}, not_found=[i for i in wanted if i not in cancelled])
 
