@@ -32,9 +32,9 @@ def jobs() -> None:
 @pass_context
 def list_command(ctx: CliContext, project: str, queue: str | None, state: str | None, limit: int,
                  as_json: bool) -> None:
-    """Jobs on PROJECT's queues, by connection and queue in the order a worker reaches them: the id (the
+    """Jobs on a project's queues, by connection and queue in the order a worker reaches them: the id (the
     row id on a database queue, the uuid on Redis) to give `spool enqueue PROJECT cancel-jobs --ids`,
-    class, attempts, age and since when a worker holds it."""
+    class, attempts, age and since when a worker holds it (read live, nothing written)."""
     from resources.queues.observers import project_jobs
 
     found = project_jobs(ctx.projects.spec(project), ctx.secret_box, state=state, queue=queue, limit=limit)
