@@ -179,8 +179,9 @@ def test_a_stuck_job_listed_is_cancelled_by_its_listed_id_and_never_runs(laravel
     spool_id = int(fleetops_sqlite.ok("spool", "enqueue", "app", "cancel-jobs", "--ids", ids).stdout.strip())
     assert fleetops_sqlite("spool", "process").exit_code == 0
     row = ok_json(fleetops_sqlite, "spool", "show", str(spool_id))
-    assert row["status"] == "completed" and row["result"]["cancelled"] == 1
-    assert row["result"]["not_found"] == [by_state["reserved"]["id"]]  # a live worker's job is left to it
+    assert row["status"] == "completed" and row["result"]["cancelled"] == 1 and row["result"]["not_found"] == []
+    assert list(row["result"]["skipped"]) == [by_state["reserved"]["id"]]  # a live worker's job is left to it
+    assert "live worker" in row["result"]["skipped"][by_state["reserved"]["id"]]
     left = ok_json(fleetops_sqlite, "jobs", "list", "--project", "app")
     assert sorted(job["state"] for job in left) == ["pending", "reserved"]
     assert_cancelled_as_laravel_deletes(laravel_app, by_state["stuck"]["id"])
