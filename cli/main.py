@@ -35,8 +35,11 @@ GROUPS = {
     "fleet": LazyCommand("cli.fleet:fleet", "Apply or export the whole fleet as YAML."),
     "failed": LazyCommand("cli.failed:failed", "Failed jobs across the fleet."),
     "queues": LazyCommand("cli.queues:queues",
-                          "Pending, processing, delayed, failed and stuck jobs per project and queue "
+                          "Pending, delayed, reserved, stuck and failed jobs per project and queue "
                           "(failed: as of the last snapshot)."),
+    "jobs": LazyCommand("cli.jobs:jobs",
+                        "Individual queued jobs: pending, delayed, reserved and stuck, with the ids cancel-jobs "
+                        "takes."),
     "spool": LazyCommand("cli.spool:spool",
                          "The action spool: retry, delete, flush, prune, cancel, release stuck - executed by "
                          "Dagster."),

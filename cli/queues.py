@@ -1,4 +1,7 @@
-"""`fleetops queues`: one card per project and queue (pending, processing, delayed, failed, stuck), read live."""
+"""`fleetops queues`: one card per project and queue (pending, delayed, reserved, stuck, failed), read live.
+
+The states are job_states.py's, the ones `jobs list`, `redis health` and the queue_state asset use.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ WATCH_SECONDS = 5
 def _render(result: Sweep) -> None:
     emit_table(result.rows, [
         ("PROJECT", lambda r: r["project"]), ("CONNECTION", lambda r: r["connection"]),
-        ("QUEUE", lambda r: r["queue"]), ("PENDING", lambda r: r["pending"]), ("PROCESSING", lambda r: r["reserved"]),
-        ("DELAYED", lambda r: r["delayed"]), ("FAILED", lambda r: r["failed"]), ("STUCK", lambda r: r["stuck"]),
+        ("QUEUE", lambda r: r["queue"]), ("PENDING", lambda r: r["pending"]), ("DELAYED", lambda r: r["delayed"]),
+        ("RESERVED", lambda r: r["reserved"]), ("STUCK", lambda r: r["stuck"]), ("FAILED", lambda r: r["failed"]),
         ("OLDEST", lambda r: f"{r['oldest_pending_age']:.0f}s" if r["oldest_pending_age"] is not None else "-"),
     ])
     for project, error in sorted(result.errors.items()):
@@ -30,7 +33,7 @@ def _render(result: Sweep) -> None:
 @click.option("--watch", is_flag=True, help=f"Refresh every {WATCH_SECONDS} seconds until Ctrl-C.")
 @pass_context
 def queues(ctx: CliContext, project: str | None, as_json: bool, watch: bool) -> None:
-    """Pending, processing, delayed, failed and stuck jobs per project and queue (failed: as of the last snapshot)."""
+    """Pending, delayed, reserved, stuck and failed jobs per project and queue (failed: as of the last snapshot)."""
     while True:
         result = sweep(ctx.db, ctx.secret_box, project=project, record=False)
         if as_json:

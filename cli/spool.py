@@ -36,7 +36,7 @@ def spool() -> None:
 @spool.command("enqueue")
 @click.argument("project")
 @click.argument("action", type=click.Choice(list(ACTIONS)), metavar="ACTION")
-@click.option("--ids", help="Comma-separated numeric failed-job ids (cancel-jobs: ids of waiting jobs).")
+@click.option("--ids", help="Comma-separated numeric failed-job ids (cancel-jobs: the ids `jobs list` shows).")
 @click.option("--uuids", help="Comma-separated failed-job uuids (the ID `queue:failed` shows).")
 @click.option("--queue", help="The queue (retry-queue; optional for cancel-jobs and release-stuck).")
 @click.option("--hours", type=click.IntRange(1, MAX_HOURS),

@@ -33,7 +33,7 @@ class SpoolBatchConfig(dg.Config):
 class SpoolRequestConfig(dg.Config):
     project: str = Field(description="Project key, e.g. shop")
     action: str = Field(description="One of: " + ", ".join(ACTIONS))
-    ids: list[str] = Field(default=[], description="Numeric failed-job ids (cancel-jobs: ids of waiting jobs)")
+    ids: list[str] = Field(default=[], description="Numeric failed-job ids (cancel-jobs: the ids `jobs list` shows)")
     uuids: list[str] = Field(default=[], description="Failed-job uuids, as `queue:failed` shows them")
     queue: str | None = Field(default=None, description="retry-queue; optional for cancel-jobs, release-stuck")
     hours: int | None = Field(default=None, description="flush / prune: jobs failed more than N hours ago")

@@ -20,3 +20,14 @@ def parse_duration(text: str) -> timedelta:
     if seconds > MAX_DURATION.total_seconds():  # checked before timedelta, which overflows first
         raise ValidationError(f"invalid duration {text!r}: at most {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
+
+
+def format_duration(seconds: float) -> str:
+    """A span of time as a person reads it: `45s`, `58m 58s`, `3h 5m`, `2d 4h` (two units at most)."""
+    whole = max(0, round(seconds))
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    first = next((i for i, (value, _) in enumerate(units) if value), len(units) - 1)
+    return " ".join(f"{value}{unit}" for value, unit in units[first:first + 2] if value or first == len(units) - 1)

@@ -1,9 +1,8 @@
 """Laravel's queue layout, read by the observers and changed by the writers alike.
 
-Database driver: a job reserved at or before `now - stuck_after` is stuck. Redis driver (keys
-`{prefix}queues:Q`, `...:notify`, `...:delayed`, `...:reserved`): a reservation's score is its
-expiry, reserved-at + retry_after, so it is stuck at or before `now - (stuck_after - retry_after)`;
-queues are found with SCAN (never KEYS), a key's suffix removed.
+Redis driver keys: `{prefix}queues:Q`, `...:notify`, `...:delayed`, `...:reserved`; queues are
+found with SCAN (never KEYS), a key's suffix removed. What state a job is in follows from
+job_states.py.
 """
 
 from __future__ import annotations
@@ -19,16 +18,6 @@ DEFAULT_RETRY_AFTER = 90  # Laravel's config/queue.php default
 QUEUES_KEY = b"queues:"
 _SUFFIXES = (b":notify", b":delayed", b":reserved")
 _GLOB_SPECIAL = frozenset(b"\\*?[]")
-
-
-def database_stuck_cutoff(now: float, stuck_after: int) -> int:
-    """A database job reserved at or before this unix time is stuck."""
-    return int(now - stuck_after)
-
-
-def redis_stuck_cutoff(now: float, stuck_after: int, retry_after: int) -> float:
-    """A Redis reservation whose score (expiry = reserved-at + retry_after) is at or before this is stuck."""
-    return now - (stuck_after - retry_after)
 
 
 def discover_redis_queues(client: redis.Redis, base: bytes, scan_count: int = 1000) -> Iterator[bytes]:

@@ -14,16 +14,18 @@ One interface (`QueueObserver.observe`) over Laravel's two stores:
   those found with `SCAN MATCH {prefix}queues:*` (never KEYS); every per-queue command runs in
   one MULTI/EXEC pipeline, so all counts of an observation come from the same instant.
 
-States, for a moment `now` (unix seconds) and a threshold `stuck_after` (seconds, default 300:
-a job reserved that long most likely belongs to a worker that died):
+States (pending, delayed, reserved, stuck) are job_states.py's, the same in every view:
 
 - pending: ready to be popped now;
 - delayed: will be available later;
-- reserved: held by a worker for less than `stuck_after`;
+- reserved: held by a worker for less than the project's `stuck_after`;
 - stuck: held for `stuck_after` or longer (its worker most likely died; Laravel only hands it
   out again when some worker pops that queue after retry_after);
 - oldest_pending_age: seconds since the oldest pending job became available, None when there
   is nothing pending or the store cannot tell (see RedisQueueObserver).
+
+Besides the counts (`observe`), each observer lists the jobs themselves (`jobs`): the row id
+(database) or payload uuid (Redis) that cancel-jobs takes, class, attempts, age and reservation.
 
 A dead store raises `FleetopsError` with one line naming the Laravel connection, never the DSN.
 """
@@ -33,7 +35,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -44,18 +47,25 @@ import sqlalchemy as sa
 from resources.common import dsn as dsn_module
 from resources.common.errors import FleetopsError, ValidationError, first_line
 from resources.fleet.connections import database_engine, redis_client
-from resources.queues.layout import (
-    DEFAULT_RETRY_AFTER,
-    QUEUES_KEY,
-    database_stuck_cutoff,
-    discover_redis_queues,
-    redis_stuck_cutoff,
+from resources.laravel.payload import parse_payload, payload_summary
+from resources.queues.job_states import (
+    DEFAULT_STUCK_AFTER,
+    PENDING,
+    RESERVED,
+    STATES,
+    STUCK,
+    JobStates,
+    ScoreRange,
 )
+from resources.queues.layout import DEFAULT_RETRY_AFTER, QUEUES_KEY, discover_redis_queues
 
 if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
     import redis
 
-DEFAULT_STUCK_AFTER = 300  # seconds reserved after which a job counts as stuck (its worker most likely died)
+    from resources.common.secrets import SecretBox
+    from resources.fleet.registry.projects import ProjectSpec
+
+DEFAULT_LISTED = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +85,27 @@ class QueueState:
         """Every job on the queue, what Laravel's `Queue::size()` counts."""
         return self.pending + self.delayed + self.reserved + self.stuck
 
+    def counts(self) -> dict[str, int]:
+        """The four states' counts, as every view reports them (reserved never includes stuck)."""
+        return {state: getattr(self, state) for state in STATES}
+
+
+@dataclass(frozen=True, slots=True)
+class ListedJob:
+    """One job on a queue at one moment, as `fleetops jobs list` shows it."""
+
+    connection: str
+    queue: str
+    id: str  # what cancel-jobs takes: the `jobs` row id (database) or the payload uuid (Redis)
+    state: str  # one of job_states.STATES
+    job_class: str | None  # the payload's displayName
+    attempts: int  # times a worker has taken it so far
+    created_at: float | None  # unix time it was queued; Redis: Horizon's pushedAt or createdAt, else None
+    available_at: float | None  # unix time it is (or was) due; None for a Redis list entry (it is due now)
+    reserved_at: float | None  # unix time a worker took it; None unless reserved or stuck
+    age: float | None  # seconds since created_at
+    reserved_for: float | None  # seconds since reserved_at
+
 
 class QueueObserver(Protocol):
     """Reads the state of every queue of one Laravel queue connection."""
@@ -83,6 +114,11 @@ class QueueObserver(Protocol):
 
     def observe(self, *, now: float | None = None) -> list[QueueState]:
         """One state per queue, sorted by queue name; `now` defaults to the current unix time."""
+        ...
+
+    def jobs(self, *, state: str | None = None, queue: str | None = None, limit: int = DEFAULT_LISTED,
+             now: float | None = None) -> list[ListedJob]:
+        """Up to `limit` jobs (of one state, of one queue), by queue, in the order a worker reaches them."""
         ...
 
     def close(self) -> None: ...
@@ -109,6 +145,24 @@ class _Closing:
         self.close()
 
 
+def _check_listing(state: str | None, limit: int) -> None:
+    if state is not None and state not in STATES:
+        raise ValidationError(f"unknown job state {state!r}; states: {', '.join(STATES)}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError("the limit must be a whole number, at least 1")
+
+
+def _listed(connection: str, queue: str, job_id: str, state: str, job_class: str | None, attempts: int,
+            moment: float, *, created_at: float | None, available_at: float | None,
+            reserved_at: float | None) -> ListedJob:
+    def since(at: float | None) -> float | None:
+        return None if at is None else max(0.0, moment - at)
+
+    return ListedJob(connection=connection, queue=queue, id=job_id, state=state, job_class=job_class,
+                     attempts=attempts, created_at=created_at, available_at=available_at, reserved_at=reserved_at,
+                     age=since(created_at), reserved_for=since(reserved_at))
+
+
 def _check_common(connection: str, stuck_after: int) -> None:
     if not connection or not isinstance(connection, str):
         raise ValidationError("a queue connection needs a name")
@@ -123,14 +177,8 @@ def _check_common(connection: str, stuck_after: int) -> None:
 class DatabaseQueueObserver(_Closing):
     """Queue state of Laravel's `jobs` table (database driver), read with one grouped query.
 
-    Per queue, with `now` cut to whole seconds as Laravel's `currentTime()` is (the columns hold
-    integers, so the comparisons are the same as with the fractional `now`):
-
-        pending  = reserved_at IS NULL AND available_at <= now
-        delayed  = reserved_at IS NULL AND available_at >  now
-        stuck    = reserved_at IS NOT NULL AND reserved_at <= now - stuck_after
-        reserved = reserved_at IS NOT NULL AND reserved_at >  now - stuck_after
-        oldest_pending_age = now - MIN(available_at) over the pending rows
+    Per queue, the counts of job_states.py's four conditions and
+    oldest_pending_age = now - MIN(available_at) over the pending rows.
 
     Only queues with rows exist in the table; names given in `queues` are reported (with zeros)
     even when they have none. Nothing but one SELECT is issued: a read-only role suffices.
@@ -156,9 +204,13 @@ class DatabaseQueueObserver(_Closing):
         schema, _, bare = table.rpartition(".")
         self._table = sa.table(
             bare,
+            sa.column("id", sa.BigInteger()),
             sa.column("queue", sa.String()),
+            sa.column("payload", sa.Text()),
+            sa.column("attempts", sa.Integer()),
             sa.column("reserved_at", sa.Integer()),
             sa.column("available_at", sa.Integer()),
+            sa.column("created_at", sa.Integer()),
             schema=schema or None,
         )
 
@@ -166,47 +218,21 @@ class DatabaseQueueObserver(_Closing):
     def engine(self) -> sa.Engine:
         return self._engine
 
-    def query(self, now: int) -> sa.Select[Any]:
-        """The one aggregate statement for whole-second `now` (bound parameters only)."""
+    def _conditions(self, moment: float) -> dict[str, sa.ColumnElement[bool]]:
         t = self._table
-        now_param = sa.bindparam("now", now, type_=sa.Integer())
-        cutoff = sa.bindparam("stuck_cutoff", database_stuck_cutoff(now, self.stuck_after), type_=sa.Integer())
-        unreserved = t.c.reserved_at.is_(None)
-        is_pending = sa.and_(unreserved, t.c.available_at <= now_param)
-        is_delayed = sa.and_(unreserved, t.c.available_at > now_param)
-        held = t.c.reserved_at.is_not(None)
-        is_stuck = sa.and_(held, t.c.reserved_at <= cutoff)
-        is_reserved = sa.and_(held, t.c.reserved_at > cutoff)
+        return JobStates(moment, self.stuck_after).database_conditions(t.c.reserved_at, t.c.available_at)
 
-        def count(condition: sa.ColumnElement[bool], label: str) -> sa.Label[Any]:
-            return sa.func.count(sa.case((condition, 1))).label(label)
-
-        return sa.select(
-            t.c.queue,
-            count(is_pending, "pending"),
-            count(is_delayed, "delayed"),
-            count(is_reserved, "reserved"),
-            count(is_stuck, "stuck"),
-            sa.func.min(sa.case((is_pending, t.c.available_at))).label("oldest_available_at"),
-        ).group_by(t.c.queue)
+    def query(self, now: float) -> sa.Select[Any]:
+        """The one aggregate statement for the moment `now` (bound parameters only)."""
+        t = self._table
+        conditions = self._conditions(now)
+        counts = [sa.func.count(sa.case((condition, 1))).label(state) for state, condition in conditions.items()]
+        oldest = sa.func.min(sa.case((conditions[PENDING], t.c.available_at))).label("oldest_available_at")
+        return sa.select(t.c.queue, *counts, oldest).group_by(t.c.queue)
 
     def observe(self, *, now: float | None = None) -> list[QueueState]:
         moment = time.time() if now is None else float(now)
-        statement = self.query(math.floor(moment))
-        self._refuse_missing_sqlite_file()
-        try:
-            conn = self._engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise FleetopsError(
-                f"queue connection {self.connection!r}: cannot reach the database: {self._why(exc)}"
-            ) from None
-        try:
-            with conn:
-                rows = conn.execute(statement).all()
-        except sa.exc.DBAPIError as exc:
-            raise FleetopsError(
-                f"queue connection {self.connection!r}: cannot read jobs table {self.table_name!r}: {self._why(exc)}"
-            ) from None
+        rows = self._read(self.query(moment))
         states = {name: QueueState(self.connection, name, 0, 0, 0, 0, None) for name in self.queues}
         for row in rows:
             name = _text(row.queue)
@@ -221,6 +247,46 @@ class DatabaseQueueObserver(_Closing):
                 oldest_pending_age=None if oldest is None else max(0.0, moment - float(oldest)),
             )
         return [states[name] for name in sorted(states)]
+
+    def jobs(self, *, state: str | None = None, queue: str | None = None, limit: int = DEFAULT_LISTED,
+             now: float | None = None) -> list[ListedJob]:
+        """Rows by queue, then id (the order Laravel's pop takes them), each named with its state."""
+        _check_listing(state, limit)
+        moment = time.time() if now is None else float(now)
+        t = self._table
+        conditions = self._conditions(moment)
+        named = sa.case(*((condition, sa.literal(name, literal_execute=True)) for name, condition in conditions.items())
+                        ).label("state")
+        statement = sa.select(t.c.id, t.c.queue, t.c.payload, t.c.attempts, t.c.reserved_at, t.c.available_at,
+                              t.c.created_at, named)
+        if state is not None:
+            statement = statement.where(conditions[state])
+        if queue is not None:
+            statement = statement.where(t.c.queue == queue)
+        rows = self._read(statement.order_by(t.c.queue, t.c.id).limit(limit))
+        return [
+            _listed(self.connection, _text(row.queue), str(row.id), row.state, payload_summary(row.payload)[0],
+                    int(row.attempts or 0), moment, created_at=_number(row.created_at),
+                    available_at=_number(row.available_at), reserved_at=_number(row.reserved_at))
+            for row in rows
+        ]
+
+    def _read(self, statement: sa.Select[Any]) -> list[sa.Row[Any]]:
+        """Every row of one SELECT; a dead database or a missing table is one clear line."""
+        self._refuse_missing_sqlite_file()
+        try:
+            conn = self._engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise FleetopsError(
+                f"queue connection {self.connection!r}: cannot reach the database: {self._why(exc)}"
+            ) from None
+        try:
+            with conn:
+                return list(conn.execute(statement).all())
+        except sa.exc.DBAPIError as exc:
+            raise FleetopsError(
+                f"queue connection {self.connection!r}: cannot read jobs table {self.table_name!r}: {self._why(exc)}"
+            ) from None
 
     def _refuse_missing_sqlite_file(self) -> None:
         """sqlite3 would create a missing file: observing must not, so say it is missing."""
@@ -241,6 +307,15 @@ class DatabaseQueueObserver(_Closing):
         self._engine.dispose()
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _plain_number(value: Any) -> float | None:
+    """A JSON number (Laravel 12's `createdAt`); anything else is no time at all."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", errors="replace")
@@ -255,18 +330,11 @@ def _text(value: Any) -> str:
 class RedisQueueObserver(_Closing):
     """Queue state of Laravel's Redis driver keys under the client `prefix`.
 
-    Per queue Q (keys `{prefix}queues:Q`, `...:delayed`, `...:reserved`), for a moment `now`:
-
-        pending  = LLEN queues:Q + ZCOUNT queues:Q:delayed [-inf, now]
-                   (delayed entries whose time has come: the next pop migrates them to the list)
-        delayed  = ZCOUNT queues:Q:delayed (now, +inf]
-        stuck    = ZCOUNT queues:Q:reserved [-inf, now - (stuck_after - retry_after)]
-        reserved = ZCOUNT queues:Q:reserved (now - (stuck_after - retry_after), +inf]
-
-    The reserved score is the reservation expiry, reserved-at + retry_after, so reserved-at =
-    score - retry_after, and "reserved-at <= now - stuck_after" is
-    "score <= now - stuck_after + retry_after". `retry_after` must be the connection's
-    `retry_after` from config/queue.php (Laravel's default 90) for the ages to be right.
+    Per queue Q (keys `{prefix}queues:Q`, `...:delayed`, `...:reserved`), for a moment `now`,
+    the states are job_states.py's: LLEN of the list plus a ZCOUNT per score range, all in one
+    MULTI/EXEC. The reserved score is the reservation expiry, reserved-at + retry_after, so
+    `retry_after` must be the connection's `retry_after` from config/queue.php (Laravel's default
+    90) for the reservation ages to be right.
 
     oldest_pending_age: Laravel's ready list carries no timestamps. The head of the list (the
     next job out, LINDEX 0) is decoded and Horizon's `pushedAt` used if it has one; without
@@ -318,34 +386,44 @@ class RedisQueueObserver(_Closing):
             names.update(discover_redis_queues(self._client, self._base, self._scan_count))
         return sorted(names)
 
-    def observe(self, *, now: float | None = None) -> list[QueueState]:
+    def _ranges(self, moment: float) -> dict[str, ScoreRange]:
+        return JobStates(moment, self.stuck_after, self.retry_after).redis_ranges()
+
+    def _transaction(self, names: Sequence[bytes] | None, queue_commands: Callable[[Any, bytes], None]
+                     ) -> tuple[list[bytes], list[Any]]:
+        """The queues (`names`, else `queue_names()`) and the replies of `queue_commands` for each,
+        queued on one MULTI/EXEC pipeline; a dead or refusing server is one clear line."""
         import redis  # already loaded: the client is redis-py's
 
-        moment = time.time() if now is None else float(now)
-        stuck_cutoff = redis_stuck_cutoff(moment, self.stuck_after, self.retry_after)
         try:
-            names = self.queue_names()
-            if not names:
-                return []
+            found = list(names) if names is not None else self.queue_names()
+            if not found:
+                return [], []
             pipe = self._client.pipeline(transaction=True)
-            for name in names:
-                key = self._base + name
-                delayed, reserved = key + b":delayed", key + b":reserved"
-                pipe.llen(key)
-                pipe.lindex(key, 0)
-                pipe.zcount(delayed, "-inf", moment)
-                pipe.zcount(delayed, f"({moment!r}", "+inf")
-                pipe.zrange(delayed, 0, 0, withscores=True)
-                pipe.zcount(reserved, "-inf", stuck_cutoff)
-                pipe.zcount(reserved, f"({stuck_cutoff!r}", "+inf")
-            replies = pipe.execute()
+            for name in found:
+                queue_commands(pipe, self._base + name)
+            return found, pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise FleetopsError(f"queue connection {self.connection!r}: cannot reach Redis: {self._why(exc)}") from None
         except redis.RedisError as exc:
             raise FleetopsError(f"queue connection {self.connection!r}: Redis refused: {self._why(exc)}") from None
+
+    def observe(self, *, now: float | None = None) -> list[QueueState]:
+        moment = time.time() if now is None else float(now)
+        ranges = self._ranges(moment)
+
+        def commands(pipe: Any, key: bytes) -> None:
+            pipe.llen(key)
+            pipe.lindex(key, 0)
+            pipe.zrange(key + b":delayed", 0, 0, withscores=True)
+            for state in STATES:
+                pipe.zcount(key + ranges[state].suffix, ranges[state].low, ranges[state].high)
+
+        names, replies = self._transaction(None, commands)
+        per_queue = 3 + len(STATES)
         states = []
         for index, name in enumerate(names):
-            listed, head, due, later, lowest, stuck, held = replies[index * 7 : index * 7 + 7]
+            listed, head, lowest, due, later, held, stuck = replies[index * per_queue : (index + 1) * per_queue]
             states.append(
                 QueueState(
                     connection=self.connection,
@@ -358,6 +436,51 @@ class RedisQueueObserver(_Closing):
                 )
             )
         return states
+
+    def jobs(self, *, state: str | None = None, queue: str | None = None, limit: int = DEFAULT_LISTED,
+             now: float | None = None) -> list[ListedJob]:
+        """Entries by queue, then state (the list before the due delayed entries: a pop appends those
+        to the list), then position or score; the id is the payload's uuid (its `id` when it has none)."""
+        _check_listing(state, limit)
+        moment = time.time() if now is None else float(now)
+        ranges = self._ranges(moment)
+        wanted = STATES if state is None else (state,)
+
+        def commands(pipe: Any, key: bytes) -> None:
+            if PENDING in wanted:
+                pipe.lrange(key, 0, limit - 1)
+            for name in wanted:
+                pipe.zrangebyscore(key + ranges[name].suffix, ranges[name].low, ranges[name].high,
+                                   start=0, num=limit, withscores=True)
+
+        names, replies = self._transaction(None if queue is None else [queue.encode("utf-8")], commands)
+        per_queue = len(wanted) + (PENDING in wanted)
+        listed: list[ListedJob] = []
+        for index, name in enumerate(names):
+            replies_of_queue = iter(replies[index * per_queue : (index + 1) * per_queue])
+            entries: list[tuple[str, Any, float | None]] = []
+            for name_of_state in wanted:
+                if name_of_state == PENDING:
+                    entries += [(PENDING, entry, None) for entry in next(replies_of_queue)]
+                entries += [(name_of_state, entry, score) for entry, score in next(replies_of_queue)]
+            listed += [self._listed(name.decode("utf-8", errors="replace"), entry_state, entry, score, moment)
+                       for entry_state, entry, score in entries]
+            if len(listed) >= limit:
+                break
+        return listed[:limit]
+
+    def _listed(self, queue: str, state: str, entry: Any, score: float | None, moment: float) -> ListedJob:
+        """A list entry (score None), a delayed entry (score = available-at) or a reservation (score = expiry)."""
+        parsed = parse_payload(entry)
+        raw = parsed.raw or {}
+        created = parsed.pushed_at if parsed.pushed_at is not None else _plain_number(raw.get("createdAt"))
+        reserved = state in (RESERVED, STUCK)
+        return _listed(
+            self.connection, queue, str(parsed.uuid or raw.get("id") or ""), state, parsed.job_class,
+            parsed.attempts or 0, moment, created_at=created,
+            available_at=None if reserved or score is None else float(score),
+            reserved_at=float(score) - self.retry_after if reserved and score is not None else None,
+        )
 
     def _why(self, exc: BaseException) -> str:
         kwargs = getattr(self._client.connection_pool, "connection_kwargs", {})
@@ -431,3 +554,30 @@ def observer_for(
         )
     except ValidationError as exc:
         raise ValidationError(f"queue connection {connection!r}: {exc}") from None
+
+
+@contextmanager
+def project_observers(spec: ProjectSpec, secret_box: SecretBox) -> Iterator[list[QueueObserver]]:
+    """An observer per queue connection of a project (by connection name), with its stuck threshold:
+    what every view of the project's queues reads through. All are closed on leaving."""
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(observer_for(name, secret_box.reveal(stored), jobs_table=spec.jobs_table,
+                                             redis_prefix=spec.redis_prefix or "",
+                                             stuck_after=spec.stuck_after_seconds))
+            for name, stored in sorted(spec.queue_connections.items())
+        ]
+
+
+def project_jobs(spec: ProjectSpec, secret_box: SecretBox, *, state: str | None = None, queue: str | None = None,
+                 limit: int = DEFAULT_LISTED, now: float | None = None) -> list[ListedJob]:
+    """Up to `limit` jobs of a project, connection by connection (by name), all classified at one moment."""
+    _check_listing(state, limit)
+    moment = time.time() if now is None else float(now)
+    found: list[ListedJob] = []
+    with project_observers(spec, secret_box) as observers:
+        for observer in observers:
+            found += observer.jobs(state=state, queue=queue, limit=limit - len(found), now=moment)
+            if len(found) >= limit:
+                break
+    return found

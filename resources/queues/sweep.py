@@ -20,7 +20,7 @@ from resources.common.control.models import MirroredFailedJob, QueueObservation,
 from resources.common.errors import FleetopsError
 from resources.common.secrets import SecretBox
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
-from resources.queues.observers import QueueState, observer_for
+from resources.queues.observers import QueueState, project_observers
 
 MIRROR = MirroredFailedJob.__table__
 OBSERVATIONS = QueueObservation.__table__
@@ -42,12 +42,8 @@ class Sweep:
 
 
 def _observe_project(secret_box: SecretBox, spec: ProjectSpec) -> list[QueueState]:
-    states: list[QueueState] = []
-    for name, stored in sorted(spec.queue_connections.items()):
-        with observer_for(name, secret_box.reveal(stored), jobs_table=spec.jobs_table,
-                          redis_prefix=spec.redis_prefix or "", stuck_after=spec.stuck_after_seconds) as observer:
-            states.extend(observer.observe())
-    return states
+    with project_observers(spec, secret_box) as observers:
+        return [state for observer in observers for state in observer.observe()]
 
 
 def _failed_counts(db: ControlDatabase) -> dict[tuple[str, str, str], int]:

@@ -20,12 +20,8 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
 
-from resources.queues.layout import (
-    DEFAULT_RETRY_AFTER,
-    database_stuck_cutoff,
-    discover_redis_queues,
-    redis_stuck_cutoff,
-)
+from resources.queues.job_states import CANCELLABLE, RESERVED, STUCK, JobStates
+from resources.queues.layout import DEFAULT_RETRY_AFTER, discover_redis_queues
 
 if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens, not with this module
     import redis
@@ -110,10 +106,15 @@ end
 return #val
 """
 
-# KEYS: list, delayed, notify; ARGV: job ids (payload `id` or `uuid`). Removes waiting jobs only.
+# KEYS: list, delayed, notify, reserved; ARGV[1], ARGV[2]: the stuck range of reserved scores; ARGV[3],
+# ARGV[4]: the range of reservations that are not stuck; ARGV[5..]: job ids (payload `id` or `uuid`).
+# Removes waiting, delayed and stuck jobs, each as Laravel itself removes it: LREM from the list with
+# one notify entry (pushed with it), ZREM from :delayed, and ZREM of the reservation
+# (RedisQueue::deleteReserved). A reservation younger than the threshold is a live worker's: left
+# alone, and returned second so the caller can say so.
 _CANCEL = """
 local wanted = {}
-for _, id in ipairs(ARGV) do wanted[id] = true end
+for i = 5, #ARGV do wanted[ARGV[i]] = true end
 local function named(entry)
   local ok, job = pcall(cjson.decode, entry)
   return ok and type(job) == 'table' and (wanted[tostring(job['id'])] or wanted[tostring(job['uuid'])])
@@ -128,7 +129,14 @@ end
 for _, entry in ipairs(redis.call('zrange', KEYS[2], 0, -1)) do
   if named(entry) and redis.call('zrem', KEYS[2], entry) > 0 then table.insert(removed, entry) end
 end
-return removed
+for _, entry in ipairs(redis.call('zrangebyscore', KEYS[4], ARGV[1], ARGV[2])) do
+  if named(entry) and redis.call('zrem', KEYS[4], entry) > 0 then table.insert(removed, entry) end
+end
+local running = {}
+for _, entry in ipairs(redis.call('zrangebyscore', KEYS[4], ARGV[3], ARGV[4])) do
+  if named(entry) then table.insert(running, entry) end
+end
+return {removed, running}
 """
 
 
@@ -140,8 +148,9 @@ class QueueWriter(Protocol):
     does the same way on either driver is here.
     """
 
-    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
-        """Remove waiting jobs by id; the ids removed."""
+    def cancel(self, ids: Sequence[str], stuck_after: int, now: float, queue: str | None = None) -> Cancelled:
+        """Remove pending, delayed or stuck jobs by id (job_states.CANCELLABLE at `now`). A reserved job
+        that is not stuck is left alone and named: a live worker holds it and would run it anyway."""
         ...
 
     def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
@@ -149,6 +158,18 @@ class QueueWriter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass
+class Cancelled:
+    """What a cancel did: the ids removed, and the named jobs left to the live worker holding them."""
+
+    removed: set[str] = field(default_factory=set)
+    running: set[str] = field(default_factory=set)
+
+    def add(self, other: Cancelled) -> None:
+        self.removed |= other.removed
+        self.running |= other.running
 
 
 @dataclass(frozen=True)
@@ -244,33 +265,34 @@ class DatabaseQueueWriter:
     def close(self) -> None:
         self.engine.dispose()
 
-    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
-        """Delete waiting (unreserved) jobs by id; the ids deleted. A reserved job is running: left alone.
+    def cancel(self, ids: Sequence[str], stuck_after: int, now: float, queue: str | None = None) -> Cancelled:
+        """Delete pending, delayed or stuck rows by id, as Laravel deletes a job (its row).
 
-        A database queue's job ids are numbers: any other id names no job here.
+        The state is checked by the DELETE itself, so a stuck job a worker takes again meanwhile
+        (reserved_at now) is left to it. A database queue's job ids are numbers: any other id names
+        no job here.
         """
         numeric = [int(i) for i in ids if str(i).isdigit()]
         if not numeric:
-            return set()
-        return {str(i) for i in self._delete_waiting(numeric, queue)}
-
-    def _delete_waiting(self, ids: list[int], queue: str | None) -> set[int]:
+            return Cancelled()
         t = self.table
-        condition = sa.and_(t.c.id.in_(ids), t.c.reserved_at.is_(None))
-        if queue is not None:
-            condition = sa.and_(condition, t.c.queue == queue)
+        conditions = JobStates(now, stuck_after).database_conditions(t.c.reserved_at, t.c.available_at)
+        named = [t.c.id.in_(numeric), *([t.c.queue == queue] if queue is not None else [])]
+        cancellable = sa.and_(*named, sa.or_(*(conditions[state] for state in CANCELLABLE)))
         with self.engine.begin() as conn:
             if conn.dialect.delete_returning:
-                return {int(i) for i in conn.execute(sa.delete(t).where(condition).returning(t.c.id)).scalars()}
-            found = {int(i) for i in conn.execute(sa.select(t.c.id).where(condition).with_for_update()).scalars()}
-            if found:
-                conn.execute(sa.delete(t).where(t.c.id.in_(found)))
-            return found
+                removed = set(conn.execute(sa.delete(t).where(cancellable).returning(t.c.id)).scalars())
+            else:
+                removed = set(conn.execute(sa.select(t.c.id).where(cancellable).with_for_update()).scalars())
+                if removed:
+                    conn.execute(sa.delete(t).where(t.c.id.in_(removed)))
+            running = set(conn.execute(sa.select(t.c.id).where(*named, conditions[RESERVED])).scalars())
+        return Cancelled({str(int(i)) for i in removed}, {str(int(i)) for i in running})
 
     def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
         """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
         t = self.table
-        conditions = [t.c.reserved_at.is_not(None), t.c.reserved_at <= database_stuck_cutoff(now, stuck_after)]
+        conditions = [JobStates(now, stuck_after).database_conditions(t.c.reserved_at, t.c.available_at)[STUCK]]
         if queue is not None:
             conditions.append(t.c.queue == queue)
         with self.engine.begin() as conn:
@@ -331,22 +353,32 @@ class RedisQueueWriter:
         return [name.decode("utf-8", errors="replace") for name in sorted(found)]
 
     def release_stuck(self, stuck_after: int, now: float, queue: str | None = None) -> int:
-        cutoff = redis_stuck_cutoff(now, stuck_after, self.retry_after)
+        stuck = JobStates(now, stuck_after, self.retry_after).redis_ranges()[STUCK]
         return sum(
-            int(self._release(keys=[self.key(q, ":reserved"), self.key(q), self.key(q, ":notify")], args=[cutoff]))
+            int(self._release(keys=[self.key(q, ":reserved"), self.key(q), self.key(q, ":notify")], args=[stuck.high]))
             for q in self.queue_names(queue)
         )
 
-    def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
-        """Remove waiting or delayed jobs whose payload id (or uuid) is named; the ids removed."""
+    def cancel(self, ids: Sequence[str], stuck_after: int, now: float, queue: str | None = None) -> Cancelled:
+        """Remove pending, delayed or stuck jobs whose payload id (or uuid) is named."""
         wanted = {str(i) for i in ids}
-        removed: set[str] = set()
+        ranges = JobStates(now, stuck_after, self.retry_after).redis_ranges()
+        bounds = [ranges[STUCK].low, ranges[STUCK].high, ranges[RESERVED].low, ranges[RESERVED].high]
+        done = Cancelled()
         for q in self.queue_names(queue):
-            if not wanted - removed:
+            if not wanted - done.removed:
                 break
-            entries = self._cancel(keys=[self.key(q), self.key(q, ":delayed"), self.key(q, ":notify")],
-                                   args=sorted(wanted - removed))
-            for entry in entries:
-                job = json.loads(entry)
-                removed |= {str(job.get("id")), str(job.get("uuid"))} & wanted
-        return removed
+            keys = [self.key(q), self.key(q, ":delayed"), self.key(q, ":notify"), self.key(q, ":reserved")]
+            removed, running = self._cancel(keys=keys, args=[*bounds, *sorted(wanted - done.removed)])
+            done.removed |= _named_ids(removed, wanted)
+            done.running |= _named_ids(running, wanted)
+        return done
+
+
+def _named_ids(entries: Sequence[bytes | str], wanted: set[str]) -> set[str]:
+    """Which of the `wanted` ids the payloads carry (as `id` or `uuid`)."""
+    named: set[str] = set()
+    for entry in entries:
+        job = json.loads(entry)
+        named |= {str(job.get("id")), str(job.get("uuid"))} & wanted
+    return named

@@ -23,6 +23,7 @@ from resources.common.control.models import Project, RedisConnection, RedisHealt
 from resources.common.errors import NotFoundError, SecretError
 from resources.common.secrets import SecretBox
 from resources.horizon.running_state import horizon_prefix
+from resources.queues.job_states import DEFAULT_STUCK_AFTER
 from resources.redis.alerting import Alerter, AlertRecord
 from resources.redis.probe import DEGRADED, DOWN, UP, ProbeResult, ProbeSettings, ProbeTarget, probe_all
 
@@ -70,7 +71,7 @@ def _target(row: RedisConnection, project: Project | None, secret_box: SecretBox
         name=row.name, host=row.host, port=row.port, db=row.db, username=row.username, password=password,
         tls=row.scheme == "rediss", tls_ca_file=options.get("tls_ca_file"),
         queue_prefix=(project.redis_prefix or "") if project else None, queues=queues,
-        stuck_after=project.stuck_after_seconds if project else 300,
+        stuck_after=project.stuck_after_seconds if project else DEFAULT_STUCK_AFTER,
         horizon_prefix=horizon_prefix(project.redis_prefix, options.get("horizon_prefix") or project.horizon_prefix)
         if project is not None and project.horizon else None,
         unavailable=unavailable,

@@ -13,7 +13,8 @@ Per target, in order:
    is not needed: Redis < 7 answers plain `INFO` instead). The reply is read raw and only the
    known fields are picked out of its first MiB, so a huge INFO costs neither a parse of every
    line nor a dict of them; a reply above a MiB is itself reported;
-3. the Laravel queues under the linked project's prefix (`RedisQueueObserver`, one pipeline);
+3. the Laravel queues under the linked project's prefix (`RedisQueueObserver`, one pipeline), counted
+   with the linked project's stuck threshold as `fleetops queues` counts them;
 4. Horizon's state when the project runs Horizon (`horizon_state`).
 
 Status: `down` when PING fails (reason: refused, timeout, authentication failed, TLS error,
@@ -45,7 +46,8 @@ from resources.common import settings
 from resources.common.control.models import utcnow
 from resources.common.errors import REDACTED, FleetopsError, first_line
 from resources.horizon.running_state import HorizonState, read_horizon_state
-from resources.queues.observers import DEFAULT_STUCK_AFTER, RedisQueueObserver
+from resources.queues.job_states import DEFAULT_STUCK_AFTER, STATES
+from resources.queues.observers import RedisQueueObserver
 
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 REFUSED, TIMEOUT, AUTH_FAILED, TLS_ERROR = "refused", "timeout", "authentication failed", "TLS error"
@@ -161,9 +163,9 @@ class ProbeResult:
         }
 
     def queue_totals(self) -> dict[str, int]:
-        """Jobs on every queue together: pending, delayed, reserved (stuck included), stuck."""
+        """Jobs on every queue together, per state (job_states.py: reserved never includes stuck)."""
         queues = (self.queues or {}).values()
-        return {name: sum(q[name] for q in queues) for name in ("pending", "delayed", "reserved", "stuck")}
+        return {name: sum(q[name] for q in queues) for name in STATES}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,8 +290,7 @@ def _read_queues(client: redis.Redis, target: ProbeTarget, result: ProbeResult, 
         problems.append("queues unreadable")
         result.error = _mask(str(exc), target.password)
         return
-    result.queues = {s.queue: {"pending": s.pending, "delayed": s.delayed, "reserved": s.reserved + s.stuck,
-                               "stuck": s.stuck} for s in states}
+    result.queues = {s.queue: s.counts() for s in states}
 
 
 def _read_horizon(client: redis.Redis, target: ProbeTarget, result: ProbeResult, problems: list[str]) -> None:

@@ -41,7 +41,8 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("delete-jobs", "queue:forget ID", frozenset({"ids", "uuids", "fingerprint"}), "ids"),
         ActionSpec("flush", "queue:flush [--hours=N]", frozenset({"hours"})),
         ActionSpec("prune", "queue:prune-failed --hours=N (default 24)", frozenset({"hours"})),
-        ActionSpec("cancel-jobs", "delete waiting jobs from the queue", frozenset({"ids", "queue"}), "job_ids", False),
+        ActionSpec("cancel-jobs", "delete pending, delayed or stuck jobs from the queue", frozenset({"ids", "queue"}),
+                   "job_ids", False),
         ActionSpec("release-stuck", "put stuck reservations back on the queue", frozenset({"queue"}), "", False),
     )
 }
@@ -83,7 +84,7 @@ def check(request: ActionRequest) -> ActionSpec:
     if spec.required == "ids" and not request.given() & {"ids", "uuids", "fingerprint"}:
         raise ValidationError(f"{spec.name} needs --ids, --uuids or --fingerprint")
     if spec.required == "job_ids" and not request.ids:
-        raise ValidationError(f"{spec.name} needs --ids (ids of waiting jobs)")
+        raise ValidationError(f"{spec.name} needs --ids (the ids `fleetops jobs list` shows)")
     if spec.required == "queue" and not request.queue:
         raise ValidationError(f"{spec.name} needs --queue")
     if request.queue:

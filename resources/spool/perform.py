@@ -24,6 +24,7 @@ from resources.common.settings import spool_lease_seconds, spool_progress_second
 from resources.failures.editor import SelectedFailedJob
 from resources.failures.retry import FailedJobRetrier, PreparedRetry
 from resources.fleet.project_storage import ProjectStorage
+from resources.queues.writers import Cancelled
 from resources.spool.actions import selection, spec_of
 from resources.spool.store import MAX_BACKOFF_SECONDS
 
@@ -32,6 +33,7 @@ MAX_MOVE_ROWS = 10_000  # pages the database copies itself, moved together in on
 AHEAD_PAGES = 10  # pages read and prepared ahead of the writes, at most
 MAX_NAMED_ERRORS = 50
 ProgressCallback = Callable[[dict[str, Any]], None]
+RUNNING = "reserved by a live worker (not stuck): left to it"
 
 
 @dataclass
@@ -41,10 +43,13 @@ class Outcome:
     counts: dict[str, int] = field(default_factory=dict)
     not_found: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # job -> why it was left alone (not a failure)
 
     def as_result(self) -> dict[str, Any]:
         named = dict(list(self.errors.items())[:MAX_NAMED_ERRORS])
-        return {**self.counts, "not_found": self.not_found, "errors": named, "error_count": len(self.errors)}
+        skipped = {"skipped": dict(list(self.skipped.items())[:MAX_NAMED_ERRORS])} if self.skipped else {}
+        return {**self.counts, "not_found": self.not_found, **skipped, "errors": named,
+                "error_count": len(self.errors)}
 
     def summary(self) -> str:
         head = "; ".join(f"{job}: {why}" for job, why in list(self.errors.items())[:5])
@@ -219,12 +224,16 @@ def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
 
 def _cancel(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
     wanted = [str(i) for i in payload.get("ids", [])]
-    cancelled: set[str] = set()
+    done = Cancelled()
+    now = time.time()
     with Progress(report, len(wanted)) as progress:
         for writer in storage.writers.values():
-            cancelled |= writer.cancel(wanted, payload.get("queue"))
-        progress.advance(len(cancelled), None, 0)
-    return Outcome(counts={"cancelled": len(cancelled)}, not_found=[i for i in wanted if i not in cancelled])
+            done.add(writer.cancel(wanted, storage.spec.stuck_after_seconds, now, payload.get("queue")))
+        progress.advance(len(done.removed), None, 0)
+    running = [i for i in wanted if i in done.running and i not in done.removed]
+    return Outcome(counts={"cancelled": len(done.removed)},
+                   not_found=[i for i in wanted if i not in done.removed and i not in done.running],
+                   skipped=dict.fromkeys(running, RUNNING))
 
 
 def _release_stuck(payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:

@@ -73,7 +73,7 @@ def test_failed_groups_and_queues(snapshotted: DemoFleet) -> None:
         40, 3, 12, 2)
     assert shop_default["failed"] > 0 and cards["errors"] == {}
     table = run("queues", "--project", "crm")
-    assert table.exit_code == 0 and "PROCESSING" in table.stdout and "shop" not in table.stdout
+    assert table.exit_code == 0 and "RESERVED" in table.stdout and "shop" not in table.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -102,6 +102,11 @@ def test_database_threshold_and_schema_qualified_table(pg_url: str) -> None:
             conn.execute(sa.text("UPDATE laravel.jobs SET reserved_at = :at"), {"at": NOW - 600})
         assert counts(observer.observe(now=NOW)[0]) == (0, 0, 0, 10)
         assert counts(observer.observe(now=NOW - 1)[0]) == (0, 0, 10, 0)
+        # The jobs themselves are listed in the state they are counted in, on either side of the bound.
+        assert [job.state for job in observer.jobs(now=NOW, limit=100)] == ["stuck"] * 10
+        assert [job.state for job in observer.jobs(now=NOW - 1, limit=100)] == ["reserved"] * 10
+        assert observer.jobs(now=NOW, state="reserved") == []
+        assert {job.reserved_for for job in observer.jobs(now=NOW, limit=3)} == {600.0}
     finally:
         engine.dispose()
 
@@ -199,6 +204,8 @@ def test_redis_stuck_threshold_follows_reservation_age(client: redis.Redis, redi
     observer = RedisQueueObserver("redis", client, redis_prefix, stuck_after=STUCK_AFTER, retry_after=RETRY_AFTER)
     (state,) = observer.observe(now=NOW)
     assert (state.reserved, state.stuck) == (1, 2)
+    listed = [(job.state, job.reserved_for) for job in observer.jobs(now=NOW)]  # oldest reservation first
+    assert listed == [("reserved", 299.0), ("stuck", 301.0), ("stuck", 300.0)]
     # A shorter retry_after means the same scores were reserved later: fewer are stuck.
     shorter = RedisQueueObserver("redis", client, redis_prefix, stuck_after=STUCK_AFTER, retry_after=RETRY_AFTER - 1)
     assert counts(shorter.observe(now=NOW)[0]) == (0, 0, 2, 1)
