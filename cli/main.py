@@ -37,6 +37,8 @@ GROUPS = {
     "queues": LazyCommand("cli.queues:queues",
                           "Pending, processing, delayed, failed and stuck jobs per project and queue "
                           "(failed: as of the last snapshot)."),
+    "zuora": LazyCommand("cli.zuora:zuora",
+                         "Look at the synced Zuora workflows and tasks; re-extract tasks without calling Zuora."),
     "spool": LazyCommand("cli.spool:spool",
                          "The action spool: retry, delete, flush, prune, cancel, release stuck - executed by "
                          "Dagster."),
