@@ -11,6 +11,7 @@ from tqdm import tqdm
 from cli.context import CliContext, pass_context
 from resources.common.errors import ValidationError
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
+from resources.zuora.task_extraction import TaskExtractionResult
 
 EXIT_INCOMPLETE = 1
 
@@ -33,7 +34,8 @@ class _ExportBar:
         self.bar.close()
 
 
-def _customers(ctx: CliContext, name: str | None, all_: bool) -> list[str]:
+def chosen_customers(ctx: CliContext, name: str | None, all_: bool) -> list[str]:
+    """NAME or, with --all, every enabled customer; an unknown NAME is an error."""
     if bool(name) == all_:
         raise ValidationError("give a customer NAME or --all")
     if name:
@@ -55,7 +57,7 @@ def sync(ctx: CliContext, name: str | None, all_: bool, full: bool, wait: bool, 
 
     Exit 1 when a sync failed or finished with errors.
     """
-    customers = _customers(ctx, name, all_)
+    customers = chosen_customers(ctx, name, all_)
     if not customers:
         click.echo("no enabled customers")
         return
@@ -78,10 +80,17 @@ def _in_process(ctx: CliContext, customers: list[str], full: bool) -> bool:
         if result.status == "failed":
             ok = False
             continue
-        tasks = sync_tasks(ctx.db, ctx.secret_box, customer)
-        click.echo(f"{customer}: tasks: {tasks.summary()}")
-        ok = ok and not result.errors and not tasks.errors
+        tasks_ok = report_tasks(sync_tasks(ctx.db, ctx.secret_box, customer))
+        ok = ok and not result.errors and tasks_ok
     return ok
+
+
+def report_tasks(tasks: TaskExtractionResult) -> bool:
+    """Print a task extraction's outcome (the exports it could not read on stderr); False when there were some."""
+    click.echo(f"{tasks.customer}: tasks: {tasks.summary()}")
+    for error in tasks.errors[:10]:
+        click.echo(f"  {error.workflow}: {error.error}", err=True)
+    return not tasks.errors
 
 
 def _launch(ctx: CliContext, customers: list[str], full: bool, wait: bool) -> bool:

@@ -40,6 +40,8 @@ GROUPS = {
     "jobs": LazyCommand("cli.jobs:jobs",
                         "Individual queued jobs: pending, delayed, reserved and stuck, with the ids cancel-jobs "
                         "takes."),
+    "zuora": LazyCommand("cli.zuora:zuora",
+                         "Look at the synced Zuora workflows and tasks; re-extract tasks without calling Zuora."),
     "spool": LazyCommand("cli.spool:spool",
                          "The action spool: retry, delete, flush, prune, cancel, release stuck - executed by "
                          "Dagster."),

@@ -7,7 +7,7 @@ still gets both materializations. A transient failure (Zuora down, a quota retur
 makes Dagster try the step again after a backoff, for the customers that failed so only.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -19,13 +19,22 @@ from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
+from resources.fleet.registry.customers import CustomerRegistry
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
+from resources.zuora.synced_workflows import list_workflows
 from resources.zuora.task_extraction import missing_tasks, orphan_tasks
 from resources.zuora.workflow_sync import WorkflowSyncResult
 
 FULL_TAG = "fleetops/zuora-full"  # a run (or a backfill from the UI) tagged "true" downloads every export
 WORKFLOWS = dg.AssetKey("zuora_workflows")
 TASKS = dg.AssetKey("zuora_tasks")
+
+WORKFLOW_TABLE_ROWS = 200  # metadata is stored with every materialization: the table stays small
+WORKFLOW_TABLE_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("name", "string"), dg.TableColumn("zuora_id", "string"), dg.TableColumn("state", "string"),
+    dg.TableColumn("version", "string"), dg.TableColumn("updated", "string", description="last update in Zuora (UTC)"),
+    dg.TableColumn("tasks", "int"), dg.TableColumn("export_error", "string"),
+])
 
 
 class ZuoraSyncConfig(dg.Config):
@@ -43,7 +52,9 @@ class ZuoraSyncConfig(dg.Config):
                      "fleetops/zuora-full=true, downloads all), none for a workflow without an active version; a "
                      "workflow missing from a complete listing deleted only once its own GET answers 404. A failed "
                      "listing, a used-up quota or a 403 fails the partition and deletes nothing; an outage or a "
-                     "quota is retried by Dagster. A spent request budget defers the rest to the next run."),
+                     "quota is retried by Dagster. A spent request budget defers the rest to the next run. "
+                     f"workflow_table: the {WORKFLOW_TABLE_ROWS} most recently updated workflows with state, version "
+                     "and task count (`fleetops zuora workflows CUSTOMER` lists all)."),
         dg.AssetSpec(TASKS, partitions_def=zuora_customers_partitions, deps=[WORKFLOWS], group_name="zuora",
                      kinds={"sql"}, skippable=True,
                      description="The customer's workflow tasks in `tasks`, re-extracted from the stored exports "
@@ -68,8 +79,15 @@ def zuora_customer_sync(
     full = config.full or context.run.tags.get(FULL_TAG) == "true"
 
     def sync_customer(customer: str) -> Iterator[PartitionEvent]:
-        yield from _workflows(context, db, secret_box, customer, full, zuora)
-        yield from _tasks(context, db, secret_box, customer)
+        # the workflows' materialization waits for the tasks, so that its table counts this sync's tasks
+        workflow_events = _workflows(context, db, secret_box, customer, full, zuora)
+        try:
+            task_events = list(_tasks(context, db, secret_box, customer))
+        except Exception:
+            yield from workflow_events()  # the workflows were synced: their materialization stands
+            raise
+        yield from workflow_events()
+        yield from task_events
 
     yield from each_partition_events(context, sync_customer, asset_keys=[WORKFLOWS, TASKS],
                                      max_retries=zuora.job_retries)
@@ -79,7 +97,8 @@ def zuora_customer_sync(
 
 
 def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, secret_box: SecretBox, customer: str, full: bool,
-               zuora: ZuoraApiResource) -> Iterator[PartitionEvent]:
+               zuora: ZuoraApiResource) -> Callable[[], Iterator[PartitionEvent]]:
+    """Sync now (a failed sync raises); the events follow when called, with the workflows as stored then."""
     with failure_on_error(f"customer {customer}: "):
         result = sync_workflows(db, secret_box, customer, full=full, retry=zuora.retry())
     context.log.info("customer %s: %s", customer, result.summary())
@@ -100,14 +119,36 @@ def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, secret_bo
         if wait is not None:
             raise TransientFailure(description, seconds=wait, metadata=metadata)
         raise dg.Failure(description=description, metadata=metadata)
-    yield dg.AssetMaterialization(asset_key=WORKFLOWS, partition=customer, metadata=metadata)
-    yield dg.AssetCheckEvaluation(
-        asset_key=WORKFLOWS, check_name="sync_complete", partition=customer, passed=result.status == "complete",
-        # deferred: the customer's request budget is spent and the next run continues; not a fault
-        severity=dg.AssetCheckSeverity.WARN if result.status == "deferred" else dg.AssetCheckSeverity.ERROR,
-        metadata={"errors": len(result.errors), "status": result.status,
-                  "no_active_version": result.no_active_version},
-    )
+
+    def events() -> Iterator[PartitionEvent]:
+        yield dg.AssetMaterialization(asset_key=WORKFLOWS, partition=customer,
+                                      metadata={**metadata, **_workflow_table(db, secret_box, customer)})
+        yield dg.AssetCheckEvaluation(
+            asset_key=WORKFLOWS, check_name="sync_complete", partition=customer, passed=result.status == "complete",
+            # deferred: the customer's request budget is spent and the next run continues; not a fault
+            severity=dg.AssetCheckSeverity.WARN if result.status == "deferred" else dg.AssetCheckSeverity.ERROR,
+            metadata={"errors": len(result.errors), "status": result.status,
+                      "no_active_version": result.no_active_version},
+        )
+
+    return events
+
+
+def _workflow_table(db: ControlDatabase, secret_box: SecretBox, customer: str) -> dict[str, dg.MetadataValue]:
+    """The customer's workflows as a table, the most recently updated first, at most WORKFLOW_TABLE_ROWS of them."""
+    with failure_on_error(f"customer {customer}: "):
+        listing = list_workflows(db, CustomerRegistry(db, secret_box).id_of(customer), limit=WORKFLOW_TABLE_ROWS)
+    records = [dg.TableRecord({
+        "name": row["name"], "zuora_id": row["zuora_id"], "state": row["state"], "version": row["version"],
+        "updated": row["updated_on"].isoformat(sep=" ", timespec="seconds") if row["updated_on"] else None,
+        "tasks": row["tasks"], "export_error": (row["export_error"] or "")[:200] or None,
+    }) for row in listing.rows]
+    shown = f"{len(listing.rows)} of {listing.total} workflows"
+    if listing.omitted:
+        shown += (f", the most recently updated ({listing.omitted} omitted; `fleetops zuora workflows {customer}` "
+                  "lists all)")
+    return {"workflow_table": dg.MetadataValue.table(records, schema=WORKFLOW_TABLE_SCHEMA),
+            "workflow_table_rows": dg.MetadataValue.text(shown)}
 
 
 def _retry_wait(result: WorkflowSyncResult, zuora: ZuoraApiResource) -> float | None:

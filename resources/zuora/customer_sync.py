@@ -8,6 +8,7 @@ from resources.fleet.registry.customers import CustomerRegistry, Tenant
 from resources.zuora.client import RetrySettings, TokenCache, ZuoraClient
 from resources.zuora.quota import QuotaGauge
 from resources.zuora.request_budget import RequestBudget
+from resources.zuora.synced_workflows import find_workflow
 from resources.zuora.task_extraction import TaskExtractionResult, extract_tasks
 from resources.zuora.workflow_sync import SyncProgress, WorkflowSync, WorkflowSyncResult, record_sync
 
@@ -41,6 +42,10 @@ def sync_workflows(db: ControlDatabase, secret_box: SecretBox, customer: str, *,
     return result
 
 
-def sync_tasks(db: ControlDatabase, secret_box: SecretBox, customer: str) -> TaskExtractionResult:
-    """Re-extract the customer's tasks from its stored exports (no Zuora call, no secret needed)."""
-    return extract_tasks(db, CustomerRegistry(db, secret_box).id_of(customer), customer)
+def sync_tasks(db: ControlDatabase, secret_box: SecretBox, customer: str,
+               workflow: str | None = None) -> TaskExtractionResult:
+    """Re-extract the customer's tasks from its stored exports (no Zuora call, no secret needed); with
+    `workflow` (its Zuora id or exact name) that workflow's alone."""
+    customer_id = CustomerRegistry(db, secret_box).id_of(customer)
+    zuora_id = find_workflow(db, customer_id, customer, workflow)["zuora_id"] if workflow is not None else None
+    return extract_tasks(db, customer_id, customer, zuora_id)

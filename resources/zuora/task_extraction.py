@@ -49,16 +49,18 @@ class TaskExtractionResult:
                 f"{self.deleted} deleted, {len(self.errors)} errors")
 
 
-def extract_tasks(db: ControlDatabase, customer_id: int, customer: str) -> TaskExtractionResult:
-    """Make the customer's `tasks` equal the tasks of its stored exports."""
+def extract_tasks(db: ControlDatabase, customer_id: int, customer: str,
+                  workflow: str | None = None) -> TaskExtractionResult:
+    """Make the customer's `tasks` equal the tasks of its stored exports (of the workflow whose
+    Zuora id is `workflow` alone, when given: the counts are then that workflow's)."""
     result = TaskExtractionResult(customer=customer, customer_id=customer_id)
-    existing = _existing_tasks(db, customer_id)
+    chosen = _chosen(customer_id, workflow)
+    existing = _existing_tasks(db, chosen)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     deletes: list[int] = []
     now = utcnow()
-    query = sa.select(WORKFLOWS.c.id, WORKFLOWS.c.zuora_id, WORKFLOWS.c.name, WORKFLOWS.c.json_export).where(
-        WORKFLOWS.c.customer_id == customer_id)
+    query = sa.select(WORKFLOWS.c.id, WORKFLOWS.c.zuora_id, WORKFLOWS.c.name, WORKFLOWS.c.json_export).where(chosen)
     with db.engine.connect() as conn:
         workflows = conn.execute(query).all()
     for workflow in workflows:
@@ -84,14 +86,21 @@ def extract_tasks(db: ControlDatabase, customer_id: int, customer: str) -> TaskE
         deletes.extend(task_id for task_id, _ in stored.values())
     _write(db, inserts, updates, deletes)
     result.created, result.updated, result.deleted = len(inserts), len(updates), len(deletes)
-    result.total = _count(db, customer_id)
+    result.total = _count(db, chosen)
     return result
 
 
-def _existing_tasks(db: ControlDatabase, customer_id: int) -> dict[int, dict[str, tuple[int, dict[str, Any]]]]:
-    """workflow id -> task zuora id -> (task row id, its columns)."""
+def _chosen(customer_id: int, workflow: str | None) -> sa.ColumnElement[bool]:
+    """The customer's workflows, or its one workflow of Zuora id `workflow`."""
+    where = WORKFLOWS.c.customer_id == customer_id
+    return where if workflow is None else sa.and_(where, WORKFLOWS.c.zuora_id == workflow)
+
+
+def _existing_tasks(db: ControlDatabase,
+                    chosen: sa.ColumnElement[bool]) -> dict[int, dict[str, tuple[int, dict[str, Any]]]]:
+    """workflow id -> task zuora id -> (task row id, its columns), for the workflows `chosen`."""
     query = (sa.select(TASKS.c.id, TASKS.c.workflow_id, *[TASKS.c[name] for name in TASK_COLUMNS])
-             .join(WORKFLOWS, WORKFLOWS.c.id == TASKS.c.workflow_id).where(WORKFLOWS.c.customer_id == customer_id))
+             .join(WORKFLOWS, WORKFLOWS.c.id == TASKS.c.workflow_id).where(chosen))
     found: dict[int, dict[str, tuple[int, dict[str, Any]]]] = {}
     with db.engine.connect() as conn:
         for row in conn.execute(query):
@@ -113,9 +122,9 @@ def _write(db: ControlDatabase, inserts: list[dict[str, Any]], updates: list[dic
             conn.execute(TASKS.delete().where(TASKS.c.id.in_(chunk)))
 
 
-def _count(db: ControlDatabase, customer_id: int) -> int:
+def _count(db: ControlDatabase, chosen: sa.ColumnElement[bool]) -> int:
     query = (sa.select(sa.func.count()).select_from(TASKS.join(WORKFLOWS, WORKFLOWS.c.id == TASKS.c.workflow_id))
-             .where(WORKFLOWS.c.customer_id == customer_id))
+             .where(chosen))
     with db.engine.connect() as conn:
         return conn.execute(query).scalar_one()
 
@@ -130,9 +139,9 @@ def orphan_tasks(db: ControlDatabase) -> int:
 
 def missing_tasks(db: ControlDatabase, customer_id: int) -> int:
     """Tasks the customer's stored exports name that the table does not hold."""
-    existing = _existing_tasks(db, customer_id)
-    query = sa.select(WORKFLOWS.c.id, WORKFLOWS.c.json_export).where(
-        WORKFLOWS.c.customer_id == customer_id, WORKFLOWS.c.json_export.is_not(None))
+    chosen = _chosen(customer_id, None)
+    existing = _existing_tasks(db, chosen)
+    query = sa.select(WORKFLOWS.c.id, WORKFLOWS.c.json_export).where(chosen, WORKFLOWS.c.json_export.is_not(None))
     missing = 0
     with db.engine.connect() as conn:
         for workflow_id, export in conn.execute(query):

@@ -1,14 +1,21 @@
-"""`fleetops customer add/list/sync` with the local Zuora server: in-process syncs and runs queued on an instance."""
+"""`fleetops customer add/list/sync` and `fleetops zuora` with the local Zuora server: in-process syncs, runs queued
+on an instance, and the synced workflows and tasks read back."""
 
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from resources.common.control.database import ControlDatabase
+from resources.common.control.models import Task, Workflow
+from sandbox.zuora_server.tenant import ACTIONS
 from tests.harness.cli import Fleetops
 from tests.harness.zuora import ZuoraServer
 
@@ -152,3 +159,149 @@ def test_add_refuses_plain_http_to_a_remote_host(fleetops_sqlite: Fleetops) -> N
     result = fleetops_sqlite("customer", "add", "acme", "--base-url", "http://rest.zuora.com", "--client-id", "c",
                              "--client-secret-env", "S")
     assert result.exit_code == 2 and "use https://" in result.stderr
+
+
+# -- the synced workflows and tasks ----------------------------------------------------------------
+def synced(fleetops: Fleetops, server: ZuoraServer, workflows: int = 8, *faults: dict) -> str:
+    """Customer acme on a new tenant (with `faults`), synced in this process; returns the tenant's name."""
+    name, client_id = tenant(server, workflows)
+    if faults:
+        server.admin.faults(name, *faults)
+    add(fleetops, server, "acme", client_id)
+    result = fleetops("customer", "sync", "acme", "--in-process")
+    assert result.exit_code == (1 if faults else 0), result.output
+    return name
+
+
+WORKFLOW_HEADINGS = ["ZUORA ID", "NAME", "STATE", "VERSION", "UPDATED", "TASKS", "EXPORT ERROR"]
+
+
+@contextmanager
+def writing(fleetops: Fleetops) -> Iterator[sa.Connection]:
+    """A transaction on the CLI's control database, for what only Zuora or an accident could do to it."""
+    db = ControlDatabase(fleetops.env["FLEETOPS_DATABASE_URL"] or f"sqlite:///{fleetops.home}/fleetops.db")
+    try:
+        with db.engine.begin() as conn:
+            yield conn
+    finally:
+        db.dispose()
+
+
+def table(output: str, headings: list[str]) -> list[dict[str, str]]:
+    """The rows of the aligned table headed `headings`, cut where each heading starts."""
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.split() == " ".join(headings).split())
+    cuts = [lines[start].index(heading) for heading in headings] + [None]
+    return [{heading: line[cuts[n]:cuts[n + 1]].strip() for n, heading in enumerate(headings)}
+            for line in lines[start + 1:] if line.strip()]
+
+
+def test_workflows_lists_what_zuora_has_most_recently_updated_first_with_task_counts(
+    fleetops: Fleetops, zuora_server: ZuoraServer
+) -> None:
+    name = synced(fleetops, zuora_server)
+    truth = sorted(zuora_server.admin.workflows(name), key=lambda w: w["updated_at"], reverse=True)
+    listed = json.loads(fleetops.ok("zuora", "workflows", "acme", "--json").stdout)
+    assert [(r["zuora_id"], r["name"], r["tasks"]) for r in listed] == [
+        (str(w["id"]), w["name"], len(w["tasks"])) for w in truth]
+    assert all(r["version"] == "0.0.1" and r["export_error"] is None and r["has_export"] for r in listed)
+    assert {r["state"] for r in listed} == {"Active", "Inactive"}
+
+    inactive = json.loads(fleetops.ok("zuora", "workflows", "acme", "--state", "inactive", "--json").stdout)
+    assert [r["zuora_id"] for r in inactive] == [r["zuora_id"] for r in listed if r["state"] == "Inactive"]
+    rows = table(fleetops.ok("zuora", "workflows", "acme").stdout, WORKFLOW_HEADINGS)
+    assert [(row["ZUORA ID"], row["NAME"], row["STATE"], row["TASKS"]) for row in rows] == [
+        (r["zuora_id"], r["name"], r["state"], str(r["tasks"])) for r in listed]
+
+
+def test_workflows_shows_a_failed_export_and_no_tasks_for_it(fleetops_sqlite: Fleetops,
+                                                             zuora_server: ZuoraServer) -> None:
+    synced(fleetops_sqlite, zuora_server, 4, {"kind": "malformed", "target": "export", "workflow": 1010, "count": -1})
+    listed = {r["zuora_id"]: r for r in json.loads(fleetops_sqlite.ok("zuora", "workflows", "acme", "--json").stdout)}
+    assert (listed["1010"]["tasks"], listed["1010"]["has_export"]) == (0, False)
+    assert "GET /workflows/1010/export: Zuora answered with malformed JSON" in listed["1010"]["export_error"]
+    assert [zuora_id for zuora_id, r in listed.items() if r["export_error"]] == ["1010"]
+    rows = table(fleetops_sqlite.ok("zuora", "workflows", "acme").stdout, WORKFLOW_HEADINGS)
+    (failed,) = [row for row in rows if row["EXPORT ERROR"]]
+    assert failed["ZUORA ID"] == "1010" and failed["EXPORT ERROR"].startswith("GET /workflows/1010/export: Zuora")
+
+
+def test_show_lists_a_workflows_tasks_by_zuora_id_or_name(fleetops: Fleetops, zuora_server: ZuoraServer) -> None:
+    name = synced(fleetops, zuora_server)
+    workflow = next(w for w in zuora_server.admin.workflows(name) if len(w["tasks"]) >= 2)
+    shown = json.loads(fleetops.ok("zuora", "show", "acme", str(workflow["id"]), "--json").stdout)
+    assert (shown["customer"], shown["workflow"]["name"], shown["workflow"]["tasks"]) == (
+        "acme", workflow["name"], len(workflow["tasks"]))
+    assert [t["zuora_id"] for t in shown["tasks"]] == [str(t) for t in workflow["tasks"]]
+    assert all(t["name"] and t["action_type"] in {action for action, _, _ in ACTIONS} for t in shown["tasks"])
+
+    text = fleetops.ok("zuora", "show", "acme", workflow["name"]).stdout
+    assert f"name: {workflow['name']}" in text and "customer: acme" in text
+    rows = table(text, ["TASK ID", "NAME", "ACTION", "CALL", "OBJECT", "OBJECT ID"])
+    assert [(row["TASK ID"], row["NAME"], row["ACTION"]) for row in rows] == [
+        (t["zuora_id"], t["name"], t["action_type"]) for t in shown["tasks"]]
+
+
+def test_extract_tasks_rebuilds_the_tasks_from_the_stored_exports_without_calling_zuora(
+    fleetops: Fleetops, zuora_server: ZuoraServer
+) -> None:
+    name = synced(fleetops, zuora_server)
+    assert zuora_server.admin.stats(name)["by_kind"].get("export") == 8  # the counters see the sync's calls
+    truth = {str(w["id"]): len(w["tasks"]) for w in zuora_server.admin.workflows(name)}
+    one = next(zuora_id for zuora_id, count in truth.items() if count)
+    with writing(fleetops) as conn:  # the tasks are lost; the exports are still stored
+        conn.execute(sa.delete(Task.__table__))
+    zuora_server.admin.reset_stats(name)
+
+    single = fleetops.ok("zuora", "extract-tasks", "acme", "--workflow-id", one).stdout
+    assert single == (f"acme: tasks: {truth[one]} tasks from 1 exports: {truth[one]} created, 0 updated, "
+                      "0 deleted, 0 errors\n")
+    counts = {r["zuora_id"]: r["tasks"] for r in json.loads(fleetops.ok("zuora", "workflows", "acme", "--json").stdout)}
+    assert counts == {zuora_id: truth[one] if zuora_id == one else 0 for zuora_id in truth}
+
+    everything = fleetops.ok("zuora", "extract-tasks", "--all").stdout
+    total = sum(truth.values())
+    assert everything == (f"acme: tasks: {total} tasks from 8 exports: {total - truth[one]} created, 0 updated, "
+                          "0 deleted, 0 errors\n")
+    counts = {r["zuora_id"]: r["tasks"] for r in json.loads(fleetops.ok("zuora", "workflows", "acme", "--json").stdout)}
+    assert counts == truth
+    assert "0 created, 0 updated, 0 deleted" in fleetops.ok("zuora", "extract-tasks", "acme").stdout
+    assert zuora_server.admin.stats(name)["requests"] == 0  # not one call reached Zuora
+
+
+def test_extract_tasks_names_an_unreadable_export_keeps_its_tasks_and_exits_1(fleetops_sqlite: Fleetops,
+                                                                               zuora_server: ZuoraServer) -> None:
+    name = synced(fleetops_sqlite, zuora_server, 3)
+    before = json.loads(fleetops_sqlite.ok("zuora", "show", "acme", "1000", "--json").stdout)["tasks"]
+    workflows = Workflow.__table__
+    with writing(fleetops_sqlite) as conn:
+        conn.execute(workflows.update().where(workflows.c.zuora_id == "1000").values(json_export={"tasks": "?"}))
+    result = fleetops_sqlite("zuora", "extract-tasks", "acme")
+    assert result.exit_code == 1
+    assert "1 errors" in result.stdout and result.stderr == "  1000: tasks kept: the export has no `tasks` list\n"
+    assert json.loads(fleetops_sqlite.ok("zuora", "show", "acme", "1000", "--json").stdout)["tasks"] == before
+    assert zuora_server.admin.stats(name)["by_kind"].get("export") == 3  # the sync's, none since
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["workflows", "nope"], "unknown customer 'nope'"),
+    (["show", "nope", "1000"], "unknown customer 'nope'"),
+    (["show", "acme", "9999"], "customer acme has no workflow '9999' (give its Zuora id or exact name; "
+                               "`fleetops zuora workflows acme` lists them)"),
+    (["show", "acme", "Dunning"], "customer acme has 2 workflows named 'Dunning' (Zuora ids 1000, 1010): "
+                                  "give the Zuora id"),
+    (["extract-tasks"], "give a customer NAME or --all"),
+    (["extract-tasks", "nope"], "unknown customer 'nope'"),
+    (["extract-tasks", "--all", "--workflow-id", "1000"], "--workflow-id needs one CUSTOMER, not --all "
+                                                           "(Zuora ids are per tenant)"),
+    (["extract-tasks", "acme", "--workflow-id", "9999"], "customer acme has no workflow '9999'"),
+])
+def test_unknown_customers_and_workflows_exit_2_with_one_line(fleetops_sqlite: Fleetops, zuora_server: ZuoraServer,
+                                                              args: list[str], message: str) -> None:
+    synced(fleetops_sqlite, zuora_server, 3)
+    workflows = Workflow.__table__
+    with writing(fleetops_sqlite) as conn:  # Zuora lets two workflows share a name
+        conn.execute(workflows.update().where(workflows.c.zuora_id.in_(["1000", "1010"])).values(name="Dunning"))
+    result = fleetops_sqlite("zuora", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1

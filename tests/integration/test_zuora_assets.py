@@ -16,7 +16,7 @@ from dagster._serdes import serialize_value
 
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
-from orchestration.zuora.assets import FULL_TAG, TASKS, WORKFLOWS, zuora_customer_sync
+from orchestration.zuora.assets import FULL_TAG, TASKS, WORKFLOW_TABLE_ROWS, WORKFLOWS, zuora_customer_sync
 from orchestration.zuora.schedules import zuora_sync_schedule
 from orchestration.zuora.sensors import zuora_first_sync_sensor
 from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
@@ -367,3 +367,42 @@ def test_a_spent_request_budget_defers_with_a_warning(customers: ZuoraCustomers,
                      and e.asset_check_evaluation_data.check_name == "sync_complete"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert latest(instance, WORKFLOWS, "acme")["until"]
+
+
+def test_the_workflows_materialization_carries_a_table_of_the_most_recently_updated_workflows(
+    customers: ZuoraCustomers, instance: dg.DagsterInstance
+) -> None:
+    tenant = customers.add("acme", workflows=WORKFLOW_TABLE_ROWS + 5, max_tasks=3)
+    truth = sorted(customers.admin.workflows(tenant), key=lambda w: w["updated_at"], reverse=True)
+    broken = truth[1]["id"]
+    customers.admin.faults(tenant, {"kind": "malformed", "target": "export", "workflow": broken, "count": -1})
+    assert sync(instance, "acme").success
+
+    metadata = latest(instance, WORKFLOWS, "acme")
+    table = metadata["workflow_table"]
+    assert [column.name for column in table.schema.columns] == ["name", "zuora_id", "state", "version", "updated",
+                                                                "tasks", "export_error"]
+    rows = [record.data for record in table.records]
+    expected = truth[:WORKFLOW_TABLE_ROWS]
+    # the first sync's own tasks are counted: the table is written once they are extracted
+    assert [(row["zuora_id"], row["name"], row["tasks"]) for row in rows] == [
+        (str(w["id"]), w["name"], 0 if w["id"] == broken else len(w["tasks"])) for w in expected]
+    assert sum(row["tasks"] for row in rows) > 0
+    assert [row["zuora_id"] for row in rows if row["export_error"]] == [str(broken)]
+    assert "Zuora answered with malformed JSON" in rows[1]["export_error"]
+    assert {row["state"] for row in rows} == {"Active", "Inactive"} and {row["version"] for row in rows} == {"0.0.1"}
+    assert rows[0]["updated"].startswith(truth[0]["updated_at"][:19].replace("T", " "))
+    assert metadata["workflow_table_rows"] == (f"{WORKFLOW_TABLE_ROWS} of {WORKFLOW_TABLE_ROWS + 5} workflows, the "
+                                               "most recently updated (5 omitted; `fleetops zuora workflows acme` "
+                                               "lists all)")
+    assert len(serialize_value(table)) < 64 * 1024  # stored with every materialization
+
+
+def test_a_small_customers_table_lists_every_workflow(customers: ZuoraCustomers, instance: dg.DagsterInstance) -> None:
+    customers.add("acme", workflows=3, max_tasks=3)
+    customers.add("empty", workflows=0)
+    assert sync(instance, "acme").success and sync(instance, "empty").success
+    acme = latest(instance, WORKFLOWS, "acme")
+    assert len(acme["workflow_table"].records) == 3 and acme["workflow_table_rows"] == "3 of 3 workflows"
+    empty = latest(instance, WORKFLOWS, "empty")
+    assert empty["workflow_table"].records == [] and empty["workflow_table_rows"] == "0 of 0 workflows"
