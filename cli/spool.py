@@ -41,7 +41,8 @@ def spool() -> None:
 @click.option("--queue", help="The queue (retry-queue; optional for cancel-jobs and release-stuck).")
 @click.option("--hours", type=click.IntRange(1, MAX_HOURS),
               help="flush/prune: only jobs that failed more than N hours ago.")
-@click.option("--fingerprint", help="retry-jobs/delete-jobs: every failure with this fingerprint (last snapshot).")
+@click.option("--fingerprint", help="retry-jobs/delete-jobs: every failure with this fingerprint (last snapshot); "
+                                    "a unique prefix of 8 or more characters is enough.")
 @click.option("--priority", type=click.IntRange(-MAX_PRIORITY, MAX_PRIORITY), default=0, show_default=True,
               help="Higher runs first.")
 @click.option("--dry-run", is_flag=True, help="Show how many jobs it would touch and a sample; write nothing.")

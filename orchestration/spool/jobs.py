@@ -37,7 +37,8 @@ class SpoolRequestConfig(dg.Config):
     uuids: list[str] = Field(default=[], description="Failed-job uuids, as `queue:failed` shows them")
     queue: str | None = Field(default=None, description="retry-queue; optional for cancel-jobs, release-stuck")
     hours: int | None = Field(default=None, description="flush / prune: jobs failed more than N hours ago")
-    fingerprint: str | None = Field(default=None, description="retry-jobs / delete-jobs: a failure group")
+    fingerprint: str | None = Field(default=None, description="retry-jobs / delete-jobs: a failure group "
+                                                                   "(8 or more leading characters are enough)")
     priority: int = 0
     dry_run: bool = Field(default=False, description="Only log the count and a sample; write nothing")
 

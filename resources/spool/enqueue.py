@@ -6,6 +6,7 @@ does not fit, before anything is written, and records who asked and through what
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import MirroredFailedJob
 from resources.common.errors import ValidationError, first_line
+from resources.failures.report import resolve_fingerprint
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.payload import parse_payload
@@ -46,7 +48,7 @@ def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     if source not in SOURCES:
         raise ValidationError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
     project = _enabled(projects, request.project)
-    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    request, fingerprint_ids = _by_fingerprint(db, request)
     max_id = _max_id(project, projects) if spec.on_failed_store and spec.required != "ids" else None
     payload = frozen_payload(request, max_id, fingerprint_ids)
     if spec.required == "ids":
@@ -60,7 +62,7 @@ def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     """What the action would touch now: a count and a sample. Nothing is written."""
     spec = check(request)
     project = _enabled(projects, request.project)
-    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    request, fingerprint_ids = _by_fingerprint(db, request)
     if not spec.on_failed_store:
         return {"project": project.key, "action": request.action, "count": None, "sample": [],
                 "note": "queue actions are previewed with `fleetops queues --project KEY`"}
@@ -122,19 +124,21 @@ def _enabled(projects: ProjectRegistry, key: str) -> ProjectSpec:
     return project
 
 
-def _fingerprint_ids(db: ControlDatabase, request: ActionRequest) -> list[int]:
-    """Laravel ids of the project's failures with this fingerprint, as of its last snapshot."""
+def _by_fingerprint(db: ControlDatabase, request: ActionRequest) -> tuple[ActionRequest, list[int]]:
+    """The request with its fingerprint prefix made whole, and the Laravel ids of the project's live
+    failures with that fingerprint, as of its last snapshot (none without a fingerprint)."""
+    if not request.fingerprint:
+        return request, []
+    whole = resolve_fingerprint(db, request.fingerprint, request.project)
     with db.session() as session:
         ids = list(session.scalars(
             sa.select(MirroredFailedJob.laravel_id).where(
                 MirroredFailedJob.project == request.project,
-                MirroredFailedJob.fingerprint == request.fingerprint,
+                MirroredFailedJob.fingerprint == whole,
                 MirroredFailedJob.gone_at.is_(None),
             )
         ))
-    if not ids:
-        raise ValidationError(
-            f"no failed jobs of project {request.project!r} have fingerprint {request.fingerprint!r} "
-            "in the last snapshot (see `fleetops failed groups`)"
-        )
-    return ids
+    if not ids:  # gone between the two reads: an empty id list must never reach a selection
+        raise ValidationError(f"no failed jobs of project {request.project!r} have fingerprint {whole!r} "
+                              "in the last snapshot (see `fleetops failed groups`)")
+    return dataclasses.replace(request, fingerprint=whole), ids
