@@ -11,6 +11,7 @@ import click
 
 from cli.context import CliContext, pass_context
 from cli.output import emit, emit_json, emit_record, emit_table
+from resources.common.errors import ValidationError
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
 from resources.spool.statuses import COMPLETED, SETTLED, STATUSES
 from resources.spool.store import SpoolStore
@@ -47,20 +48,23 @@ def spool() -> None:
               help="Higher runs first.")
 @click.option("--dry-run", is_flag=True, help="Show how many jobs it would touch and a sample; write nothing.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the new spool id (for scripts).")
 @click.option("--process", "process_here", is_flag=True,
               help="Carry the action out here and now, as `spool process` would; exit 1 unless it completes.")
 @pass_context
 def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uuids: str | None,
                     queue: str | None, hours: int | None, fingerprint: str | None, priority: int, dry_run: bool,
-                    as_json: bool, process_here: bool) -> None:
+                    as_json: bool, quiet: bool, process_here: bool) -> None:
     """Ask for ACTION on PROJECT's queues (actions: retry-jobs, retry-queue, retry-all, delete-jobs, flush,
-    prune, cancel-jobs, release-stuck); prints the new spool id.
+    prune, cancel-jobs, release-stuck); says which spool action was queued (`--quiet`: its bare id).
 
     With --process the action is born claimed by this command, so neither Dagster nor another
     `spool process` takes it, and is carried out at once: one command, one interpreter start-up."""
     from resources.spool.claimed_batch import process_claimed  # the queue adapters: only for commands that write
     from resources.spool.enqueue import current_actor, enqueue, preview
 
+    if as_json and quiet:
+        raise ValidationError("give --json or --quiet, not both")
     request = ActionRequest(project=project, action=action, ids=_split(ids), uuids=_split(uuids), queue=queue,
                             hours=hours, fingerprint=fingerprint, priority=priority)
     if dry_run:
@@ -73,8 +77,11 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
         sys.exit(0 if all(s.status == COMPLETED for s in settled) else 1)
     if as_json:
         emit_json({"id": done.id, "payload": done.payload})
-    else:
+    elif quiet:
         click.echo(done.id)
+    else:
+        click.echo(f"Queued spool action {done.id} ({action} on {project}). "
+                   f"Follow it with `fleetops spool watch {done.id}`.")
 
 
 def _print_preview(data: dict) -> None:

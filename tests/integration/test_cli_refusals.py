@@ -85,7 +85,7 @@ def test_the_issues_inputs_are_refused_in_one_line_and_nothing_is_written(with_p
 
 
 def test_ids_partly_present_are_named_in_the_result(with_project: Fleetops) -> None:
-    spool_id = with_project.ok("spool", "enqueue", "app", "retry-jobs", "--ids", "1,999999").output.strip()
+    spool_id = with_project.ok("spool", "enqueue", "app", "retry-jobs", "--ids", "1,999999", "--quiet").output.strip()
     with_project("spool", "process")
     row = json.loads(with_project.ok("spool", "show", spool_id, "--json").output)
     assert row["status"] == "completed" and row["result"]["retried"] == 1 and row["result"]["not_found"] == ["999999"]

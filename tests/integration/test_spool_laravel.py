@@ -22,7 +22,7 @@ pytestmark = pytest.mark.laravel
 
 
 def enqueue(fleetops: Fleetops, *args: str) -> int:
-    return int(fleetops.ok("spool", "enqueue", *args).output.strip())
+    return int(fleetops.ok("spool", "enqueue", "--quiet", *args).output.strip())
 
 
 def process(fleetops: Fleetops) -> str:
