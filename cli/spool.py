@@ -11,6 +11,7 @@ import click
 
 from cli.context import CliContext, pass_context
 from cli.output import emit, emit_json, emit_record, emit_table
+from resources.common.durations import format_duration
 from resources.common.errors import ValidationError
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
 from resources.spool.statuses import COMPLETED, SETTLED, STATUSES
@@ -130,20 +131,48 @@ def show(ctx: CliContext, spool_id: int, as_json: bool) -> None:
               help="Give up after this many seconds.")
 @pass_context
 def watch(ctx: CliContext, spool_id: int, timeout: float) -> None:
-    """A progress bar until the action ends: exit 0 when completed, 1 when failed."""
+    """A progress bar until the action ends: exit 0 when completed, 1 when failed.
+
+    The rate counts from the moment a worker took the action, not from its request: time spent
+    waiting for a worker says nothing about how fast jobs are moved."""
     from tqdm import tqdm
 
     store = SpoolStore(ctx.db)
     row = store.get(spool_id)
     deadline = time.monotonic() + timeout
-    with tqdm(desc=f"spool #{spool_id} {row['action']}", unit="job", file=sys.stderr) as bar:
+    # tqdm's own rate and elapsed time would count from this command's start, the wait included
+    with tqdm(desc=f"spool #{spool_id} {row['action']}", unit="job", file=sys.stderr,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}") as bar:
         while row["status"] not in SETTLED and time.monotonic() < deadline:
             _update_bar(bar, row)
             time.sleep(WATCH_POLL_SECONDS)
             row = store.get(spool_id)
         _update_bar(bar, row)
-    click.echo(f"spool #{spool_id}: {row['status']}" + (f": {row['error']}" if row["error"] else ""))
+    click.echo(f"spool #{spool_id}: {row['status']}" + (f": {row['error']}" if row["error"] else "")
+               + f" ({_timing_text(row)})")
     sys.exit(0 if row["status"] == COMPLETED else 1)
+
+
+def _processing_seconds(row: dict) -> float | None:
+    """Seconds from the claim (the first job's processing starts then) to the last progress or the end."""
+    if row["claimed_at"] is None:
+        return None
+    return ((row["processed_at"] or row["updated_at"]) - row["claimed_at"]).total_seconds()
+
+
+def _rate_text(row: dict) -> str:
+    processed, seconds = (row["progress"] or {}).get("processed", 0), _processing_seconds(row)
+    return "-" if not processed or not seconds else f"{processed / seconds:.1f} job/s"
+
+
+def _timing_text(row: dict) -> str:
+    """`120 job(s) in 4.2s, 28.6 job/s; waited 58m 58s for a worker`: how fast, and apart from it how long
+    the action waited to be taken."""
+    if row["claimed_at"] is None:
+        return "never taken by a worker"
+    processed = (row["progress"] or {}).get("processed", 0)
+    return (f"{processed} job(s) in {format_duration(_processing_seconds(row))}, {_rate_text(row)}; "
+            f"waited {format_duration((row['claimed_at'] - row['created_at']).total_seconds())} for a worker")
 
 
 def _update_bar(bar: tqdm, row: dict) -> None:
@@ -151,7 +180,7 @@ def _update_bar(bar: tqdm, row: dict) -> None:
     if progress.get("total") is not None:
         bar.total = progress["total"]
     bar.n = progress.get("processed", 0)
-    bar.set_postfix(status=row["status"], errors=progress.get("errors", 0))
+    bar.set_postfix(status=row["status"], errors=progress.get("errors", 0), rate=_rate_text(row))
     bar.refresh()
 
 

@@ -1,4 +1,4 @@
-"""Human durations such as `90s`, `30m`, `2h`, `3d`, `1w` (the CLI's `--since`)."""
+"""Human durations: read as `90s`, `30m`, `2h`, `3d`, `1w` (the CLI's `--since`), shown as `58m 58s`."""
 
 from __future__ import annotations
 
@@ -20,3 +20,21 @@ def parse_duration(text: str) -> timedelta:
     if seconds > MAX_DURATION.total_seconds():  # checked before timedelta, which overflows first
         raise ValidationError(f"invalid duration {text!r}: at most {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration as people read it: its two largest units (`58m 58s`, `3h 5m`, `2d 1h`), a tenth of a
+    second below ten seconds (`4.2s`), "-" when unknown. A raw float of seconds says none of this."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{max(seconds, 0.0):.1f}s"
+    units = [(unit, size) for unit, size in UNIT_SECONDS.items() if unit != "w"][::-1]  # d, h, m, s
+    remaining = round(seconds)
+    first = next(i for i, (_, size) in enumerate(units) if remaining >= size)
+    parts = []
+    for unit, size in units[first:first + 2]:
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts)
