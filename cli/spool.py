@@ -86,12 +86,24 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
 
 
 def _print_preview(data: dict) -> None:
-    count = "unknown" if data["count"] is None else data["count"]
-    click.echo(f"{data['action']} on {data['project']} would touch {count} job(s); nothing written")
+    """What a dry run found, in words, then the jobs it names; nothing said about jobs it cannot know."""
+    head = f"{data['action']} on {data['project']}"
+    if data["count"] is not None:
+        shown = f", the first {len(data['sample'])} below" if len(data["sample"]) < data["count"] else ""
+        click.echo(f"{head} would touch {data['count']} job(s){shown}; nothing written")
+    else:
+        click.echo(f"{head}: nothing written")
     if data.get("note"):
         click.echo(data["note"])
-    emit_table(data["sample"], [("ID", lambda r: r["id"]), ("QUEUE", lambda r: r["queue"]),
-                                ("CLASS", lambda r: r["class"]), ("FAILED AT", lambda r: r["failed_at"])])
+    if data["action"] == "release-stuck":
+        columns = [("ID", lambda r: r["id"]), ("QUEUE", lambda r: r["queue"]), ("CLASS", lambda r: r["class"]),
+                   ("ATTEMPTS", lambda r: r["attempts"]),
+                   ("RESERVED FOR", lambda r: format_duration(r["reserved_seconds"]))]
+    else:
+        columns = [("ID", lambda r: r["id"]), ("QUEUE", lambda r: r["queue"]), ("CLASS", lambda r: r["class"]),
+                   ("FAILED AT", lambda r: r["failed_at"])]
+    if data["sample"]:
+        emit_table(data["sample"], columns)
 
 
 @spool.command("list")

@@ -20,6 +20,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
 
+from resources.laravel.payload import parse_payload
 from resources.queues.layout import (
     DEFAULT_RETRY_AFTER,
     database_stuck_cutoff,
@@ -148,6 +149,10 @@ class QueueWriter(Protocol):
         """Give reservations older than `stuck_after` seconds back to their queue; how many."""
         ...
 
+    def stuck_jobs(self, stuck_after: int, now: float, queue: str | None = None, limit: int = 10) -> list[StuckJob]:
+        """The reservations release_stuck would give back now, oldest first; nothing changed."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -158,6 +163,18 @@ class QueuedJob:
     queue: str
     payload: str
     marker: str = ""  # Redis only: the once-only key of this push
+
+
+@dataclass(frozen=True)
+class StuckJob:
+    """A reservation older than the project's stuck threshold: the job's id (a Redis payload's uuid),
+    queue, class, attempts and when it was reserved (unix time)."""
+
+    id: str
+    queue: str
+    job_class: str | None
+    attempts: int | None
+    reserved_at: float
 
 
 @dataclass
@@ -267,14 +284,28 @@ class DatabaseQueueWriter:
                 conn.execute(sa.delete(t).where(t.c.id.in_(found)))
             return found
 
-    def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
-        """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
+    def _stuck(self, stuck_after: int, now: float, queue: str | None) -> list[sa.ColumnElement[bool]]:
         t = self.table
         conditions = [t.c.reserved_at.is_not(None), t.c.reserved_at <= database_stuck_cutoff(now, stuck_after)]
         if queue is not None:
             conditions.append(t.c.queue == queue)
+        return conditions
+
+    def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
+        """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(t).where(*conditions).values(reserved_at=None)).rowcount
+            t = self.table
+            return conn.execute(sa.update(t).where(*self._stuck(stuck_after, now, queue)).values(reserved_at=None)
+                                ).rowcount
+
+    def stuck_jobs(self, stuck_after: int, now: float, queue: str | None = None, limit: int = 10) -> list[StuckJob]:
+        """The reservations `release_stuck` would release now, oldest first (at most `limit`); nothing changed."""
+        t = self.table
+        query = (sa.select(t.c.id, t.c.queue, t.c.payload, t.c.attempts, t.c.reserved_at)
+                 .where(*self._stuck(stuck_after, now, queue)).order_by(t.c.reserved_at, t.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [StuckJob(str(row.id), row.queue, parse_payload(row.payload).job_class, row.attempts,
+                             float(row.reserved_at)) for row in conn.execute(query)]
 
 
 class RedisQueueWriter:
@@ -336,6 +367,18 @@ class RedisQueueWriter:
             int(self._release(keys=[self.key(q, ":reserved"), self.key(q), self.key(q, ":notify")], args=[cutoff]))
             for q in self.queue_names(queue)
         )
+
+    def stuck_jobs(self, stuck_after: int, now: float, queue: str | None = None, limit: int = 10) -> list[StuckJob]:
+        """The reservations `release_stuck` would release now (at most `limit` per queue); nothing changed."""
+        cutoff = redis_stuck_cutoff(now, stuck_after, self.retry_after)
+        found = []
+        for q in self.queue_names(queue):
+            for entry, expiry in self.client.zrangebyscore(self.key(q, ":reserved"), "-inf", cutoff, start=0,
+                                                           num=limit, withscores=True):
+                payload = parse_payload(entry)
+                job_id = payload.uuid or str((payload.raw or {}).get("id") or "?")
+                found.append(StuckJob(job_id, q, payload.job_class, payload.attempts, expiry - self.retry_after))
+        return sorted(found, key=lambda job: job.reserved_at)[:limit]
 
     def cancel(self, ids: Sequence[str], queue: str | None = None) -> set[str]:
         """Remove waiting or delayed jobs whose payload id (or uuid) is named; the ids removed."""
