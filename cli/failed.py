@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from cli.context import CliContext, pass_context
+from cli.context import CliContext, pass_context, quiet_dagster
 from cli.output import emit, emit_json, emit_table
 from resources.common.control.models import utcnow
 from resources.common.durations import parse_duration
@@ -113,6 +113,7 @@ def refresh(ctx: CliContext, projects: tuple[str, ...], all_: bool, wait: bool) 
         ctx.projects.spec(project)  # NotFoundError (exit 2) for an unknown project
     if not os.environ.get("DAGSTER_HOME"):
         raise ValidationError("DAGSTER_HOME is not set: the refresh is queued on a Dagster instance")
+    quiet_dagster()
     from dagster import DagsterInstance, DagsterRunStatus
 
     from orchestration.common.fleet_cycle import cycle_key
