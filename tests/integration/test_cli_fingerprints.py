@@ -21,10 +21,9 @@ from resources.common.control.database import ControlDatabase
 from resources.failures.snapshot import FailureSnapshot
 from resources.failures.store import DatabaseFailedStore
 from resources.laravel.exception_text import fingerprint
-from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel.failed_jobs import write_failed_jobs
 from sandbox.laravel.payloads import JobSpec
 from tests.harness.cli import Fleetops
+from tests.harness.spool import factory_project
 
 JOB = "App\\Jobs\\SyncStock"
 EXCEPTION = "RuntimeException"
@@ -68,12 +67,9 @@ def _spec(message: str, line: int) -> JobSpec:
 def groups(fleetops_sqlite: Fleetops, sqlite_url: str) -> Groups:
     first, second = _colliding_messages()
     lone = "Stock sync timed out"
+    factory_project(fleetops_sqlite, sqlite_url, 30, seed=7,
+                    catalogue=[_spec(first, 10), _spec(second, 20), _spec(lone, 30)])
     engine = sa.create_engine(sqlite_url, poolclass=sa.pool.NullPool)
-    create_laravel_tables(engine)
-    write_failed_jobs(engine, 30, seed=7, trace_bytes=50,
-                      catalogue=[_spec(first, 10), _spec(second, 20), _spec(lone, 30)])
-    fleetops_sqlite.ok("project", "add", "app", "--failed-db", sqlite_url, "--queue-connection",
-                       f"database={sqlite_url}")
     control = ControlDatabase(f"sqlite:///{fleetops_sqlite.home / 'fleetops.db'}")
     try:
         FailureSnapshot(control, "app", DatabaseFailedStore(engine)).run()

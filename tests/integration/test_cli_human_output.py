@@ -16,11 +16,9 @@ import sqlalchemy as sa
 
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.queues.assets import queue_state
-from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import LaravelApp
-from tests.harness.spool import register
+from tests.harness.spool import factory_project, register
 
 WAITED = 3540  # seconds the oldest job has waited: 59 minutes
 
@@ -28,12 +26,7 @@ WAITED = 3540  # seconds the oldest job has waited: 59 minutes
 @pytest.fixture
 def failed_project(fleetops_sqlite: Fleetops, sqlite_url: str) -> Fleetops:
     """A project whose Laravel tables hold 300 failed jobs (the fixture factory's rows)."""
-    engine = sa.create_engine(sqlite_url, poolclass=sa.pool.NullPool)
-    create_laravel_tables(engine)
-    write_failed_jobs(engine, 300, seed=11, trace_bytes=100)
-    engine.dispose()
-    fleetops_sqlite.ok("project", "add", "app", "--failed-db", sqlite_url, "--queue-connection",
-                       f"database={sqlite_url}")
+    factory_project(fleetops_sqlite, sqlite_url, 300, seed=11)
     return fleetops_sqlite
 
 

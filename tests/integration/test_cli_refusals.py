@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import yaml
 from click.testing import Result
 from hypothesis import HealthCheck, given, settings
@@ -22,9 +21,8 @@ from hypothesis import strategies as st
 from resources.common.durations import MAX_DURATION, parse_duration
 from resources.common.errors import ValidationError
 from resources.common.identifiers import KEY, SQL_IDENTIFIER
-from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
+from tests.harness.spool import factory_project
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 unique = itertools.count()
@@ -48,12 +46,7 @@ def clean(result: Result) -> None:
 
 @pytest.fixture
 def with_project(fleetops_sqlite: Fleetops, sqlite_url: str) -> Fleetops:
-    engine = sa.create_engine(sqlite_url, poolclass=sa.pool.NullPool)
-    create_laravel_tables(engine)
-    write_failed_jobs(engine, 3, seed=4, trace_bytes=50)
-    engine.dispose()
-    fleetops_sqlite.ok("project", "add", "app", "--failed-db", sqlite_url, "--queue-connection",
-                       f"database={sqlite_url}")
+    factory_project(fleetops_sqlite, sqlite_url, 3, seed=4)
     return fleetops_sqlite
 
 
