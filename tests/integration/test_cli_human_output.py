@@ -6,9 +6,13 @@ Each command still has a form for scripts (`--json`, `--quiet`), tested beside t
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -17,6 +21,7 @@ import sqlalchemy as sa
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.queues.assets import queue_state
 from tests.harness.cli import Fleetops
+from tests.harness.dagster_stack import BIN, REPO
 from tests.harness.laravel import LaravelApp
 from tests.harness.spool import factory_project, register
 
@@ -89,3 +94,19 @@ def test_queues_table_and_dagster_table_show_the_oldest_wait_in_minutes(laravel_
         metadata = result.asset_materializations_for_node("queue_state")[0].metadata
     assert re.search(r"\| 59m( [0-9]s)? \|", metadata["queues"].value), metadata["queues"].value
     assert isinstance(metadata["app/pending"].value, int), "plotted numbers stay numbers"
+
+
+def test_dagsters_preview_warnings_stay_out_of_the_cli(failed_project: Fleetops, tmp_path: Path) -> None:
+    """`failed refresh` loads the code location to queue its run; Dagster's preview and beta warnings
+    about our definitions are not the operator's business. A fresh interpreter, as in a terminal
+    (a warning is shown once per process, and pytest catches them in its own)."""
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", dagster_home)  # queued runs: nothing runs without a daemon
+    env = {key: value for key, value in os.environ.items() if key not in failed_project.env and key != "PYTHONWARNINGS"}
+    env.update({key: value for key, value in failed_project.env.items() if value is not None})
+    env["DAGSTER_HOME"] = str(dagster_home)
+    done = subprocess.run([str(BIN / "fleetops"), "failed", "refresh", "--project", "app"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and re.fullmatch(r"queued run \S+ \(app\)\n", done.stdout), done.stdout + done.stderr
+    assert "Warning" not in done.stderr, done.stderr
