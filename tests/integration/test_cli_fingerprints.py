@@ -3,8 +3,9 @@
 A failure group is named by a 40-character SHA-1. Tables show its first 12 characters, and any
 prefix of 8 or more that names one group is accepted wherever a fingerprint is taken; a prefix
 naming several groups is refused with them listed, a shorter one with a clear line. The failures
-are real Laravel failed_jobs rows mirrored by a snapshot; two of them are chosen so their
-fingerprints share their first 8 characters.
+are failed_jobs rows as a Laravel worker writes them (the fixture factory), mirrored by a snapshot
+into a control database on SQLite and on PostgreSQL; two kinds are chosen so their fingerprints
+share their first 8 characters.
 """
 
 from __future__ import annotations
@@ -64,20 +65,20 @@ def _spec(message: str, line: int) -> JobSpec:
 
 
 @pytest.fixture
-def groups(fleetops_sqlite: Fleetops, sqlite_url: str) -> Groups:
+def groups(fleetops: Fleetops, sqlite_url: str) -> Groups:
     first, second = _colliding_messages()
     lone = "Stock sync timed out"
-    factory_project(fleetops_sqlite, sqlite_url, 30, seed=7,
+    factory_project(fleetops, sqlite_url, 30, seed=7,
                     catalogue=[_spec(first, 10), _spec(second, 20), _spec(lone, 30)])
     engine = sa.create_engine(sqlite_url, poolclass=sa.pool.NullPool)
-    control = ControlDatabase(f"sqlite:///{fleetops_sqlite.home / 'fleetops.db'}")
+    control = ControlDatabase(fleetops.env["FLEETOPS_DATABASE_URL"] or f"sqlite:///{fleetops.home / 'fleetops.db'}")
     try:
         FailureSnapshot(control, "app", DatabaseFailedStore(engine)).run()
     finally:
         control.dispose()
         engine.dispose()
     twins = (fingerprint(JOB, EXCEPTION, first), fingerprint(JOB, EXCEPTION, second))
-    return Groups(fleetops_sqlite, twins, fingerprint(JOB, EXCEPTION, lone))
+    return Groups(fleetops, twins, fingerprint(JOB, EXCEPTION, lone))
 
 
 def _json(fleetops: Fleetops, *args: str) -> object:
