@@ -285,6 +285,7 @@ class DatabaseQueueWriter:
             return found
 
     def _stuck(self, stuck_after: int, now: float, queue: str | None) -> list[sa.ColumnElement[bool]]:
+        """Which rows are stuck: what release_stuck changes and stuck_jobs lists, one condition for both."""
         t = self.table
         conditions = [t.c.reserved_at.is_not(None), t.c.reserved_at <= database_stuck_cutoff(now, stuck_after)]
         if queue is not None:
@@ -293,10 +294,9 @@ class DatabaseQueueWriter:
 
     def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
         """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
+        release = sa.update(self.table).where(*self._stuck(stuck_after, now, queue)).values(reserved_at=None)
         with self.engine.begin() as conn:
-            t = self.table
-            return conn.execute(sa.update(t).where(*self._stuck(stuck_after, now, queue)).values(reserved_at=None)
-                                ).rowcount
+            return conn.execute(release).rowcount
 
     def stuck_jobs(self, stuck_after: int, now: float, queue: str | None = None, limit: int = 10) -> list[StuckJob]:
         """The reservations `release_stuck` would release now, oldest first (at most `limit`); nothing changed."""
