@@ -67,6 +67,7 @@ class CliContext:
         if not os.environ.get("DAGSTER_HOME"):
             return
         try:
+            quiet_dagster()
             from dagster import DagsterInstance
 
             from orchestration.common.partitions import sync_partitions
@@ -79,6 +80,18 @@ class CliContext:
             return
         for line in changes.lines():
             click.echo(f"dagster partitions: {line}", err=True)
+
+
+def quiet_dagster() -> None:
+    """Load Dagster with its preview, beta and supersession warnings silenced, before any of our
+    definitions are imported. They address the code's author (who sees them in tests and in the
+    code location's log), and in an operator's terminal they bury the command's own answer."""
+    import warnings
+
+    import dagster
+
+    for category in (dagster.BetaWarning, dagster.PreviewWarning, dagster.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
 
 
 pass_context = click.make_pass_decorator(CliContext, ensure=True)

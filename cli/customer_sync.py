@@ -8,7 +8,7 @@ import sys
 import click
 from tqdm import tqdm
 
-from cli.context import CliContext, pass_context
+from cli.context import CliContext, pass_context, quiet_dagster
 from resources.common.errors import ValidationError
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
 from resources.zuora.task_extraction import TaskExtractionResult
@@ -97,6 +97,7 @@ def _launch(ctx: CliContext, customers: list[str], full: bool, wait: bool) -> bo
     if not os.environ.get("DAGSTER_HOME"):
         raise ValidationError("DAGSTER_HOME is not set: runs are queued on a Dagster instance "
                               "(or sync here with --in-process)")
+    quiet_dagster()
     from dagster import DagsterInstance, DagsterRunStatus
 
     from orchestration.common.fleet_cycle import batch_run_requests, cycle_key

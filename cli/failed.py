@@ -8,13 +8,13 @@ import sys
 
 import click
 
-from cli.context import CliContext, pass_context
+from cli.context import CliContext, pass_context, quiet_dagster
 from cli.output import emit, emit_json, emit_table
 from resources.common.control.models import utcnow
 from resources.common.durations import parse_duration
 from resources.common.errors import NotFoundError, ValidationError
+from resources.failures.report import SHORT_FINGERPRINT, list_failed, resolve_fingerprint
 from resources.failures.report import groups as failure_groups
-from resources.failures.report import list_failed
 from resources.fleet.project_storage import ProjectStorage
 from resources.laravel.payload import command_properties
 
@@ -28,7 +28,7 @@ def failed() -> None:
 @click.option("--project", help="Only this project.")
 @click.option("--queue", help="Only this queue.")
 @click.option("--class", "job_class", help="Only this job class (displayName).")
-@click.option("--fingerprint", help="Only this failure group (a prefix is enough).")
+@click.option("--fingerprint", help="Only this failure group (a unique prefix of 8 or more characters is enough).")
 @click.option("--since", help="Only failures newer than this, e.g. 30m, 2h, 3d.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -39,6 +39,8 @@ def list_(ctx: CliContext, project: str | None, queue: str | None, job_class: st
     if project is not None:
         ctx.projects.spec(project)  # unknown project: a clear error, not an empty list
     cutoff = utcnow() - parse_duration(since) if since else None
+    if fingerprint is not None:
+        fingerprint = resolve_fingerprint(ctx.db, fingerprint, project)
     rows = list_failed(ctx.db, project=project, queue=queue, job_class=job_class, fingerprint=fingerprint,
                        since=cutoff, limit=limit)
     for row in rows:
@@ -94,7 +96,7 @@ def groups(ctx: CliContext, limit: int, as_json: bool) -> None:
         ("COUNT", lambda r: r["count"]), ("PROJECTS", lambda r: ",".join(r["projects"])),
         ("CLASS", lambda r: r["job_class"]), ("EXCEPTION", lambda r: r["exception_class"]),
         ("MESSAGE", lambda r: (r["message"] or "")[:50]), ("LAST SEEN", lambda r: r["last_seen"]),
-        ("FINGERPRINT", lambda r: r["fingerprint"][:12]),
+        ("FINGERPRINT", lambda r: r["fingerprint"][:SHORT_FINGERPRINT]),
     ]))
 
 
@@ -111,6 +113,7 @@ def refresh(ctx: CliContext, projects: tuple[str, ...], all_: bool, wait: bool) 
         ctx.projects.spec(project)  # NotFoundError (exit 2) for an unknown project
     if not os.environ.get("DAGSTER_HOME"):
         raise ValidationError("DAGSTER_HOME is not set: the refresh is queued on a Dagster instance")
+    quiet_dagster()
     from dagster import DagsterInstance, DagsterRunStatus
 
     from orchestration.common.fleet_cycle import cycle_key

@@ -11,6 +11,7 @@ import click
 
 from cli.context import CliContext, pass_context
 from cli.output import emit_json, emit_table
+from resources.common.durations import format_duration
 from resources.queues.sweep import Sweep, sweep
 
 WATCH_SECONDS = 5
@@ -21,7 +22,7 @@ def _render(result: Sweep) -> None:
         ("PROJECT", lambda r: r["project"]), ("CONNECTION", lambda r: r["connection"]),
         ("QUEUE", lambda r: r["queue"]), ("PENDING", lambda r: r["pending"]), ("DELAYED", lambda r: r["delayed"]),
         ("RESERVED", lambda r: r["reserved"]), ("STUCK", lambda r: r["stuck"]), ("FAILED", lambda r: r["failed"]),
-        ("OLDEST", lambda r: f"{r['oldest_pending_age']:.0f}s" if r["oldest_pending_age"] is not None else "-"),
+        ("OLDEST", lambda r: format_duration(r["oldest_pending_age"])),
     ])
     for project, error in sorted(result.errors.items()):
         click.echo(f"{project}: UNREACHABLE: {error}")

@@ -13,6 +13,7 @@ from cli.fleet import emit_plan
 from cli.output import emit, emit_table
 from cli.registry_commands import add_registry_commands
 from resources.common.secrets import env_reference
+from resources.common.sizes import format_size
 from resources.fleet.registry.redis_connections import RedisSpec
 from resources.redis.health import sweep
 from resources.redis.probe import DOWN
@@ -56,15 +57,11 @@ HEALTH_COLUMNS = [
     ("NAME", lambda r: r["connection"]), ("STATUS", lambda r: r["status"]),
     ("LATENCY", lambda r: f"{r['latency_ms']:.2f} ms" if r["latency_ms"] is not None else "-"),
     ("VERSION", lambda r: r.get("version")), ("ROLE", lambda r: r.get("role")),
-    ("MEMORY", lambda r: _megabytes(r.get("used_memory"))),
+    ("MEMORY", lambda r: format_size(r.get("used_memory"))),
     ("PENDING", lambda r: sum(q["pending"] for q in r["queues"].values()) if r["queues"] is not None else None),
     ("HORIZON", lambda r: r["horizon"]["status"] if r["horizon"] else None),
     ("REASON", lambda r: r["reason"]),
 ]
-
-
-def _megabytes(value: int | None) -> str | None:
-    return None if value is None else f"{value / 1_048_576:.1f} MB"
 
 
 @redis_group.command("test")

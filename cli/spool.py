@@ -11,6 +11,8 @@ import click
 
 from cli.context import CliContext, pass_context
 from cli.output import emit, emit_json, emit_record, emit_table
+from resources.common.durations import format_duration
+from resources.common.errors import ValidationError
 from resources.spool.actions import ACTIONS, MAX_HOURS, MAX_PRIORITY, ActionRequest
 from resources.spool.statuses import COMPLETED, SETTLED, STATUSES
 from resources.spool.store import SpoolStore
@@ -41,25 +43,29 @@ def spool() -> None:
 @click.option("--queue", help="The queue (retry-queue; optional for cancel-jobs and release-stuck).")
 @click.option("--hours", type=click.IntRange(1, MAX_HOURS),
               help="flush/prune: only jobs that failed more than N hours ago.")
-@click.option("--fingerprint", help="retry-jobs/delete-jobs: every failure with this fingerprint (last snapshot).")
+@click.option("--fingerprint", help="retry-jobs/delete-jobs: every failure with this fingerprint (last snapshot); "
+                                    "a unique prefix of 8 or more characters is enough.")
 @click.option("--priority", type=click.IntRange(-MAX_PRIORITY, MAX_PRIORITY), default=0, show_default=True,
               help="Higher runs first.")
 @click.option("--dry-run", is_flag=True, help="Show how many jobs it would touch and a sample; write nothing.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the new spool id (for scripts).")
 @click.option("--process", "process_here", is_flag=True,
               help="Carry the action out here and now, as `spool process` would; exit 1 unless it completes.")
 @pass_context
 def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uuids: str | None,
                     queue: str | None, hours: int | None, fingerprint: str | None, priority: int, dry_run: bool,
-                    as_json: bool, process_here: bool) -> None:
+                    as_json: bool, quiet: bool, process_here: bool) -> None:
     """Ask for ACTION on PROJECT's queues (actions: retry-jobs, retry-queue, retry-all, delete-jobs, flush,
-    prune, cancel-jobs, release-stuck); prints the new spool id.
+    prune, cancel-jobs, release-stuck); says which spool action was queued (`--quiet`: its bare id).
 
     With --process the action is born claimed by this command, so neither Dagster nor another
     `spool process` takes it, and is carried out at once: one command, one interpreter start-up."""
     from resources.spool.claimed_batch import process_claimed  # the queue adapters: only for commands that write
     from resources.spool.enqueue import current_actor, enqueue, preview
 
+    if as_json and quiet:
+        raise ValidationError("give --json or --quiet, not both")
     request = ActionRequest(project=project, action=action, ids=_split(ids), uuids=_split(uuids), queue=queue,
                             hours=hours, fingerprint=fingerprint, priority=priority)
     if dry_run:
@@ -72,17 +78,32 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
         sys.exit(0 if all(s.status == COMPLETED for s in settled) else 1)
     if as_json:
         emit_json({"id": done.id, "payload": done.payload})
-    else:
+    elif quiet:
         click.echo(done.id)
+    else:
+        click.echo(f"Queued spool action {done.id} ({action} on {project}). "
+                   f"Follow it with `fleetops spool watch {done.id}`.")
 
 
 def _print_preview(data: dict) -> None:
-    count = "unknown" if data["count"] is None else data["count"]
-    click.echo(f"{data['action']} on {data['project']} would touch {count} job(s); nothing written")
+    """What a dry run found, in words, then the jobs it names; nothing said about jobs it cannot know."""
+    head = f"{data['action']} on {data['project']}"
+    if data["count"] is not None:
+        shown = f", the first {len(data['sample'])} below" if len(data["sample"]) < data["count"] else ""
+        click.echo(f"{head} would touch {data['count']} job(s){shown}; nothing written")
+    else:
+        click.echo(f"{head}: nothing written")
     if data.get("note"):
         click.echo(data["note"])
-    emit_table(data["sample"], [("ID", lambda r: r["id"]), ("QUEUE", lambda r: r["queue"]),
-                                ("CLASS", lambda r: r["class"]), ("FAILED AT", lambda r: r["failed_at"])])
+    if data["action"] == "release-stuck":
+        columns = [("ID", lambda r: r["id"]), ("QUEUE", lambda r: r["queue"]), ("CLASS", lambda r: r["class"]),
+                   ("ATTEMPTS", lambda r: r["attempts"]),
+                   ("RESERVED FOR", lambda r: format_duration(r["reserved_seconds"]))]
+    else:
+        columns = [("ID", lambda r: r["id"]), ("QUEUE", lambda r: r["queue"]), ("CLASS", lambda r: r["class"]),
+                   ("FAILED AT", lambda r: r["failed_at"])]
+    if data["sample"]:
+        emit_table(data["sample"], columns)
 
 
 @spool.command("list")
@@ -122,20 +143,48 @@ def show(ctx: CliContext, spool_id: int, as_json: bool) -> None:
               help="Give up after this many seconds.")
 @pass_context
 def watch(ctx: CliContext, spool_id: int, timeout: float) -> None:
-    """A progress bar until the action ends: exit 0 when completed, 1 when failed."""
+    """A progress bar until the action ends: exit 0 when completed, 1 when failed.
+
+    The rate counts from the moment a worker took the action, not from its request: time spent
+    waiting for a worker says nothing about how fast jobs are moved."""
     from tqdm import tqdm
 
     store = SpoolStore(ctx.db)
     row = store.get(spool_id)
     deadline = time.monotonic() + timeout
-    with tqdm(desc=f"spool #{spool_id} {row['action']}", unit="job", file=sys.stderr) as bar:
+    # tqdm's own rate and elapsed time would count from this command's start, the wait included
+    with tqdm(desc=f"spool #{spool_id} {row['action']}", unit="job", file=sys.stderr,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}") as bar:
         while row["status"] not in SETTLED and time.monotonic() < deadline:
             _update_bar(bar, row)
             time.sleep(WATCH_POLL_SECONDS)
             row = store.get(spool_id)
         _update_bar(bar, row)
-    click.echo(f"spool #{spool_id}: {row['status']}" + (f": {row['error']}" if row["error"] else ""))
+    click.echo(f"spool #{spool_id}: {row['status']}" + (f": {row['error']}" if row["error"] else "")
+               + f" ({_timing_text(row)})")
     sys.exit(0 if row["status"] == COMPLETED else 1)
+
+
+def _processing_seconds(row: dict) -> float | None:
+    """Seconds from the claim (the first job's processing starts then) to the last progress or the end."""
+    if row["claimed_at"] is None:
+        return None
+    return ((row["processed_at"] or row["updated_at"]) - row["claimed_at"]).total_seconds()
+
+
+def _rate_text(row: dict) -> str:
+    processed, seconds = (row["progress"] or {}).get("processed", 0), _processing_seconds(row)
+    return "-" if not processed or not seconds else f"{processed / seconds:.1f} job/s"
+
+
+def _timing_text(row: dict) -> str:
+    """`120 job(s) in 4.2s, 28.6 job/s; waited 58m 58s for a worker`: how fast, and apart from it how long
+    the action waited to be taken."""
+    if row["claimed_at"] is None:
+        return "never taken by a worker"
+    processed = (row["progress"] or {}).get("processed", 0)
+    return (f"{processed} job(s) in {format_duration(_processing_seconds(row))}, {_rate_text(row)}; "
+            f"waited {format_duration((row['claimed_at'] - row['created_at']).total_seconds())} for a worker")
 
 
 def _update_bar(bar: tqdm, row: dict) -> None:
@@ -143,7 +192,7 @@ def _update_bar(bar: tqdm, row: dict) -> None:
     if progress.get("total") is not None:
         bar.total = progress["total"]
     bar.n = progress.get("processed", 0)
-    bar.set_postfix(status=row["status"], errors=progress.get("errors", 0))
+    bar.set_postfix(status=row["status"], errors=progress.get("errors", 0), rate=_rate_text(row))
     bar.refresh()
 
 

@@ -48,6 +48,8 @@ echo "fleetops demo: Dagster UI at http://127.0.0.1:${PORT}  (Ctrl-C stops it)"
 echo "local Zuora-compatible server at $ZUORA_URL (customers acme, globex, initech)"
 echo
 # Run from DAGSTER_HOME so Dagster does not mistake the repo's template dagster.yaml for config.
+# The daemon logs a line per sensor tick at INFO (some 20 a minute here): the terminal shows
+# warnings and errors only, unless DAGSTER_LOG_LEVEL=info asks for them. Runs' own logs are in the UI.
 REPO="$PWD"
 cd "$DAGSTER_HOME"
-"$BIN/dagster" dev -w "$REPO/workspace.yaml" -h 127.0.0.1 -p "$PORT"
+"$BIN/dagster" dev -w "$REPO/workspace.yaml" -h 127.0.0.1 -p "$PORT" --log-level "${DAGSTER_LOG_LEVEL:-warning}"

@@ -4,6 +4,7 @@ import dagster as dg
 
 from orchestration.common.formatting import markdown_table
 from orchestration.common.resources import ControlDatabaseResource
+from resources.common.durations import format_duration
 from resources.common.secrets import SecretBox
 from resources.queues.sweep import Sweep, sweep
 
@@ -33,9 +34,10 @@ def sweep_metadata(result: Sweep) -> dict:
         "unreachable_projects": len(result.errors),
         **{f"{project}/{name}": numbers[name]
            for project, numbers in by_project.items() for name in ("pending", "stuck", "failed")},
-        "queues": dg.MetadataValue.md(markdown_table(result.rows, [
-            "project", "connection", "queue", "pending", "delayed", "reserved", "stuck", "failed",
-            "oldest_pending_age"])),
+        "queues": dg.MetadataValue.md(markdown_table(
+            [{**row, "oldest pending": format_duration(row["oldest_pending_age"])} for row in result.rows],
+            ["project", "connection", "queue", "pending", "delayed", "reserved", "stuck", "failed",
+             "oldest pending"])),
         "errors": dg.MetadataValue.md(markdown_table(
             [{"project": p, "error": e} for p, e in result.errors.items()], ["project", "error"])),
     }

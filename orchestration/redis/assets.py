@@ -20,6 +20,7 @@ from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import redis_connections_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from resources.common.secrets import SecretBox
+from resources.common.sizes import format_size
 from resources.redis.alerting import Alerter
 from resources.redis.health import HealthSweep, history, sweep
 from resources.redis.probe import DEGRADED, DOWN, UP, ProbeResult
@@ -28,7 +29,7 @@ STATUS_LEVEL = {UP: 2, DEGRADED: 1, DOWN: 0}  # plotted: 2 up, 1 degraded, 0 dow
 NUMBERS = ("latency_ms", "used_memory", "maxmemory", "connected_clients", "blocked_clients", "ops_per_sec",
            "evicted_keys", "rejected_connections")
 QUEUE_COLUMNS = ["queue", "pending", "delayed", "reserved", "stuck"]
-FLEET_COLUMNS = ["connection", "status", "reason", "latency_ms", "used_memory", "pending", "horizon"]
+FLEET_COLUMNS = ["connection", "status", "reason", "latency", "memory", "pending", "horizon"]
 
 
 def _run_sweep(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource, alerts: AlertWebhookResource,
@@ -48,8 +49,11 @@ def health_metadata(result: ProbeResult) -> dict:
     numbers = {name: info.get(name) if name != "latency_ms" else result.latency_ms for name in NUMBERS}
     metadata: dict = {"status": result.status, "status_level": STATUS_LEVEL[result.status],
                       **{k: v for k, v in numbers.items() if v is not None}}
+    if info.get("used_memory") is not None:  # the numbers stay numbers (plotted); this is for reading
+        metadata["memory"] = format_size(info["used_memory"])
     if info.get("maxmemory"):
         metadata["memory_used_pct"] = round(100 * info["used_memory"] / info["maxmemory"], 1)
+        metadata["memory"] += f" of {format_size(info['maxmemory'])} ({metadata['memory_used_pct']} %)"
     if result.queues is not None:
         metadata.update(result.queue_totals())
         metadata["queues"] = dg.MetadataValue.md(markdown_table(
@@ -135,10 +139,15 @@ def up_evaluation(probe: ProbeResult) -> dg.AssetCheckEvaluation:
                                    **up_check(probe.status, probe.reason, probe.error))
 
 
+def _latency(milliseconds: float | None) -> str:
+    return "-" if milliseconds is None else f"{milliseconds:.2f} ms"
+
+
 def fleet_metadata(result: HealthSweep) -> dict:
     """The sweep's counts and its table of every connection."""
-    rows = [{"connection": r.connection, "status": r.status, "reason": r.reason, "latency_ms": r.latency_ms,
-             "used_memory": r.info.get("used_memory"), "pending": r.queue_totals()["pending"] if r.queues else None,
+    rows = [{"connection": r.connection, "status": r.status, "reason": r.reason, "latency": _latency(r.latency_ms),
+             "memory": format_size(r.info.get("used_memory")),
+             "pending": r.queue_totals()["pending"] if r.queues else None,
              "horizon": r.horizon.status if r.horizon else None} for r in result.results]
     return {
         **result.counts(),

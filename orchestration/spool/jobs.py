@@ -7,6 +7,7 @@ same run (the row is born claimed by it, so no sensor run competes for it).
 """
 
 import hashlib
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -30,14 +31,19 @@ class SpoolBatchConfig(dg.Config):
     spool_ids: list[int]
 
 
+ActionName = Literal[tuple(ACTIONS)]  # the Launchpad offers these as a choice list (a config Enum)
+
+
 class SpoolRequestConfig(dg.Config):
     project: str = Field(description="Project key, e.g. shop")
-    action: str = Field(description="One of: " + ", ".join(ACTIONS))
+    action: ActionName = Field(description="What to do: " + "; ".join(f"{a.name} = {a.laravel}"
+                                                                      for a in ACTIONS.values()))
     ids: list[str] = Field(default=[], description="Numeric failed-job ids (cancel-jobs: the ids `jobs list` shows)")
     uuids: list[str] = Field(default=[], description="Failed-job uuids, as `queue:failed` shows them")
     queue: str | None = Field(default=None, description="retry-queue; optional for cancel-jobs, release-stuck")
     hours: int | None = Field(default=None, description="flush / prune: jobs failed more than N hours ago")
-    fingerprint: str | None = Field(default=None, description="retry-jobs / delete-jobs: a failure group")
+    fingerprint: str | None = Field(default=None, description="retry-jobs / delete-jobs: a failure group "
+                                                                   "(8 or more leading characters are enough)")
     priority: int = 0
     dry_run: bool = Field(default=False, description="Only log the count and a sample; write nothing")
 

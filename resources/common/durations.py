@@ -1,4 +1,4 @@
-"""Human durations such as `90s`, `30m`, `2h`, `3d`, `1w` (the CLI's `--since`)."""
+"""Human durations: read as `90s`, `30m`, `2h`, `3d`, `1w` (the CLI's `--since`), shown as `58m 58s`."""
 
 from __future__ import annotations
 
@@ -22,12 +22,19 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(seconds: float) -> str:
-    """A span of time as a person reads it: `45s`, `58m 58s`, `3h 5m`, `2d 4h` (two units at most)."""
-    whole = max(0, round(seconds))
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    units = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    first = next((i for i, (value, _) in enumerate(units) if value), len(units) - 1)
-    return " ".join(f"{value}{unit}" for value, unit in units[first:first + 2] if value or first == len(units) - 1)
+def format_duration(seconds: float | None) -> str:
+    """A duration as people read it: its two largest units (`58m 58s`, `3h 5m`, `2d 1h`), a tenth of a
+    second below ten seconds (`4.2s`), "-" when unknown. A raw float of seconds says none of this."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{max(seconds, 0.0):.1f}s"
+    units = [(unit, size) for unit, size in UNIT_SECONDS.items() if unit != "w"][::-1]  # d, h, m, s
+    remaining = round(seconds)
+    first = next(i for i, (_, size) in enumerate(units) if remaining >= size)
+    parts = []
+    for unit, size in units[first:first + 2]:
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts)

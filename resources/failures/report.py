@@ -14,9 +14,13 @@ import sqlalchemy as sa
 
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import MirroredFailedJob
+from resources.common.errors import NotFoundError, ValidationError
 
 TABLE = MirroredFailedJob.__table__
 LIVE = TABLE.c.gone_at.is_(None)
+MIN_FINGERPRINT_PREFIX = 8  # shorter prefixes collide too soon in a fleet's worth of failure groups
+SHORT_FINGERPRINT = 12  # what tables show: unique in practice, and accepted back as a prefix
+LISTED_MATCHES = 10
 
 
 def _rows(db: ControlDatabase, query: sa.Select) -> list[dict[str, Any]]:
@@ -111,17 +115,45 @@ def groups(db: ControlDatabase, limit: int | None = None) -> list[dict[str, Any]
     return ordered[:limit] if limit else ordered
 
 
+def resolve_fingerprint(db: ControlDatabase, prefix: str, project: str | None = None) -> str:
+    """The one full fingerprint of a live failure (of `project`, when given) that starts with `prefix`.
+
+    Every command that takes a fingerprint goes through here, so the short form a table shows is
+    accepted everywhere. A prefix shorter than MIN_FINGERPRINT_PREFIX, one that fits several
+    failure groups or none is refused, naming what would fit.
+    """
+    wanted = prefix.strip().lower()
+    if len(wanted) < MIN_FINGERPRINT_PREFIX:
+        raise ValidationError(f"fingerprint {prefix!r} is too short: give at least {MIN_FINGERPRINT_PREFIX} "
+                              "characters of it (`fleetops failed groups` shows them)")
+    where = [LIVE, TABLE.c.fingerprint.startswith(wanted, autoescape=True)]
+    if project is not None:
+        where.append(TABLE.c.project == project)
+    query = sa.select(TABLE.c.fingerprint).where(*where).distinct().order_by(TABLE.c.fingerprint)
+    with db.engine.connect() as conn:
+        matches = list(conn.execute(query.limit(LISTED_MATCHES + 1)).scalars())
+    scope = f" of project {project!r}" if project is not None else ""
+    if not matches:
+        raise NotFoundError(f"no failed job{scope} has a fingerprint starting with {wanted!r} in the last snapshot "
+                            "(see `fleetops failed groups`)")
+    if len(matches) > 1:
+        listed = ", ".join(matches[:LISTED_MATCHES]) + (" and more" if len(matches) > LISTED_MATCHES else "")
+        raise ValidationError(f"fingerprint {wanted!r} is ambiguous{scope}: it fits {listed}; give more characters")
+    return matches[0]
+
+
 def list_failed(
     db: ControlDatabase, *, project: str | None = None, queue: str | None = None, job_class: str | None = None,
     fingerprint: str | None = None, since: datetime | None = None, limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Live failures, newest first, filtered as `fleetops failed list` asks."""
+    """Live failures, newest first, filtered as `fleetops failed list` asks (`fingerprint` whole, as
+    `resolve_fingerprint` gives it)."""
     where = [LIVE]
     for column, value in ((TABLE.c.project, project), (TABLE.c.queue, queue), (TABLE.c.job_class, job_class)):
         if value is not None:
             where.append(column == value)
     if fingerprint:
-        where.append(TABLE.c.fingerprint.startswith(fingerprint, autoescape=True))
+        where.append(TABLE.c.fingerprint == fingerprint)
     if since is not None:
         where.append(TABLE.c.failed_at >= since)
     query = (

@@ -20,6 +20,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
 
+from resources.laravel.payload import parse_payload
 from resources.queues.job_states import CANCELLABLE, RESERVED, STUCK, JobStates
 from resources.queues.layout import DEFAULT_RETRY_AFTER, discover_redis_queues
 
@@ -157,6 +158,10 @@ class QueueWriter(Protocol):
         """Give reservations older than `stuck_after` seconds back to their queue; how many."""
         ...
 
+    def stuck_jobs(self, stuck_after: int, now: float, queue: str | None = None, limit: int = 10) -> list[StuckJob]:
+        """The reservations release_stuck would give back now, oldest first; nothing changed."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -179,6 +184,18 @@ class QueuedJob:
     queue: str
     payload: str
     marker: str = ""  # Redis only: the once-only key of this push
+
+
+@dataclass(frozen=True)
+class StuckJob:
+    """A reservation older than the project's stuck threshold: the job's id (a Redis payload's uuid),
+    queue, class, attempts and when it was reserved (unix time)."""
+
+    id: str
+    queue: str
+    job_class: str | None
+    attempts: int | None
+    reserved_at: float
 
 
 @dataclass
@@ -289,14 +306,28 @@ class DatabaseQueueWriter:
             running = set(conn.execute(sa.select(t.c.id).where(*named, conditions[RESERVED])).scalars())
         return Cancelled({str(int(i)) for i in removed}, {str(int(i)) for i in running})
 
-    def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
-        """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
+    def _stuck(self, stuck_after: int, now: float, queue: str | None) -> list[sa.ColumnElement[bool]]:
+        """Which rows are stuck: what release_stuck changes and stuck_jobs lists, one condition for both."""
         t = self.table
         conditions = [JobStates(now, stuck_after).database_conditions(t.c.reserved_at, t.c.available_at)[STUCK]]
         if queue is not None:
             conditions.append(t.c.queue == queue)
+        return conditions
+
+    def release_stuck(self, stuck_after: int, now: int, queue: str | None = None) -> int:
+        """Clear reserved_at of reservations older than the threshold; the next pop takes them again."""
+        release = sa.update(self.table).where(*self._stuck(stuck_after, now, queue)).values(reserved_at=None)
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(t).where(*conditions).values(reserved_at=None)).rowcount
+            return conn.execute(release).rowcount
+
+    def stuck_jobs(self, stuck_after: int, now: float, queue: str | None = None, limit: int = 10) -> list[StuckJob]:
+        """The reservations `release_stuck` would release now, oldest first (at most `limit`); nothing changed."""
+        t = self.table
+        query = (sa.select(t.c.id, t.c.queue, t.c.payload, t.c.attempts, t.c.reserved_at)
+                 .where(*self._stuck(stuck_after, now, queue)).order_by(t.c.reserved_at, t.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [StuckJob(str(row.id), row.queue, parse_payload(row.payload).job_class, row.attempts,
+                             float(row.reserved_at)) for row in conn.execute(query)]
 
 
 class RedisQueueWriter:
@@ -358,6 +389,18 @@ class RedisQueueWriter:
             int(self._release(keys=[self.key(q, ":reserved"), self.key(q), self.key(q, ":notify")], args=[stuck.high]))
             for q in self.queue_names(queue)
         )
+
+    def stuck_jobs(self, stuck_after: int, now: float, queue: str | None = None, limit: int = 10) -> list[StuckJob]:
+        """The reservations `release_stuck` would release now (at most `limit` per queue); nothing changed."""
+        stuck = JobStates(now, stuck_after, self.retry_after).redis_ranges()[STUCK]
+        found = []
+        for q in self.queue_names(queue):
+            for entry, expiry in self.client.zrangebyscore(self.key(q, ":reserved"), stuck.low, stuck.high, start=0,
+                                                           num=limit, withscores=True):
+                payload = parse_payload(entry)
+                job_id = payload.uuid or str((payload.raw or {}).get("id") or "?")
+                found.append(StuckJob(job_id, q, payload.job_class, payload.attempts, expiry - self.retry_after))
+        return sorted(found, key=lambda job: job.reserved_at)[:limit]
 
     def cancel(self, ids: Sequence[str], stuck_after: int, now: float, queue: str | None = None) -> Cancelled:
         """Remove pending, delayed or stuck jobs whose payload id (or uuid) is named."""

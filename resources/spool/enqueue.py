@@ -6,26 +6,32 @@ does not fit, before anything is written, and records who asked and through what
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import MirroredFailedJob
-from resources.common.errors import ValidationError, first_line
+from resources.common.errors import ValidationError, first_line, loaded_errors
+from resources.failures.report import resolve_fingerprint
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.laravel.payload import parse_payload
+from resources.queues.writers import StuckJob
 from resources.spool.actions import ActionRequest, check, frozen_payload, selection
 from resources.spool.statuses import SOURCES
 from resources.spool.store import SpoolStore
 
 ACTOR_ENV = "FLEETOPS_ACTOR"
 SAMPLE_SIZE = 10
+STUCK_LISTED = 1000  # a dry run counts stuck reservations up to this many
 
 
 def current_actor() -> str:
@@ -46,7 +52,7 @@ def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     if source not in SOURCES:
         raise ValidationError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
     project = _enabled(projects, request.project)
-    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    request, fingerprint_ids = _by_fingerprint(db, request)
     max_id = _max_id(project, projects) if spec.on_failed_store and spec.required != "ids" else None
     payload = frozen_payload(request, max_id, fingerprint_ids)
     if spec.required == "ids":
@@ -60,10 +66,13 @@ def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     """What the action would touch now: a count and a sample. Nothing is written."""
     spec = check(request)
     project = _enabled(projects, request.project)
-    fingerprint_ids = _fingerprint_ids(db, request) if request.fingerprint else []
+    request, fingerprint_ids = _by_fingerprint(db, request)
+    if request.action == "release-stuck":
+        return _stuck_preview(project, projects, request)
     if not spec.on_failed_store:
         return {"project": project.key, "action": request.action, "count": None, "sample": [],
-                "note": "queue actions are previewed with `fleetops queues --project KEY`"}
+                "note": f"it removes those of the jobs {', '.join(request.ids)} still waiting when it runs "
+                        "(a running job is left alone)"}
     try:
         with ProjectStorage(project, projects.secret_box) as storage:
             chosen = selection(request.action, frozen_payload(request, storage.editor.max_id(), fingerprint_ids))
@@ -81,6 +90,29 @@ def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
              "failed_at": row.failed_at.isoformat(sep=" ") if row.failed_at else None}
             for row in sample
         ],
+    }
+
+
+def _stuck_preview(project: ProjectSpec, projects: ProjectRegistry, request: ActionRequest) -> dict[str, Any]:
+    """The reservations release-stuck would give back now, named: id, queue, class, attempts, since when."""
+    now = time.time()
+    stuck: list[StuckJob] = []
+    try:
+        with ProjectStorage(project, projects.secret_box) as storage:
+            for writer in storage.writers.values():
+                stuck += writer.stuck_jobs(project.stuck_after_seconds, now, request.queue, limit=STUCK_LISTED)
+    except (sa.exc.SQLAlchemyError, *loaded_errors("redis", "RedisError")) as exc:
+        raise ValidationError(f"project {project.key!r}: cannot read its queues: {first_line(exc)}") from None
+    stuck.sort(key=lambda job: job.reserved_at)
+    return {
+        "project": project.key,
+        "action": request.action,
+        "count": len(stuck) if len(stuck) < STUCK_LISTED else None,
+        "note": f"at least {STUCK_LISTED} stuck jobs; the first are listed" if len(stuck) >= STUCK_LISTED else None,
+        "sample": [{"id": job.id, "queue": job.queue, "class": job.job_class, "attempts": job.attempts,
+                    "reserved_at": datetime.fromtimestamp(job.reserved_at, UTC).replace(tzinfo=None).isoformat(sep=" "),
+                    "reserved_seconds": round(now - job.reserved_at, 1)}
+                   for job in stuck[:SAMPLE_SIZE]],
     }
 
 
@@ -122,19 +154,21 @@ def _enabled(projects: ProjectRegistry, key: str) -> ProjectSpec:
     return project
 
 
-def _fingerprint_ids(db: ControlDatabase, request: ActionRequest) -> list[int]:
-    """Laravel ids of the project's failures with this fingerprint, as of its last snapshot."""
+def _by_fingerprint(db: ControlDatabase, request: ActionRequest) -> tuple[ActionRequest, list[int]]:
+    """The request with its fingerprint prefix made whole, and the Laravel ids of the project's live
+    failures with that fingerprint, as of its last snapshot (none without a fingerprint)."""
+    if not request.fingerprint:
+        return request, []
+    whole = resolve_fingerprint(db, request.fingerprint, request.project)
     with db.session() as session:
         ids = list(session.scalars(
             sa.select(MirroredFailedJob.laravel_id).where(
                 MirroredFailedJob.project == request.project,
-                MirroredFailedJob.fingerprint == request.fingerprint,
+                MirroredFailedJob.fingerprint == whole,
                 MirroredFailedJob.gone_at.is_(None),
             )
         ))
-    if not ids:
-        raise ValidationError(
-            f"no failed jobs of project {request.project!r} have fingerprint {request.fingerprint!r} "
-            "in the last snapshot (see `fleetops failed groups`)"
-        )
-    return ids
+    if not ids:  # gone between the two reads: an empty id list must never reach a selection
+        raise ValidationError(f"no failed jobs of project {request.project!r} have fingerprint {whole!r} "
+                              "in the last snapshot (see `fleetops failed groups`)")
+    return dataclasses.replace(request, fingerprint=whole), ids

@@ -21,7 +21,7 @@ def test_a_spool_run_executes_on_a_celery_worker(celery_stack: DagsterStack, lar
     register(celery_stack.fleetops, laravel_pgsql, "shop")
     laravel_pgsql.set_succeed()
 
-    spool_id = int(celery_stack.fleetops.ok("spool", "enqueue", "shop", "retry-all").output.strip())
+    spool_id = int(celery_stack.fleetops.ok("spool", "enqueue", "shop", "retry-all", "--quiet").output.strip())
     row = celery_stack.spool_outcome(spool_id, timeout=180)
     assert row["status"] == "completed" and row["result"]["retried"] == 5, row
     assert celery_stack.spool_run("shop")["status"] == "SUCCESS"

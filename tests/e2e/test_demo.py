@@ -37,6 +37,7 @@ def test_demo_serves_the_ui_with_the_demo_fleet(demo_stack: DemoStack) -> None:
     from_launchpad = next(row for row in demo.spool_rows() if row["run_id"] == run_id)
     assert from_launchpad["status"] == "completed" and from_launchpad["result"]["released"] == 2
     assert "processed" in demo.run_logs(run_id)
+    assert "Checking for new runs for sensor" not in demo.log.read_text(), "the terminal is quiet at INFO"
     assert demo.latest_numbers("failure_groups")["groups"] == 7
     # the three demo customers synced on start: 1,200, 1 and 0 workflows; acme twice, around edits in Zuora
     acme = demo.latest_numbers("zuora_workflows", "acme")

@@ -36,7 +36,7 @@ def test_sensor_launched_retry_all_on_the_production_instance(production_stack: 
     register(production_stack.fleetops, laravel_pgsql, "shop")
     laravel_pgsql.set_succeed()
 
-    spool_id = int(production_stack.fleetops.ok("spool", "enqueue", "shop", "retry-all").output.strip())
+    spool_id = int(production_stack.fleetops.ok("spool", "enqueue", "shop", "retry-all", "--quiet").output.strip())
     row = production_stack.spool_outcome(spool_id)
     assert row["status"] == "completed" and row["result"]["retried"] == 30, row
     assert (row["requested_by"], row["source"]) == ("alice@ops", "cli"), "who asked, and through what"

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.laravel]
 
 
 def ask(stack: DagsterStack, *args: str) -> dict:
-    spool_id = int(stack.fleetops.ok("spool", "enqueue", *args).output.strip())
+    spool_id = int(stack.fleetops.ok("spool", "enqueue", "--quiet", *args).output.strip())
     row = stack.spool_outcome(spool_id)
     assert row["status"] == "completed", row
     assert row["run_id"] and not row["run_id"].startswith("cli-"), "executed by a Dagster run"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
+from resources.laravel.schema import create_laravel_tables
+from sandbox.laravel.failed_jobs import write_failed_jobs
+from sandbox.laravel.payloads import CATALOGUE, JobSpec
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY, LaravelApp
 
@@ -25,6 +29,20 @@ def register(fleetops: Fleetops, app: LaravelApp, key: str = "app", *, app_key: 
         args += ["--app-key-env", APP_KEY_ENV]
     fleetops.env[APP_KEY_ENV] = APP_KEY
     fleetops.ok(*args, *extra)
+    return key
+
+
+def factory_project(fleetops: Fleetops, db_url: str, count: int, *, seed: int = 0, key: str = "app",
+                    catalogue: Sequence[JobSpec] = CATALOGUE) -> str:
+    """A project whose Laravel tables (at `db_url`, failed store and database queue alike) hold
+    `count` failed jobs written by the fixture factory, registered as `key`."""
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        create_laravel_tables(engine)
+        write_failed_jobs(engine, count, seed=seed, trace_bytes=50, catalogue=catalogue)
+    finally:
+        engine.dispose()
+    fleetops.ok("project", "add", key, "--failed-db", db_url, "--queue-connection", f"database={db_url}")
     return key
 
 

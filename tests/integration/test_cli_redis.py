@@ -1,6 +1,7 @@
 """`fleetops redis test|health|export|import` through the real command, on SQLite and PostgreSQL."""
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def test_test_reports_ping_latency_version_and_role_and_fails_when_down(fleetops
     table = fleetops.ok("redis", "test", "local").stdout
     assert table.splitlines()[0].split()[:5] == ["NAME", "STATUS", "LATENCY", "VERSION", "ROLE"]
     assert "local  up" in table and " ms " in table
+    assert re.search(r"  \d+\.\d (kB|MB|GB)\b", table), "memory as people read it"
+    assert isinstance(shown["used_memory"], int) and str(shown["used_memory"]) not in table  # raw for machines
     down = fleetops("redis", "test", "dead")
     assert down.exit_code == 1 and "down" in down.stdout and "refused" in down.stdout
     assert "Connection refused" in down.stderr

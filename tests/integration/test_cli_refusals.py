@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import yaml
 from click.testing import Result
 from hypothesis import HealthCheck, given, settings
@@ -22,9 +21,8 @@ from hypothesis import strategies as st
 from resources.common.durations import MAX_DURATION, parse_duration
 from resources.common.errors import ValidationError
 from resources.common.identifiers import KEY, SQL_IDENTIFIER
-from resources.laravel.schema import create_laravel_tables
-from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.cli import Fleetops
+from tests.harness.spool import factory_project
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 unique = itertools.count()
@@ -48,12 +46,7 @@ def clean(result: Result) -> None:
 
 @pytest.fixture
 def with_project(fleetops_sqlite: Fleetops, sqlite_url: str) -> Fleetops:
-    engine = sa.create_engine(sqlite_url, poolclass=sa.pool.NullPool)
-    create_laravel_tables(engine)
-    write_failed_jobs(engine, 3, seed=4, trace_bytes=50)
-    engine.dispose()
-    fleetops_sqlite.ok("project", "add", "app", "--failed-db", sqlite_url, "--queue-connection",
-                       f"database={sqlite_url}")
+    factory_project(fleetops_sqlite, sqlite_url, 3, seed=4)
     return fleetops_sqlite
 
 
@@ -85,7 +78,7 @@ def test_the_issues_inputs_are_refused_in_one_line_and_nothing_is_written(with_p
 
 
 def test_ids_partly_present_are_named_in_the_result(with_project: Fleetops) -> None:
-    spool_id = with_project.ok("spool", "enqueue", "app", "retry-jobs", "--ids", "1,999999").output.strip()
+    spool_id = with_project.ok("spool", "enqueue", "app", "retry-jobs", "--ids", "1,999999", "--quiet").output.strip()
     with_project("spool", "process")
     row = json.loads(with_project.ok("spool", "show", spool_id, "--json").output)
     assert row["status"] == "completed" and row["result"]["retried"] == 1 and row["result"]["not_found"] == ["999999"]

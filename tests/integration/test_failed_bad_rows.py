@@ -40,7 +40,7 @@ def failed_store(url: str, rows: int, nth: int) -> tuple[sa.Engine, tuple[int, s
 
 def retry_all(fleetops: Fleetops, url: str) -> dict:
     fleetops.ok("project", "add", "app", "--failed-db", url, "--queue-connection", f"database={url}")
-    spool_id = fleetops.ok("spool", "enqueue", "app", "retry-all").output.strip()
+    spool_id = fleetops.ok("spool", "enqueue", "app", "retry-all", "--quiet").output.strip()
     assert fleetops("spool", "process", **NO_BACKOFF).exit_code == 1, "the action did not complete"
     return json.loads(fleetops.ok("spool", "show", spool_id, "--json").output)
 

@@ -176,7 +176,7 @@ def test_a_stuck_job_listed_is_cancelled_by_its_listed_id_and_never_runs(laravel
     assert stuck["id"] in human and "RESERVED SINCE" in human and "(1h" in human
 
     ids = f"{by_state['stuck']['id']},{by_state['reserved']['id']}"
-    spool_id = int(fleetops_sqlite.ok("spool", "enqueue", "app", "cancel-jobs", "--ids", ids).stdout.strip())
+    spool_id = int(fleetops_sqlite.ok("spool", "enqueue", "app", "cancel-jobs", "--ids", ids, "--quiet").stdout.strip())
     assert fleetops_sqlite("spool", "process").exit_code == 0
     row = ok_json(fleetops_sqlite, "spool", "show", str(spool_id))
     assert row["status"] == "completed" and row["result"]["cancelled"] == 1 and row["result"]["not_found"] == []

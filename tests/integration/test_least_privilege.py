@@ -70,7 +70,7 @@ def table_state(app: LaravelApp) -> tuple[list, list]:
 
 def spool(fleetops: Fleetops, *args: str) -> dict:
     """Enqueue, carry it out here (`spool process`, the op's code), and return `spool show --json`."""
-    spool_id = fleetops.ok("spool", "enqueue", "ro", *args).output.strip()
+    spool_id = fleetops.ok("spool", "enqueue", "--quiet", "ro", *args).output.strip()
     fleetops("spool", "process", "--project", "ro")
     return json.loads(fleetops.ok("spool", "show", spool_id, "--json").output)
 

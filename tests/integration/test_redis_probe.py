@@ -1,10 +1,12 @@
 """Probing real Redis servers and misbehaving listeners: each failure has its own clear status, none sticks."""
 
+import re
 import time
 
 import pytest
 import redis
 
+from orchestration.redis.assets import health_metadata
 from resources.horizon.running_state import horizon_prefix, read_horizon_state
 from resources.redis.probe import (
     AUTH_FAILED,
@@ -111,6 +113,9 @@ def test_degraded_when_slow_full_or_cut_off_from_its_master(redis_servers: Start
     result = probe(ProbeTarget("full", "127.0.0.1", full.port))
     assert result.status == DEGRADED and "of maxmemory" in result.reason
     assert result.info["maxmemory"] == 4 * 1024 * 1024 and result.info["used_memory"] > 0.9 * 4 * 1024 * 1024
+    shown = health_metadata(result)  # the redis_health partition: numbers to plot, and the same said for people
+    assert re.fullmatch(r"[34]\.\d MB of 4\.2 MB \(\d+\.\d %\)", shown["memory"]), shown["memory"]
+    assert shown["used_memory"] == result.info["used_memory"] and isinstance(shown["memory_used_pct"], float)
     orphan = redis_servers()
     orphan.client().replicaof("127.0.0.1", free_port())  # a master that refuses: the link stays down
     result = probe(ProbeTarget("orphan", "127.0.0.1", orphan.port))

@@ -112,7 +112,7 @@ def test_kill_9_mid_retry_then_recovery_loses_and_doubles_nothing(
     assert len(everyone) == ROWS
     fleetops_sqlite.ok("project", "add", "app", "--failed-db", url, "--queue-connection", queue_option,
                        *(["--redis-prefix", prefix] if prefix else []))
-    spool_id = fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all").output.strip()
+    spool_id = fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all", "--quiet").output.strip()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETOPS_", "DAGSTER_"))}
     env.update({k: v for k, v in fleetops_sqlite.env.items() if v is not None})

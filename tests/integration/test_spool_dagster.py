@@ -7,9 +7,10 @@ import dagster as dg
 import pytest
 
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
-from orchestration.spool.jobs import spool_job, spool_request_job
+from orchestration.spool.jobs import request_spool_action, spool_job, spool_request_job
 from orchestration.spool.sensors import spool_run_failure_sensor, spool_sensor
 from resources.common.control.database import ControlDatabase
+from resources.spool.actions import ACTIONS
 from resources.spool.store import SpoolStore
 from tests.harness.cli import Fleetops
 from tests.harness.laravel import APP_KEY, LaravelApp
@@ -31,7 +32,7 @@ def control_env(fleetops_sqlite: Fleetops, monkeypatch: pytest.MonkeyPatch) -> F
 
 
 def enqueue(fleetops: Fleetops, *args: str) -> int:
-    return int(fleetops.ok("spool", "enqueue", *args).output.strip())
+    return int(fleetops.ok("spool", "enqueue", "--quiet", *args).output.strip())
 
 
 def evaluate(instance: dg.DagsterInstance, sensor: dg.SensorDefinition = spool_sensor, cursor: str | None = None):
@@ -107,7 +108,21 @@ def test_launchpad_refuses_a_bad_request_with_its_reason(control_env: Fleetops, 
         result = spool_request_job.execute_in_process(
             run_config=config, instance=instance, resources=RESOURCES, raise_on_error=False)
         errors = [e for e in result.all_events if e.is_step_failure]
-    assert not result.success and "retry-queue needs --queue" in errors[0].step_failure_data.error.message
+    error = errors[0].step_failure_data.error
+    assert not result.success and "retry-queue needs --queue" in error.message
+    assert error.message.strip().count("\n") == 0 and error.cause is None and error.context is None, \
+        "one line, the operator's reason, no chained traceback of the refusal"
+    assert json.loads(control_env.ok("spool", "list", "--json").output) == []
+
+
+def test_launchpad_action_is_a_choice_list(control_env: Fleetops, laravel_sqlite: LaravelApp) -> None:
+    """The Launchpad offers the actions to pick from; a typo is refused before any run starts."""
+    register(control_env, laravel_sqlite)
+    action = request_spool_action.config_schema.config_type.fields["action"].config_type
+    assert [value.config_value for value in action.enum_values] == list(ACTIONS)
+    config = {"ops": {"request_spool_action": {"config": {"project": "app", "action": "retry_all"}}}}
+    with dg.instance_for_test() as instance, pytest.raises(dg.DagsterInvalidConfigError, match="retry_all"):
+        spool_request_job.execute_in_process(run_config=config, instance=instance, resources=RESOURCES)
     assert json.loads(control_env.ok("spool", "list", "--json").output) == []
 
 

@@ -86,7 +86,7 @@ def project_url(request: pytest.FixtureRequest, fleetops_sqlite: Fleetops) -> st
 
 def retry_all(fleetops: Fleetops, url: str) -> str:
     fleetops.ok("project", "add", "app", "--failed-db", url, "--queue-connection", f"database={url}")
-    return fleetops.ok("spool", "enqueue", "app", "retry-all").output.strip()
+    return fleetops.ok("spool", "enqueue", "app", "retry-all", "--quiet").output.strip()
 
 
 def then_everything_once(fleetops: Fleetops, url: str, spool_id: str, everyone: set[str]) -> None:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.laravel
 
 
 def enqueue(fleetops: Fleetops, *args: str) -> int:
-    return int(fleetops.ok("spool", "enqueue", *args).output.strip())
+    return int(fleetops.ok("spool", "enqueue", "--quiet", *args).output.strip())
 
 
 def process(fleetops: Fleetops) -> str:
@@ -227,6 +227,12 @@ def test_release_stuck_puts_a_dead_workers_job_back(laravel_app: LaravelApp, fle
     register(fleetops_sqlite, laravel_app)
     _reserve_all_long_ago(laravel_app)
     assert queue_counts(fleetops_sqlite) == {"pending": 0, "stuck": 2}
+    preview = fleetops_sqlite.ok("spool", "enqueue", "app", "release-stuck", "--dry-run").output.splitlines()
+    assert preview[0] == "release-stuck on app would touch 2 job(s); nothing written"
+    assert preview[1].split() == ["ID", "QUEUE", "CLASS", "ATTEMPTS", "RESERVED", "FOR"]
+    assert sorted(line.split()[0] for line in preview[2:]) == sorted(_stuck_ids(laravel_app))
+    assert all(line.split()[1:] == ["default", "App\\Jobs\\FlakyJob", "1", "1h"] for line in preview[2:]), preview
+    assert json.loads(fleetops_sqlite.ok("spool", "list", "--json").output) == []  # a dry run writes nothing
     enqueue(fleetops_sqlite, "app", "release-stuck")
     process(fleetops_sqlite)
     assert queue_counts(fleetops_sqlite) == {"pending": 2, "stuck": 0}
@@ -238,6 +244,22 @@ def test_release_stuck_puts_a_dead_workers_job_back(laravel_app: LaravelApp, fle
 def queue_counts(fleetops: Fleetops) -> dict[str, int]:
     (row,) = json.loads(fleetops.ok("queues", "--project", "app", "--json").output)["queues"]
     return {"pending": row["pending"], "stuck": row["stuck"]}
+
+
+def _stuck_ids(app: LaravelApp) -> list[str]:
+    """The ids an operator would name the reserved jobs by: jobs.id, or a Redis payload's uuid."""
+    if app.store == "redis":
+        client = app.redis_client()
+        try:
+            entries = client.zrange(app.redis_key("queues:default:reserved"), 0, -1)
+        finally:
+            client.close()
+        return [json.loads(entry)["uuid"] for entry in entries]
+    engine = app.engine()
+    with engine.connect() as conn:
+        ids = [str(i) for i in conn.execute(sa.text("SELECT id FROM jobs")).scalars()]
+    engine.dispose()
+    return ids
 
 
 def _reserve_all_long_ago(app: LaravelApp) -> None:

@@ -62,7 +62,7 @@ def failed_url(sqlite_url: str) -> str:
 def retry_all(fleetops: Fleetops, failed_url: str, redis_url: str) -> str:
     fleetops.ok("project", "add", "app", "--failed-db", failed_url, "--queue-connection", f"redis={redis_url}",
                 "--redis-prefix", PREFIX)
-    return fleetops.ok("spool", "enqueue", "app", "retry-all").output.strip()
+    return fleetops.ok("spool", "enqueue", "app", "retry-all", "--quiet").output.strip()
 
 
 def show(fleetops: Fleetops, spool_id: str) -> dict:
@@ -196,7 +196,7 @@ def test_markers_left_behind_never_silence_a_later_action(redis_servers: StartSe
         conn.execute(sa.text("INSERT INTO failed_jobs (id, uuid, connection, queue, payload, exception, failed_at) "
                              "VALUES (:id, :uuid, :connection, :queue, :payload, :exception, :failed_at)"), saved)
     engine.dispose()
-    second = fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all").output.strip()
+    second = fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all", "--quiet").output.strip()
     assert fleetops_sqlite("spool", "process").exit_code == 0
     assert show(fleetops_sqlite, second)["result"]["retried"] == ROWS
     assert failed_ids(failed_url) == {}

@@ -89,9 +89,9 @@ def test_a_dead_project_database_fails_only_its_own_actions(fleetops_sqlite: Fle
     register(fleetops_sqlite, laravel_sqlite, "alive")
     fleetops_sqlite.ok("project", "add", "dead", "--failed-db", "mysql://nobody@127.0.0.1:1/gone",
                        "--queue-connection", "database=mysql://nobody@127.0.0.1:1/gone")
-    alive = int(fleetops_sqlite.ok("spool", "enqueue", "alive", "retry-all").output)
+    alive = int(fleetops_sqlite.ok("spool", "enqueue", "alive", "retry-all", "--quiet").output)
     fleetops_sqlite.ok("spool", "enqueue", "alive", "delete-jobs", "--ids", "1")
-    broken = int(fleetops_sqlite.ok("spool", "enqueue", "dead", "release-stuck").output)
+    broken = int(fleetops_sqlite.ok("spool", "enqueue", "dead", "release-stuck", "--quiet").output)
     refused = fleetops_sqlite("spool", "enqueue", "dead", "retry-all")
     assert refused.exit_code == 2 and "project 'dead': cannot read its failed-job table" in refused.output
     result = fleetops_sqlite("spool", "process")
@@ -106,9 +106,9 @@ def test_watch_shows_progress_and_exits_by_outcome(fleetops_sqlite: Fleetops, la
     laravel_sqlite.dispatch(3, order=1)
     laravel_sqlite.work()
     register(fleetops_sqlite, laravel_sqlite)
-    good = int(fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all").output)
+    good = int(fleetops_sqlite.ok("spool", "enqueue", "app", "retry-all", "--quiet").output)
     fleetops_sqlite.ok("spool", "process")
-    bad = int(fleetops_sqlite.ok("spool", "enqueue", "app", "release-stuck").output)
+    bad = int(fleetops_sqlite.ok("spool", "enqueue", "app", "release-stuck", "--quiet").output)
     store = SpoolStore(ControlDatabase(f"sqlite:///{fleetops_sqlite.home / 'fleetops.db'}"))
     store.claim([bad], "r")
     store.fail(bad, "r", "boom", retryable=False)
@@ -123,7 +123,7 @@ def test_an_action_that_ends_failed_alerts_the_webhook_once(fleetops_sqlite: Fle
     monkeypatch.setenv("FLEETOPS_SPOOL_BACKOFF_SECONDS", "0")
     fleetops_sqlite.ok("project", "add", "dead", "--failed-db", "mysql://nobody@127.0.0.1:1/gone",
                        "--queue-connection", "database=mysql://nobody@127.0.0.1:1/gone")
-    spool_id = int(fleetops_sqlite.ok("spool", "enqueue", "dead", "release-stuck").output)
+    spool_id = int(fleetops_sqlite.ok("spool", "enqueue", "dead", "release-stuck", "--quiet").output)
     env = {"FLEETOPS_ALERT_WEBHOOK_URL": webhook.url}
     for attempt in (1, 2, 3):
         result = fleetops_sqlite("spool", "process", **env)
