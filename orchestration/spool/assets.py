@@ -41,7 +41,7 @@ def spool_state(db: ControlDatabase) -> dict[str, Any]:
     """What the spool holds now: counts per status, the newest actions, the unsettled failures."""
     store, since = SpoolStore(db), utcnow() - WINDOW
     return {"counts": store.counts(since), "recent": store.list(limit=RECENT_ROWS),
-            "unsettled": store.unresolved_failures(since)}
+            "unsettled": store.unsettled_failures(since)}
 
 
 def recent_rows(state: dict[str, Any]) -> list[dict[str, Any]]:

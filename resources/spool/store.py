@@ -211,7 +211,7 @@ class SpoolStore:
         with self.db.session() as session:
             return {status: (int(n), int(m or 0)) for status, n, m in session.execute(query)}
 
-    def unresolved_failures(self, since: datetime) -> list[dict[str, Any]]:
+    def unsettled_failures(self, since: datetime) -> list[dict[str, Any]]:
         """Actions that ended failed since `since`, newest first, that an operator still has to look at.
 
         Not those an operator cancelled, and not those followed by a completed action of the same
