@@ -84,9 +84,13 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 
 def overview_metadata(tables: dict[str, list[dict]]) -> dict[str, Any]:
-    """Fleet totals, each project's numbers as `<project>/<number>`, and the three tables."""
+    """The three tables (first: the UI lists metadata in this order), fleet totals, and each project's
+    numbers as `<project>/<number>`."""
     projects, redis, customers = tables["projects"], tables["redis"], tables["customers"]
     return {
+        "projects": metadata_table(projects, PROJECTS),
+        "redis": metadata_table(redis, REDIS),
+        "customers": metadata_table(customers, CUSTOMERS),
         "project_count": len(projects),
         "unreachable_projects": sum(not row["reachable"] for row in projects),
         **{name: sum(row[name] for row in projects) for name in PLOTTED},
@@ -95,9 +99,6 @@ def overview_metadata(tables: dict[str, list[dict]]) -> dict[str, Any]:
         "customer_count": len(customers),
         "customers_not_complete": sum(row["status"] != "complete" for row in customers),
         **{f"{row['project']}/{name}": row[name] for row in projects for name in PLOTTED},
-        "projects": metadata_table(projects, PROJECTS),
-        "redis": metadata_table(redis, REDIS),
-        "customers": metadata_table(customers, CUSTOMERS),
     }
 
 

@@ -58,11 +58,11 @@ def _first_line(error: str | None) -> str | None:
 def spool_metadata(state: dict[str, Any]) -> dict[str, Any]:
     counts = state["counts"]
     return {
+        "recent": metadata_table(recent_rows(state), RECENT),  # first: the UI lists metadata in this order
         **{status: counts.get(status, (0, 0))[0] for status in (PENDING, PROCESSING, FAILED)},
         "completed_last_24h": counts.get(COMPLETED, (0, 0))[1],
         "failed_last_24h": counts.get(FAILED, (0, 0))[1],
         "unsettled_failures": len(state["unsettled"]),
-        "recent": metadata_table(recent_rows(state), RECENT),
     }
 
 
