@@ -10,6 +10,8 @@ fraction of a second and come often are sensor ticks that return asset events:
 - every minute, one sweep of every project's queues and every Redis connection
   (`queue_state`, `redis_fleet_health`, one `redis_health` partition per connection and
   its `redis_up` verdict when the status or reason changed);
+- after that sweep, the fleet at a glance (`fleet_overview`, orchestration.fleet.overview) and the
+  action spool with its `no_failed_actions` check (`spool_actions`, orchestration.spool.assets);
 - every 5 minutes the Horizon supervisor files (`horizon_supervisors`, orchestration.horizon.sensors);
 - every 10 minutes the snapshot freshness check (`snapshot_fresh`, orchestration.failures.sensors).
 
@@ -27,9 +29,12 @@ from orchestration.common.errors import skip_on_error
 from orchestration.common.ledger import Ledger
 from orchestration.common.partitions import partition_changes, redis_connections_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.fleet.overview import overview_events
 from orchestration.queues.assets import queue_state, sweep_checks, sweep_metadata
 from orchestration.redis.assets import connection_materialization, fleet_metadata, redis_fleet_health, up_evaluation
+from orchestration.spool.assets import spool_events
 from resources.common.secrets import SecretBox
+from resources.queues.sweep import Sweep
 from resources.queues.sweep import sweep as queue_sweep
 from resources.redis.alerting import Alerter
 from resources.redis.health import sweep as redis_sweep
@@ -59,8 +64,7 @@ def _check_evaluations(asset_key: dg.AssetKey, results: Iterable[dg.AssetCheckRe
                                     severity=r.severity, metadata=r.metadata) for r in results]
 
 
-def _queue_events(db, secret_box: SecretBox, ledger: Ledger, now: float) -> list:
-    result = queue_sweep(db, secret_box)
+def _queue_events(result: Sweep, ledger: Ledger, now: float) -> list:
     metadata = sweep_metadata(result)
     numbers = {name: value for name, value in metadata.items() if isinstance(value, int)}
     if not ledger.due("queue_state", [numbers, result.errors], now):
@@ -93,14 +97,16 @@ def _redis_events(context: dg.SensorEvaluationContext, db, secret_box: SecretBox
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every minute, without a run: every project's queues and every Redis connection swept once, "
     "reported as queue_state, redis_fleet_health and per-connection redis_health events when they changed "
-    "(else hourly).",
+    "(else hourly); with them fleet_overview and spool_actions, each when it changed.",
 )
 @skip_on_error
 def fleet_sweep_sensor(context: dg.SensorEvaluationContext, control_db: ControlDatabaseResource,
                        alerts: AlertWebhookResource) -> dg.SensorResult | dg.SkipReason:
     ledger, now = Ledger(context.cursor), time.time()
     db, secret_box = control_db.database(), SecretBox.from_env()
-    events = _queue_events(db, secret_box, ledger, now) + _redis_events(context, db, secret_box, alerts, ledger, now)
+    swept = queue_sweep(db, secret_box)
+    events = _queue_events(swept, ledger, now) + _redis_events(context, db, secret_box, alerts, ledger, now)
+    events += overview_events(context.instance, db, swept, ledger, now) + spool_events(db, ledger, now)
     known = set(context.instance.get_dynamic_partitions(redis_connections_partitions.name))
     new = sorted({e.partition for e in events if isinstance(e, dg.AssetMaterialization) and e.partition} - known)
     return dg.SensorResult(

@@ -14,7 +14,7 @@ import dagster as dg
 
 from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
-from orchestration.common.formatting import markdown_table
+from orchestration.common.formatting import markdown_table, moment
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.common.control.database import ControlDatabase
@@ -140,7 +140,7 @@ def _workflow_table(db: ControlDatabase, secret_box: SecretBox, customer: str) -
         listing = list_workflows(db, CustomerRegistry(db, secret_box).id_of(customer), limit=WORKFLOW_TABLE_ROWS)
     records = [dg.TableRecord({
         "name": row["name"], "zuora_id": row["zuora_id"], "state": row["state"], "version": row["version"],
-        "updated": row["updated_on"].isoformat(sep=" ", timespec="seconds") if row["updated_on"] else None,
+        "updated": moment(row["updated_on"]),
         "tasks": row["tasks"], "export_error": (row["export_error"] or "")[:200] or None,
     }) for row in listing.rows]
     shown = f"{len(listing.rows)} of {listing.total} workflows"

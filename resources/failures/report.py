@@ -88,6 +88,16 @@ def hourly_counts(db: ControlDatabase, project: str, start: datetime, end: datet
     return counts
 
 
+def per_project(db: ControlDatabase, since: datetime) -> dict[str, tuple[int, int]]:
+    """Per project: its live failed jobs, and the jobs that failed since `since` (retried or deleted
+    since, or not: as `failure_spike` counts an hour). One pass over the mirror for the whole fleet."""
+    recent = sa.func.sum(sa.case((TABLE.c.failed_at >= since, 1), else_=0))
+    live = sa.func.sum(sa.case((LIVE, 1), else_=0))
+    query = sa.select(TABLE.c.project, live, recent).group_by(TABLE.c.project)
+    with db.engine.connect() as conn:
+        return {project: (int(n or 0), int(m or 0)) for project, n, m in conn.execute(query)}
+
+
 def groups(db: ControlDatabase, limit: int | None = None) -> list[dict[str, Any]]:
     """Fleet-wide failure groups: one row per fingerprint with the projects it hits."""
     query = (

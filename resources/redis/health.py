@@ -109,15 +109,20 @@ def prune(db: ControlDatabase, before: datetime) -> int:
 
 
 def latest_states(db: ControlDatabase, connections: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-    """(status, reason) of each connection's newest row; one indexed lookup per connection."""
-    states = {}
+    """(status, reason) of each connection's newest row."""
+    return {name: (row["status"], row["reason"]) for name, row in latest(db, connections).items()}
+
+
+def latest(db: ControlDatabase, connections: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each connection's newest row (none for a connection never probed); one indexed lookup per connection."""
+    rows = {}
     with db.engine.connect() as conn:
         for name in connections:
-            row = conn.execute(sa.select(LOGS.c.status, LOGS.c.reason).where(LOGS.c.connection == name)
-                               .order_by(LOGS.c.checked_at.desc(), LOGS.c.id.desc()).limit(1)).first()
+            row = conn.execute(sa.select(LOGS).where(LOGS.c.connection == name)
+                               .order_by(LOGS.c.checked_at.desc(), LOGS.c.id.desc()).limit(1)).mappings().first()
             if row is not None:
-                states[name] = (row.status, row.reason)
-    return states
+                rows[name] = dict(row)
+    return rows
 
 
 def history(db: ControlDatabase, connection: str, limit: int = 60) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from resources.spool.statuses import COMPLETED, FAILED, PENDING, PROCESSING, STA
 TABLE = SpoolAction.__table__
 MAX_BACKOFF_SECONDS = 900
 ERROR_CHARS = 4_000
+CANCELLED = "cancelled by operator"  # the error of a pending row withdrawn with `cancel`
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ class SpoolStore:
         with self.db.session() as session:
             done = session.execute(
                 sa.update(TABLE).where(TABLE.c.id == spool_id, TABLE.c.status == PENDING)
-                .values(status=FAILED, error="cancelled by operator", processed_at=now, updated_at=now)
+                .values(status=FAILED, error=CANCELLED, processed_at=now, updated_at=now)
             ).rowcount
         if not done:
             status = self.get(spool_id)["status"]
@@ -202,6 +203,29 @@ class SpoolStore:
             query = query.where(SpoolAction.project == project)
         with self.db.session() as session:
             return [view(row) for row in session.scalars(query)]
+
+    def counts(self, since: datetime) -> dict[str, tuple[int, int]]:
+        """Status -> (rows, rows that ended since `since`), for the statuses that have rows."""
+        ended = sa.func.sum(sa.case((TABLE.c.processed_at >= since, 1), else_=0))
+        query = sa.select(TABLE.c.status, sa.func.count(), ended).group_by(TABLE.c.status)
+        with self.db.session() as session:
+            return {status: (int(n), int(m or 0)) for status, n, m in session.execute(query)}
+
+    def unsettled_failures(self, since: datetime) -> list[dict[str, Any]]:
+        """Actions that ended failed since `since`, newest first, that an operator still has to look at.
+
+        Not those an operator cancelled, and not those followed by a completed action of the same
+        project and action (done again, it worked): what failed is then settled.
+        """
+        later = TABLE.alias("later")
+        settled_since = sa.exists().where(later.c.project == TABLE.c.project, later.c.action == TABLE.c.action,
+                                          later.c.status == COMPLETED, later.c.processed_at > TABLE.c.processed_at)
+        query = (sa.select(TABLE.c.id, TABLE.c.project, TABLE.c.action, TABLE.c.processed_at, TABLE.c.error)
+                 .where(TABLE.c.status == FAILED, TABLE.c.processed_at >= since,
+                        sa.or_(TABLE.c.error.is_(None), TABLE.c.error != CANCELLED), ~settled_since)
+                 .order_by(TABLE.c.id.desc()))
+        with self.db.session() as session:
+            return [dict(row._mapping) for row in session.execute(query)]
 
 
 def view(row: SpoolAction) -> dict[str, Any]:

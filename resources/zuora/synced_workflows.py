@@ -63,6 +63,18 @@ def list_workflows(db: ControlDatabase, customer_id: int, *, state: str | None =
     return WorkflowListing(rows, total)
 
 
+def counts_by_customer(db: ControlDatabase) -> dict[int, tuple[int, int]]:
+    """Customer id -> (workflows, tasks) stored for it, for every customer that has any."""
+    workflows = sa.select(WORKFLOWS.c.customer_id, sa.func.count()).group_by(WORKFLOWS.c.customer_id)
+    tasks = (sa.select(WORKFLOWS.c.customer_id, sa.func.count())
+             .select_from(TASKS.join(WORKFLOWS, WORKFLOWS.c.id == TASKS.c.workflow_id))
+             .group_by(WORKFLOWS.c.customer_id))
+    with db.engine.connect() as conn:
+        counted = {customer: int(n) for customer, n in conn.execute(workflows)}
+        tasked = {customer: int(n) for customer, n in conn.execute(tasks)}
+    return {customer: (n, tasked.get(customer, 0)) for customer, n in counted.items()}
+
+
 def find_workflow(db: ControlDatabase, customer_id: int, customer: str, ref: str) -> dict[str, Any]:
     """One workflow of the customer by its Zuora id or, failing that, its exact name.
 

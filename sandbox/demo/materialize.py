@@ -7,9 +7,11 @@ import dagster as dg
 from orchestration.common.partitions import projects_partitions, zuora_customers_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
 from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup
+from orchestration.fleet.overview import fleet_overview
 from orchestration.horizon.assets import horizon_supervisors
 from orchestration.queues.assets import queue_state
 from orchestration.redis.assets import redis_fleet_health
+from orchestration.spool.assets import spool_actions
 from orchestration.spool.jobs import spool_request_job
 from orchestration.zuora.assets import zuora_customer_sync
 from resources.common import settings
@@ -23,7 +25,8 @@ DEMO_SPOOL_PROJECT = "crm"
 
 def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
     """Snapshot every project, roll up the last hours, group failures, sweep queues and Redis, sync the Zuora
-    customers, and release crm's stuck jobs as an operator would from the Launchpad; returns what failed.
+    customers, release crm's stuck jobs as an operator would from the Launchpad, and write the fleet overview
+    and the spool's picture; returns what failed.
 
     The Redis sweep runs as many times as an alert needs consecutive probes, so the history
     plots have points and the unreachable server's alert is recorded from the start.
@@ -57,6 +60,7 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
         _edit_in_zuora(biggest)
         run([zuora_customer_sync], partition_key=biggest)
     _release_stuck_from_launchpad(instance, resources, failures)
+    run([fleet_overview, spool_actions])  # the minute sweep refreshes both from now on
     return failures
 
 

@@ -37,6 +37,10 @@ def test_demo_serves_the_ui_with_the_demo_fleet(demo_stack: DemoStack) -> None:
     from_launchpad = next(row for row in demo.spool_rows() if row["run_id"] == run_id)
     assert from_launchpad["status"] == "completed" and from_launchpad["result"]["released"] == 2
     assert "processed" in demo.run_logs(run_id)
+    # the fleet at a glance and the spool, materialized on start (the minute sweep refreshes them)
+    overview = demo.latest_numbers("fleet_overview")
+    assert (overview["project_count"], overview["shop/failed_total"], overview["redis_down"]) == (3, 1200, 1)
+    assert demo.latest_numbers("spool_actions")["completed_last_24h"] >= 1
     assert "Checking for new runs for sensor" not in demo.log.read_text(), "the terminal is quiet at INFO"
     assert demo.latest_numbers("failure_groups")["groups"] == 7
     # the three demo customers synced on start: 1,200, 1 and 0 workflows; acme twice, around edits in Zuora

@@ -123,9 +123,12 @@ class Registry(Generic[Row, Spec]):
             rows = session.scalars(sa.select(self.model).order_by(self._key))
             return [self.view(row, include_secrets=include_secrets) for row in rows]
 
-    def keys(self) -> list[str]:
+    def keys(self, *, enabled_only: bool = False) -> list[str]:
+        query = sa.select(self._key).order_by(self._key)
+        if enabled_only:
+            query = query.where(self.model.enabled.is_(True))
         with self.db.session() as session:
-            return list(session.scalars(sa.select(self._key).order_by(self._key)))
+            return list(session.scalars(query))
 
     def specs(self) -> list[Spec]:
         with self.db.session() as session:
