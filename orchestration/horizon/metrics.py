@@ -52,15 +52,6 @@ def _utc(seconds: int | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S") if seconds else None
 
 
-def queue_processes(metrics: HorizonMetrics) -> dict[str, int]:
-    """Worker processes per queue name, over every connection ("connection:queue" keys of Horizon)."""
-    counts: dict[str, int] = {}
-    for key, count in metrics.processes_by_queue().items():
-        queue = key.partition(":")[2] or key
-        counts[queue] = counts.get(queue, 0) + count
-    return counts
-
-
 def _measured_row(measured: Measured, name_column: str) -> dict[str, Any]:
     snapshot = measured.snapshot
     return {name_column: measured.name, "throughput": measured.throughput, "runtime_ms": measured.runtime_ms,
@@ -69,7 +60,7 @@ def _measured_row(measured: Measured, name_column: str) -> dict[str, Any]:
 
 
 def _tables(reading: HorizonReading, metrics: HorizonMetrics) -> dict[str, dg.MetadataValue]:
-    processes = queue_processes(metrics)
+    processes = metrics.processes()
     queues = [{**_measured_row(q, "queue"), "processes": processes.get(q.name, 0),
                "snapshot_wait_s": q.snapshot.wait_seconds if q.snapshot else None,
                "snapshot_at": _utc(q.snapshot.at) if q.snapshot else None} for q in metrics.queues]
@@ -87,7 +78,7 @@ def _tables(reading: HorizonReading, metrics: HorizonMetrics) -> dict[str, dg.Me
 
 def plotted(metrics: HorizonMetrics) -> dict[str, int | float]:
     """The numbers the UI plots across materializations: totals, then per queue."""
-    processes = queue_processes(metrics)
+    processes = metrics.processes()
     numbers: dict[str, int | float] = {
         "throughput": metrics.throughput, "jobs_per_minute": metrics.jobs_per_minute,
         "processes": sum(processes.values()), "masters": len(metrics.masters),

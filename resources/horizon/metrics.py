@@ -118,20 +118,21 @@ class HorizonMetrics:
         since = self.read_at - (self.last_snapshot_at or self.read_at)
         return round(self.throughput / max(since / 60, 1), 1)
 
-    def processes_by_queue(self) -> dict[str, int]:
-        """Worker processes per "connection:queue", over every live supervisor."""
+    def processes(self) -> dict[str, int]:
+        """Worker processes per queue name, over every live supervisor (Horizon counts per "connection:queue")."""
         counts: dict[str, int] = {}
         for supervisor in self.supervisors:
-            for queue, count in supervisor.processes.items():
+            for key, count in supervisor.processes.items():
+                queue = key.partition(":")[2] or key
                 counts[queue] = counts.get(queue, 0) + count
         return counts
 
     def missing(self, expected: list[str] | tuple[str, ...] = ()) -> list[str]:
         """Supervisors that should run and do not: named by a live master, or in `expected` (short names)."""
         live = {s.name for s in self.supervisors}
-        live_short = {s.short_name for s in self.supervisors}
-        named = [name for master in self.masters for name in master.supervisors if name not in live]
-        return sorted(set(named) | {name for name in expected if name not in live_short})
+        named = {name for master in self.masters for name in master.supervisors if name not in live}
+        known = {s.short_name for s in self.supervisors} | {name.rpartition(":")[2] for name in named}
+        return sorted(named) + sorted({name for name in expected if name not in known})
 
     def paused(self) -> list[str]:
         """Masters and supervisors that answer but do not work."""
@@ -157,7 +158,7 @@ def read_horizon_metrics(client: redis.Redis, prefix: str, *, now: float | None 
         return None
     queues = sorted({_measured_name(m, "queue:") for m in queue_members})
     jobs = sorted({_measured_name(m, "job:") for m in job_members})
-    masters, supervisors = [as_text(n) for n in masters], [as_text(n) for n in supervisors]
+    masters, supervisors = sorted(as_text(n) for n in masters), sorted(as_text(n) for n in supervisors)
 
     pipe = client.pipeline(transaction=False)
     for kind, names in (("queue:", queues), ("job:", jobs)):

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import redis
 import sqlalchemy as sa
@@ -75,6 +76,15 @@ class HorizonReading:
         problems += [f"{what} paused" for what in self.metrics.paused()]
         problems += [f"supervisor {name} not running" for name in self.missing()]
         return problems
+
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, for `--json`: the reading, its status, problems and missing supervisors."""
+        data = asdict(self)
+        if self.metrics is not None:
+            data["metrics"].update(status=self.metrics.status, throughput=self.metrics.throughput,
+                                   jobs_per_minute=self.metrics.jobs_per_minute)
+        return {**data, "status": self.status, "problems": self.problems(), "missing": self.missing()}
 
 
 def horizon_projects(db: ControlDatabase, only: list[str] | None = None) -> dict[str, list[str]]:
