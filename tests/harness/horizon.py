@@ -21,7 +21,7 @@ import redis
 
 
 def _lua_number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else "%.17g" % value
+    return str(int(value)) if float(value).is_integer() else f"{value:.17g}"
 
 
 def _increment(client: redis.Redis, key: str, measured: str, runtime_ms: float) -> None:
