@@ -38,7 +38,7 @@ def _render(reading: HorizonReading) -> None:
         ("RUNTIME", lambda r: f"{r['job'].runtime_ms:g} ms"), ("LAST SNAPSHOT", lambda r: _snapshot(r["job"].snapshot)),
     ])
     click.echo()
-    rows = [{"name": m.name, "kind": "master", "status": m.status, "queues": m.environment or ""}
+    rows = [{"name": m.name, "kind": "master", "status": m.status}
             for m in metrics.masters]
     rows += [{"name": s.name, "kind": "supervisor", "status": s.status, "queues": ",".join(s.queues),
               "processes": sum(s.processes.values())} for s in metrics.supervisors]

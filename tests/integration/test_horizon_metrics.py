@@ -9,6 +9,7 @@ import redis
 from orchestration.common.ledger import HEARTBEAT
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
+from orchestration.horizon.checks import horizon_running
 from orchestration.horizon.metrics import horizon_metrics
 from orchestration.horizon.sensors import horizon_supervisors_sensor
 from resources.common.secrets import SecretBox
@@ -18,6 +19,7 @@ from resources.horizon.running_state import read_horizon_state
 from tests.harness.cli import Fleetops
 from tests.harness.horizon import finish_job, snapshot, write_master, write_supervisor
 from tests.harness.laravel import require_php
+from tests.harness.processes import free_port
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
 MAIL = "App\\Jobs\\SendMail"
@@ -32,20 +34,26 @@ def client() -> redis.Redis:
 
 
 @pytest.fixture
-def shop(fleetops_sqlite: Fleetops, redis_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> str:
-    """Project shop runs Horizon: its keys on db 0 under a unique prefix; its first connection (db 2) has none.
-
-    Project plain does not run Horizon. The environment is the control database's, for in-process Dagster.
-    """
-    require_php()  # the sensor also renders the supervisor files, checked by php
+def control_env(fleetops_sqlite: Fleetops, monkeypatch: pytest.MonkeyPatch) -> Fleetops:
+    """The test's control database, also for in-process Dagster and readers (they read the environment)."""
     for name, value in fleetops_sqlite.env.items():
         monkeypatch.setenv(name, value) if value is not None else monkeypatch.delenv(name, raising=False)
-    fleetops_sqlite.ok("project", "add", "shop", "--failed-db", f"sqlite:///{tmp_path}/shop.sqlite", "--horizon",
-                       "--redis-prefix", f"{redis_prefix}shop_database_")
-    fleetops_sqlite.ok("project", "add", "plain", "--failed-db", f"sqlite:///{tmp_path}/plain.sqlite")
-    fleetops_sqlite.ok("redis", "add", "a-spare", "--url", "redis://127.0.0.1:6379/2", "--project", "shop")
-    fleetops_sqlite.ok("redis", "add", "main", "--url", "redis://127.0.0.1:6379/0", "--project", "shop",
-                       "--queue", "default", "--queue", "mail")
+    return fleetops_sqlite
+
+
+@pytest.fixture
+def shop(control_env: Fleetops, redis_prefix: str, tmp_path) -> str:
+    """Project shop runs Horizon: its keys on db 0 under a unique prefix; its first connection (db 2) has none.
+
+    Project plain does not run Horizon.
+    """
+    require_php()  # the sensor also renders the supervisor files, checked by php
+    control_env.ok("project", "add", "shop", "--failed-db", f"sqlite:///{tmp_path}/shop.sqlite", "--horizon",
+                   "--redis-prefix", f"{redis_prefix}shop_database_")
+    control_env.ok("project", "add", "plain", "--failed-db", f"sqlite:///{tmp_path}/plain.sqlite")
+    control_env.ok("redis", "add", "a-spare", "--url", "redis://127.0.0.1:6379/2", "--project", "shop")
+    control_env.ok("redis", "add", "main", "--url", "redis://127.0.0.1:6379/0", "--project", "shop",
+                   "--queue", "default", "--queue", "mail")
     return f"{redis_prefix}shop_horizon:"
 
 
@@ -176,6 +184,11 @@ def test_materializing_a_partition_reads_that_project(client, shop: str) -> None
         plain = dg.materialize([horizon_metrics], instance=instance, partition_key="plain", resources=RESOURCES)
         metadata = plain.asset_materializations_for_node("horizon_metrics")[0].metadata
         assert metadata["horizon"].value == "not run" and "default/throughput" not in metadata
+        client.delete(f"{shop}supervisor:web-1-abcd:fleetops-main")
+        checked = dg.materialize([horizon_metrics, horizon_running], instance=instance, resources=RESOURCES,
+                                 selection=dg.AssetSelection.checks(horizon_running))
+        (evaluation,) = checked.get_asset_check_evaluations()
+        assert not evaluation.passed and evaluation.metadata["failing"].value == "shop"
 
 
 def test_cli_shows_the_metrics_and_exits_1_on_a_problem(client, shop: str, fleetops_sqlite: Fleetops) -> None:
@@ -191,3 +204,13 @@ def test_cli_shows_the_metrics_and_exits_1_on_a_problem(client, shop: str, fleet
     refused = fleetops_sqlite("horizon", "metrics", "plain")
     assert refused.exit_code == 2 and refused.output.strip() == "error: project plain does not run Horizon " \
                                                                  "(or is disabled)"
+
+
+def test_a_server_that_does_not_answer_is_named_and_not_taken_for_no_horizon(control_env: Fleetops, tmp_path) -> None:
+    control_env.ok("project", "add", "shop", "--failed-db", f"sqlite:///{tmp_path}/shop.sqlite", "--horizon",
+                       "--redis-prefix", "shop_database_")
+    control_env.ok("redis", "add", "gone", "--url", f"redis://127.0.0.1:{free_port()}/0", "--project", "shop")
+    (reading,) = read_projects(ControlDatabaseResource().database(), SecretBox.from_env())
+    assert reading.status == "unreadable" and reading.metrics is None
+    (problem,) = reading.problems()
+    assert problem.startswith("gone unreadable: ") and "refused" in problem.lower()
