@@ -3,11 +3,11 @@
 `resources/` raises `FleetopsError` for what an operator can act on (a dead database, an unknown
 name, a bad setting), its message one line without secrets. In a run that becomes a
 `dg.Failure`: the step fails with that line as its error message and no chained traceback of
-the error (`from None`). Dagster still attaches a stack to every step failure: it serializes
-the exception it caught with the frames between its own step loop and the `raise`, and the UI
-shows them under the message; a Failure gets no exception. Where a refusal should read as one
-line (the Launchpad's request), the op raises `failure_from(...)` in its own body, so the stack
-holds Dagster's frames and that one line only. In a sensor or schedule evaluation the error
+the error (`from None`). Dagster still attaches a stack to every step failure, a Failure's
+included: it serializes the exception it caught with the frames between its own step loop and
+the `raise`, and the UI shows them under the message. Where a refusal should read as one line
+(the Launchpad's request), the op raises `failure_from(...)` in its own body, so that stack holds
+Dagster's frames and that one line only, nothing of the code that refused. In a sensor or schedule evaluation the error
 becomes a `dg.SkipReason` (the tick says why it did nothing, and the next tick tries again).
 """
 
