@@ -42,6 +42,7 @@ GROUPS = {
                         "takes."),
     "zuora": LazyCommand("cli.zuora:zuora",
                          "Look at the synced Zuora workflows and tasks; re-extract tasks without calling Zuora."),
+    "horizon": LazyCommand("cli.horizon:horizon", "Horizon's own metrics and supervisors, read from its Redis keys."),
     "spool": LazyCommand("cli.spool:spool",
                          "The action spool: retry, delete, flush, prune, cancel, release stuck - executed by "
                          "Dagster."),

@@ -2,8 +2,13 @@
 
 `resources/` raises `FleetopsError` for what an operator can act on (a dead database, an unknown
 name, a bad setting), its message one line without secrets. In a run that becomes a
-`dg.Failure` (the step fails with that line and no traceback); in a sensor or schedule
-evaluation a `dg.SkipReason` (the tick says why it did nothing, and the next tick tries again).
+`dg.Failure`: the step fails with that line as its error message and no chained traceback of
+the error (`from None`). Dagster still attaches a stack to every step failure, a Failure's
+included: it serializes the exception it caught with the frames between its own step loop and
+the `raise`, and the UI shows them under the message. Where a refusal should read as one line
+(the Launchpad's request), the op raises `failure_from(...)` in its own body, so that stack holds
+Dagster's frames and that one line only, nothing of the code that refused. In a sensor or schedule evaluation the error
+becomes a `dg.SkipReason` (the tick says why it did nothing, and the next tick tries again).
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ def failure_on_error(prefix: str = "", *, allow_retries: bool = True) -> Iterato
     try:
         yield
     except FleetopsError as exc:
-        raise dg.Failure(description=f"{prefix}{exc}", allow_retries=allow_retries) from None
+        raise failure_from(exc, prefix, allow_retries=allow_retries) from None
+
+
+def failure_from(exc: FleetopsError, prefix: str = "", *, allow_retries: bool = True) -> dg.Failure:
+    """The step failure an operator's error becomes: `prefix` and its line (raise it `from None`)."""
+    return dg.Failure(description=f"{prefix}{exc}", allow_retries=allow_retries)
 
 
 def skip_on_error(evaluate: Callable[P, R]) -> Callable[P, R | dg.SkipReason]:

@@ -17,7 +17,7 @@ class HorizonConfig(dg.Config):
 
 
 @dg.asset(
-    group_name="redis",
+    group_name="horizon",
     kinds={"laravel", "php"},
     check_specs=[dg.AssetCheckSpec("horizon_configs_valid", asset="horizon_supervisors")],
     description="Per Horizon project, a PHP file returning its supervisors (one per registered Redis connection, "

@@ -12,8 +12,9 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from orchestration.common.errors import failure_on_error
+from orchestration.common.errors import failure_from
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from resources.common.errors import FleetopsError
 from resources.spool.actions import ACTIONS, ActionRequest
 from resources.spool.claimed_batch import process_batch_then_due, process_claimed
 from resources.spool.enqueue import enqueue, preview
@@ -22,6 +23,7 @@ from resources.spool.store import Settled
 
 SPOOL_PROJECT_TAG = "fleetops/spool-project"
 SPOOL_IDS_TAG = "fleetops/spool-ids"
+REFUSED = "request refused, nothing written: "
 RUN_BATCH_SIZE = 100  # spool actions a run is launched with, and takes in each further round
 MORE_ROUNDS = 10  # then a run ends even if more keep falling due: the sensor launches the next
 
@@ -68,17 +70,19 @@ def execute_spool_actions(context: dg.OpExecutionContext, config: SpoolBatchConf
 @dg.op(description="Write the Launchpad's request to the spool and carry it out in this run.")
 def request_spool_action(context: dg.OpExecutionContext, config: SpoolRequestConfig,
                          control_db: ControlDatabaseResource, alerts: AlertWebhookResource) -> None:
-    projects = control_db.projects()
     request = ActionRequest(project=config.project, action=config.action, ids=tuple(config.ids),
                             uuids=tuple(config.uuids), queue=config.queue, hours=config.hours,
                             fingerprint=config.fingerprint, priority=config.priority)
     actor = context.run.tags.get("dagster/user") or f"launchpad run {context.run_id}"
-    with failure_on_error("request refused, nothing written: ", allow_retries=False):
+    try:
+        projects = control_db.projects()
         if config.dry_run:
             context.log.info(f"dry run, nothing written: {preview(projects.db, projects, request)}")
             return
         done = enqueue(projects.db, projects, request, requested_by=actor, source="launchpad",
                        claim_for=context.run_id)
+    except FleetopsError as exc:  # raised here, not in a helper: the failure's stack ends on this line
+        raise failure_from(exc, REFUSED, allow_retries=False) from None
     context.log.info(f"spool #{done.id} written: {request.action} on {request.project} {done.payload}")
     _raise_if_failed(process_claimed(projects.db, projects, [done.id], context.run_id, log=context.log.info,
                                      alerts=alerts.sender()))

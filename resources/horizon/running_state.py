@@ -69,16 +69,21 @@ def read_horizon_state(
         pipe = client.pipeline(transaction=False)
         for name in names:
             pipe.hmget(prefix.encode() + b"master:" + _as_bytes(name), ["name", "status"])
-        statuses = [status for record_name, status in pipe.execute() if record_name]  # expired hashes drop out
-    paused = sum(1 for status in statuses if status == b"paused")
-    if not statuses:
-        state = "inactive"
-    elif paused == len(statuses):
-        state = "paused"
-    else:
-        state = "running"
-    return HorizonState(state, len(statuses), paused, int(supervisors), int(recent_failed))
+        statuses = [as_text(status) for record_name, status in pipe.execute() if record_name]  # expired drop out
+    paused = sum(1 for status in statuses if status == "paused")
+    return HorizonState(dashboard_status(statuses), len(statuses), paused, int(supervisors), int(recent_failed))
+
+
+def dashboard_status(master_statuses: list[str]) -> str:
+    """Horizon's status from its live masters' statuses: inactive without one, paused when all are, else running."""
+    if not master_statuses:
+        return "inactive"
+    return "paused" if all(status == "paused" for status in master_statuses) else "running"
 
 
 def _as_bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def as_text(value: bytes | str | None) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value or "")

@@ -92,13 +92,18 @@ def supervisors_for(project: Project, connections: list[RedisConnection], secret
     supervisors = {}
     for row in sorted(connections, key=lambda r: r.name):
         options = row.options or {}
-        supervisors[f"fleetops-{row.name}"] = {
+        supervisors[supervisor_name(row.name)] = {
             "connection": options.get("queue_connection") or _queue_connection(project, row, secret_box) or row.name,
             "queue": list(options.get("queues") or ["default"]),
             **supervisor_settings(options.get("horizon"), f"Redis connection {row.name}"),
         }
     check_supervisors(supervisors)
     return supervisors
+
+
+def supervisor_name(connection: str) -> str:
+    """The supervisor fleetops generates for a registered Redis connection."""
+    return f"fleetops-{connection}"
 
 
 def supervisor_settings(overrides: Any, where: str) -> dict[str, Any]:

@@ -58,9 +58,9 @@ def test_every_schedule_ticks_and_covers_every_partition_once(fleet: tuple[int, 
     schedules = list(defs.schedules)
     assert {s.name for s in schedules} == set(PARTITIONS_OF_SCHEDULE)
     for schedule in schedules:
-        with dg.partition_loading_context(dynamic_partitions_store=instance):
-            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=WHEN,
-                                                resources=RESOURCES)
+        # entered: the context opens its own instance from the ref and must close it (else it stays current)
+        with dg.partition_loading_context(dynamic_partitions_store=instance), dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=WHEN, resources=RESOURCES) as context:
             data = schedule.evaluate_tick(context)
         requests = data.run_requests or []
         if n == 0:
@@ -78,9 +78,9 @@ def test_a_cycle_is_one_run_per_batch_not_per_project_or_customer(fleet: tuple[i
                                                                   name: str) -> None:
     n, instance = fleet
     schedule = defs.get_schedule_def(name)
-    with dg.partition_loading_context(dynamic_partitions_store=instance):
-        data = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=WHEN,
-                                                                resources=RESOURCES))
+    with dg.partition_loading_context(dynamic_partitions_store=instance), dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=WHEN, resources=RESOURCES) as context:
+        data = schedule.evaluate_tick(context)
     assert len(data.run_requests or []) == (1 if n else 0)
 
 

@@ -115,6 +115,29 @@ def test_launchpad_refuses_a_bad_request_with_its_reason(control_env: Fleetops, 
     assert json.loads(control_env.ok("spool", "list", "--json").output) == []
 
 
+def test_a_refused_request_fails_in_one_line_on_a_stack_of_dagster_frames_and_the_refusal(
+        control_env: Fleetops, laravel_sqlite: LaravelApp) -> None:
+    """What the UI shows of the step failure, read back from the run's event log.
+
+    Dagster attaches a stack to every step failure (the frames between its step loop and the
+    raise); the refusal adds only its own line to it, and nothing of fleetops' internals.
+    """
+    register(control_env, laravel_sqlite)
+    config = {"ops": {"request_spool_action": {"config": {"project": "nope", "action": "release-stuck"}}}}
+    with dg.instance_for_test() as instance:
+        result = spool_request_job.execute_in_process(
+            run_config=config, instance=instance, resources=RESOURCES, raise_on_error=False)
+        (record,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    failure = record.dagster_event.step_failure_data
+    line = "request refused, nothing written: unknown project 'nope'"
+    assert failure.user_failure_data.description == line
+    assert failure.error.message == f"dagster._core.definitions.events.Failure: {line}\n", "one line"
+    assert failure.error.cause is None and failure.error.context is None, "no chained traceback of the refusal"
+    *dagsters, own = failure.error.stack
+    assert all("/site-packages/dagster/" in frame for frame in dagsters)
+    assert 'orchestration/spool/jobs.py"' in own and "in request_spool_action" in own and "raise failure_from" in own
+
+
 def test_launchpad_action_is_a_choice_list(control_env: Fleetops, laravel_sqlite: LaravelApp) -> None:
     """The Launchpad offers the actions to pick from; a typo is refused before any run starts."""
     register(control_env, laravel_sqlite)
