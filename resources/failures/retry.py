@@ -90,7 +90,7 @@ class FailedJobRetrier:
                 )
                 continue
             text = row.payload
-            if not unchanged_by_retry(text):
+            if name not in self.shares_failed_database or not unchanged_by_retry(text):  # proven: copied as stored
                 try:
                     text = retry_payload(text, now=now, failed_at=row.failed_at, app_key=self.app_key)
                 except UnretryableJob as exc:
