@@ -64,7 +64,8 @@ class Progress:
     Written when the action starts, then at most every FLEETOPS_SPOOL_PROGRESS_SECONDS (0.5), and
     once more when the `with` block ends: a fast action's pages come quicker than a control-database
     write and a line in the run's log are worth, and a slow one still shows movement twice a second.
-    A total still being counted (a Future) holds nothing up: the first write follows the count.
+    A total still being counted (a Future) holds nothing up: the first write comes once the count
+    has answered and the interval has passed, so an action over within the interval is written once.
     """
 
     def __init__(self, report: ProgressCallback, total: int | Future[int]) -> None:
@@ -89,10 +90,10 @@ class Progress:
         self.state.update(processed=self.state["processed"] + processed, current=current, errors=errors)
         self._unwritten = True
         if self._counting is not None:
-            if self._counting.done():
-                self._take_total()
-                self._write()
-        elif time.monotonic() - self._written_at >= self.interval:
+            if not self._counting.done():
+                return
+            self._take_total()
+        if time.monotonic() - self._written_at >= self.interval:
             self._write()
 
     def _take_total(self) -> None:

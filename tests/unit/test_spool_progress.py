@@ -41,7 +41,8 @@ def test_a_setting_that_is_not_a_number_is_named(monkeypatch: pytest.MonkeyPatch
         Progress(lambda state: None, total=1)
 
 
-def test_a_total_still_being_counted_holds_nothing_up() -> None:
+def test_a_total_still_being_counted_holds_nothing_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SPOOL_PROGRESS_ENV, "0")
     written: list[dict] = []
     total: Future[int] = Future()
     with Progress(written.append, total) as progress:
@@ -51,6 +52,16 @@ def test_a_total_still_being_counted_holds_nothing_up() -> None:
         progress.advance(1000, "job-1", 0)  # the first write follows the count
         progress.advance(1000, "job-2", 0)
     assert [(state["total"], state["processed"]) for state in written] == [(3000, 2000), (3000, 3000)]
+
+
+def test_an_action_counted_meanwhile_and_over_within_the_interval_is_written_once() -> None:
+    written: list[dict] = []
+    total: Future[int] = Future()
+    with Progress(written.append, total) as progress:
+        total.set_result(2000)
+        for page in range(2):
+            progress.advance(1000, f"job-{page}", 0)
+    assert written == [{"total": 2000, "processed": 2000, "current": "job-1", "errors": 0}]
 
 
 def test_a_count_that_failed_leaves_what_was_processed_as_the_total() -> None:
