@@ -89,8 +89,8 @@ class FailedJobRetrier:
                     f"(fleetops project add ... --queue-connection {name or 'NAME'}=DSN)"
                 )
                 continue
-            text = row.payload
-            if name not in self.shares_failed_database or not unchanged_by_retry(text):  # proven: copied as stored
+            text = row.payload  # where the database may copy it, proven unchanged it needs no computing
+            if name not in self.shares_failed_database or not unchanged_by_retry(text):
                 try:
                     text = retry_payload(text, now=now, failed_at=row.failed_at, app_key=self.app_key)
                 except UnretryableJob as exc:
