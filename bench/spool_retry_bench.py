@@ -17,8 +17,9 @@ on its own identical copy:
   own work; unlike a ratio to artisan, it hardly moves from one machine to the next.
 - fleetops in-process: `enqueue(... retry-all)` into a fresh SQLite control database (migrated
   before the clock starts), then `process_due`, the code path of the Dagster op (claim, pages of
-  1,000 read and re-encoded as Laravel would, each page moved by the database when its payloads
-  come out unchanged, progress at most twice a second, settle).
+  1,000 read, each payload proven unchanged by Laravel's retry or re-encoded as Laravel would,
+  each page moved by the database when its payloads come out unchanged, progress at most twice
+  a second, settle).
 - fleetops as a whole command: `fleetops spool enqueue bench retry-all --process`, a process of
   its own (interpreter start-up and imports included), timed with its peak RSS from the kernel.
 - baseline: `php artisan queue:retry all` as a whole command (find, push, forget: one job at a

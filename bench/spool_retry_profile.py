@@ -115,7 +115,7 @@ PHASES = [
     (editor.FailedJobEditor, "count", "count the targets (failed store)", False),
     (editor.FailedJobEditor, "max_id", "highest id, frozen at enqueue (failed store)", False),
     (editor.FailedJobEditor, "pages", "read pages (failed store)", True),
-    (retry.FailedJobRetrier, "prepare", "re-encode payloads as Laravel would", False),
+    (retry.FailedJobRetrier, "prepare", "prove each payload unchanged, else re-encode it as Laravel would", False),
     (editor.FailedJobEditor, "move_present", "move statements (lock, copy, delete)", False),
     (retry.FailedJobRetrier, "push", "push a page (statements + commit)", False),
     (perform.Progress, "_write", "progress writes (control database + log line)", False),

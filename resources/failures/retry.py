@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 from resources.failures.editor import FailedJobEditor, SelectedFailedJob
 from resources.horizon.failed_records import HorizonRecords
-from resources.laravel.retry_payload import UnretryableJob, retry_payload
+from resources.laravel.retry_payload import UnretryableJob, retry_payload, unchanged_by_retry
 from resources.queues.writers import DEFAULT_QUEUE, DatabaseQueueWriter, QueuedJob, QueueWriter, RedisQueueWriter
 
 
@@ -77,6 +77,7 @@ class FailedJobRetrier:
     def prepare(self, rows: list[SelectedFailedJob], now: int) -> PreparedRetry:
         """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection."""
         prepared = PreparedRetry(now)
+        redis = {name for name, writer in self.writers.items() if isinstance(writer, RedisQueueWriter)}
         for row in rows:
             if row.problem is not None:
                 prepared.errors[row.public_id] = row.problem
@@ -88,13 +89,15 @@ class FailedJobRetrier:
                     f"(fleetops project add ... --queue-connection {name or 'NAME'}=DSN)"
                 )
                 continue
-            try:
-                text = retry_payload(row.payload, now=now, failed_at=row.failed_at, app_key=self.app_key)
-            except UnretryableJob as exc:
-                prepared.errors[row.public_id] = str(exc)
-                continue
-            job = QueuedJob(row.queue or DEFAULT_QUEUE, text, f"{self.marker_scope}:{row.id}:{row.uuid or ''}")
-            prepared.groups[name].append((row, job))
+            text = row.payload  # where the database may copy it, proven unchanged it needs no computing
+            if name not in self.shares_failed_database or not unchanged_by_retry(text):
+                try:
+                    text = retry_payload(text, now=now, failed_at=row.failed_at, app_key=self.app_key)
+                except UnretryableJob as exc:
+                    prepared.errors[row.public_id] = str(exc)
+                    continue
+            marker = f"{self.marker_scope}:{row.id}:{row.uuid or ''}" if name in redis else ""
+            prepared.groups[name].append((row, QueuedJob(row.queue or DEFAULT_QUEUE, text, marker)))
         return prepared
 
     def push(self, prepared: PreparedRetry) -> RetryResult:

@@ -44,7 +44,7 @@ def php_decode(text: str | bytes) -> Any:
 
 def php_encode(value: Any) -> str:
     """`json_encode($value)` with PHP's default flags, for a value as php_decode returned it."""
-    if _encodes_alike(value):
+    if encodes_alike(value):
         text = orjson.dumps(value)
         if text.isascii():  # orjson escapes control characters as PHP does and leaves DEL raw, as PHP does
             return text.decode("ascii").replace("/", "\\/")
@@ -64,7 +64,7 @@ def _ascii_json(value: Any) -> str:
     return text
 
 
-def _encodes_alike(value: Any) -> bool:
+def encodes_alike(value: Any) -> bool:
     """No value PHP would write differently: no empty or "0"-keyed object, no float, no int beyond 64 bits.
 
     A Laravel payload almost always passes, and then orjson alone writes PHP's text; this walk

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,29 +64,64 @@ class Progress:
     Written when the action starts, then at most every FLEETOPS_SPOOL_PROGRESS_SECONDS (0.5), and
     once more when the `with` block ends: a fast action's pages come quicker than a control-database
     write and a line in the run's log are worth, and a slow one still shows movement twice a second.
+    A total still being counted (a Future) holds nothing up: the first write comes once the count
+    has answered and the interval has passed, so an action over within the interval is written once.
     """
 
-    def __init__(self, report: ProgressCallback, total: int) -> None:
-        self.report, self.state = report, {"total": total, "processed": 0, "current": None, "errors": 0}
+    def __init__(self, report: ProgressCallback, total: int | Future[int]) -> None:
+        self._counting = total if isinstance(total, Future) else None
+        self.report = report
+        self.state = {"total": None if self._counting else total, "processed": 0, "current": None, "errors": 0}
         self.interval = spool_progress_seconds()
-        self._write()
+        self._written_at, self._unwritten = time.monotonic(), True
+        if self._counting is None:
+            self._write()
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._counting is not None:
+            self._take_total()
         if self._unwritten:
             self._write()
 
     def advance(self, processed: int, current: Any, errors: int) -> None:
         self.state.update(processed=self.state["processed"] + processed, current=current, errors=errors)
         self._unwritten = True
+        if self._counting is not None:
+            if not self._counting.done():
+                return
+            self._take_total()
         if time.monotonic() - self._written_at >= self.interval:
             self._write()
+
+    def _take_total(self) -> None:
+        """The count's answer (waited for). A count that failed leaves what was processed as the
+        total: the total is only shown, and a database that fails the action fails its pages too."""
+        try:
+            self.state["total"] = self._counting.result()  # type: ignore[union-attr]
+        except Exception:  # see above: only shown
+            self.state["total"] = self.state["processed"]
+        self._counting = None
 
     def _write(self) -> None:
         self.report(dict(self.state))
         self._written_at, self._unwritten = time.monotonic(), False
+
+
+def counted_meanwhile(count: Callable[[], int]) -> Future[int]:
+    """`count()` on a thread of its own: its answer, when it comes."""
+    answer: Future[int] = Future()
+
+    def run() -> None:
+        try:
+            answer.set_result(count())
+        except BaseException as exc:  # handed to whoever reads the answer
+            answer.set_exception(exc)
+
+    threading.Thread(target=run, name="fleetops-count", daemon=True).start()
+    return answer
 
 
 def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback,
@@ -125,14 +161,13 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
     outcome = Outcome(counts={"retried": 0})
     total, pages = _targets(action, payload, storage, outcome)
     retrier = storage.retrier(scope, marker_ttl())
-    with closing(_prepared_ahead(pages, retrier)) as ahead:
-        started = list(itertools.islice(ahead, 1))  # the reader starts: the first page is read while we count
-        with Progress(report, total()) as progress:
-            for rows, prepared in _batches(itertools.chain(started, ahead), retrier):
-                result = retrier.push(prepared)
-                outcome.counts["retried"] += result.retried
-                outcome.errors.update(result.errors)
-                progress.advance(len(rows), rows[-1].public_id, len(outcome.errors))
+    counted = counted_meanwhile(total)  # the pages are read, and the first moved, while the targets are counted
+    with closing(_prepared_ahead(pages, retrier)) as ahead, Progress(report, counted) as progress:
+        for rows, prepared in _batches(ahead, retrier):
+            result = retrier.push(prepared)
+            outcome.counts["retried"] += result.retried
+            outcome.errors.update(result.errors)
+            progress.advance(len(rows), rows[-1].public_id, len(outcome.errors))
     return outcome
 
 
