@@ -24,7 +24,7 @@ instance's order: asking for a subset (enabled customers only) splits it where i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import dagster as dg
@@ -106,7 +106,7 @@ RETRY_IN = "retry_in_seconds"  # on a failed partition's observation: the failur
 
 def each_partition(
     context: dg.AssetExecutionContext, work: Callable[[str], dict], *, asset_key: dg.AssetKey | None = None,
-    keys: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None, at_end: Callable[[Mapping[str, str]], Iterable[PartitionEvent]] | None = None,
 ) -> Iterator[PartitionEvent]:
     """Run `work(key)` for every partition of the run; its metadata becomes that partition's materialization.
 
@@ -116,13 +116,14 @@ def each_partition(
     key_of = asset_key or context.asset_key
     yield from each_partition_events(
         context, lambda key: [dg.AssetMaterialization(asset_key=key_of, partition=key, metadata=work(key))],
-        asset_keys=[key_of], keys=keys)
+        asset_keys=[key_of], keys=keys, at_end=at_end)
 
 
 def each_partition_events(
     context: dg.AssetExecutionContext, work: Callable[[str], Iterable[PartitionEvent]], *,
     asset_keys: Sequence[dg.AssetKey], keys: Sequence[str] | None = None, max_retries: int = 0,
     before_failing: Callable[[], Iterable[PartitionEvent]] | None = None,
+    at_end: Callable[[Mapping[str, str]], Iterable[PartitionEvent]] | None = None,
 ) -> Iterator[PartitionEvent]:
     """Run `work(key)` for every partition of the run, passing on the events it yields (one
     materialization of each of `asset_keys`, with their check evaluations).
@@ -137,6 +138,8 @@ def each_partition_events(
     A partition for which `work` yields nothing is neither materialized nor failed. Dagster marks
     failed every partition a failed run planned and did not materialize, so when some partition
     failed, `before_failing()` is written first: the materializations such partitions skipped.
+    `at_end(failed)` (the failed partitions with their reasons) comes last, whether any failed or
+    not: a fleet check's evaluation over the run's partitions.
     """
     done, failed = _earlier_attempts(context, asset_keys) if context.retry_number else (set(), {})
     waits: list[float] = []
@@ -159,9 +162,11 @@ def each_partition_events(
             for asset in asset_keys:
                 if asset not in materialized:
                     yield dg.AssetObservation(asset_key=asset, partition=key, metadata=metadata)
+    if failed and before_failing is not None:
+        yield from before_failing()
+    if at_end is not None:
+        yield from at_end(failed)
     if failed:
-        if before_failing is not None:
-            yield from before_failing()
         failure = dg.Failure(
             description=f"{len(failed)} partition(s) failed: "
             + "; ".join(f"{key}: {reason}" for key, reason in list(failed.items())[:20]),

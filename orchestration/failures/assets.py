@@ -7,20 +7,25 @@ own materialization, and a project whose database is down fails its own partitio
 
 Every event costs the run a write to Dagster's event log (tens of milliseconds of CPU on its
 SQLite storage), so a snapshot that found nothing new or gone writes nothing: its partition is
-materialized (with its `failure_spike` verdict) when something changed, and otherwise once its
+materialized when something changed, and otherwise once its
 last materialization is `HEARTBEAT` old. Freshness stays visible that way: an unchanged project's
 materialization is never older than the heartbeat plus one cycle, which `snapshot_fresh`
 (30 minutes) checks. When a partition of the run fails, the unchanged ones are materialized too
 before the step fails, or Dagster would mark them failed with the run. Only the tables of top
 fingerprints and queues are left out of a materialization that changed nothing.
+
+`failure_spike` is one check over the fleet (orchestration.common.fleet_checks): at the end of a
+run that found new failures it is evaluated for every project, and written when the spiking
+projects changed (else hourly); a spike is an error, so the asset shows red while it lasts.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import sqlalchemy as sa
 
+from orchestration.common.fleet_checks import ERROR, Verdict, evaluation_due, fleet_evaluation, latest_evaluation
 from orchestration.common.fleet_cycle import (
     PartitionEvent,
     TransientFailure,
@@ -30,13 +35,14 @@ from orchestration.common.fleet_cycle import (
     last_materialized,
 )
 from orchestration.common.formatting import markdown_table
+from orchestration.common.ledger import HEARTBEAT as LEDGER_HEARTBEAT
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import utcnow
 from resources.common.errors import FleetopsError, first_line
 from resources.common.secrets import SecretBox
-from resources.failures.report import Spike, failure_spike, groups, per_queue, rollup, top_fingerprints
+from resources.failures.report import failure_spike, groups, per_queue, rollup, top_fingerprints
 from resources.failures.snapshot import FailureSnapshot, SnapshotResult
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
@@ -65,28 +71,31 @@ def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, contr
     registry = ProjectRegistry(db, SecretBox.from_env())  # one per run: a registry per project reconnects
     last = last_materialized(context.instance, failed_jobs.key, context.partition_keys)
     skipped: dict[str, dict] = {}  # unchanged projects not materialized, with the metadata they would have
+    found_new: list[str] = []
 
     def snapshot(project: str) -> Iterator[PartitionEvent]:
         result = _snapshot(registry, db, project, config.full)
+        found_new.extend([project] if result.new else [])
         unchanged = not changed(result) and time.time() - last.get(project, 0.0) < HEARTBEAT
         try:  # the control database's reports: an error here is this project's, not the batch's
             metadata = snapshot_metadata(db, project, result)
-            spike = None if unchanged else spike_evaluation(db, project)
         except (FleetopsError, sa.exc.SQLAlchemyError) as exc:
             raise _partition_failure(project, "cannot report the snapshot", exc) from None
-        if spike is None:
+        if unchanged:
             skipped[project] = metadata
             return
         yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
-        context.log_event(spike)
 
     def materialize_skipped() -> Iterator[PartitionEvent]:
         for project, metadata in skipped.items():
             yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
         skipped.clear()
 
+    def spikes(_failed: Mapping[str, str]) -> Iterator[PartitionEvent]:
+        yield from spike_evaluation_due(context.instance, db, bool(found_new))
+
     yield from each_partition_events(context, snapshot, asset_keys=[failed_jobs.key], max_retries=LOCKED_RETRIES,
-                                     before_failing=materialize_skipped)
+                                     before_failing=materialize_skipped, at_end=spikes)
     if skipped:
         context.log.info("%d project(s) unchanged since their materialization of the last %.0f minutes: "
                          "not materialized again", len(skipped), HEARTBEAT / 60)
@@ -139,24 +148,38 @@ def snapshot_metadata(db: ControlDatabase, project: str, result: SnapshotResult)
     return metadata
 
 
-def spike_evaluation(db: ControlDatabase, project: str) -> dg.AssetCheckEvaluation:
-    """The failure_spike verdict of one project, as its partition's check evaluation."""
-    return dg.AssetCheckEvaluation(asset_key=failed_jobs.key, check_name="failure_spike", partition=project,
-                                   **_spike_fields(failure_spike(db, project, utcnow())))
+def spike_evaluation(instance: dg.DagsterInstance, db: ControlDatabase) -> dg.AssetCheckEvaluation:
+    """failure_spike over every project: the spiking ones named, each project's numbers plotted."""
+    now = utcnow()
+    verdicts = []
+    for project in instance.get_dynamic_partitions(projects_partitions.name):
+        spike = failure_spike(db, project, now)
+        verdicts.append(Verdict(
+            project, ERROR if spike.spiking else None,
+            f"{spike.last_hour} failures in the last hour, above {spike.threshold:g}" if spike.spiking else "",
+            {"new_last_hour": spike.last_hour, "trailing_median": spike.trailing_median}))
+    return fleet_evaluation(failed_jobs.key, "failure_spike", verdicts)
 
 
-def _spike_fields(spike: Spike) -> dict:
-    return {"passed": not spike.spiking, "severity": dg.AssetCheckSeverity.WARN,
-            "metadata": {"last_hour": spike.last_hour, "trailing_median": spike.trailing_median,
-                         "threshold": spike.threshold}}
+def spike_evaluation_due(instance: dg.DagsterInstance, db: ControlDatabase,
+                         found_new: bool) -> list[dg.AssetCheckEvaluation]:
+    """failure_spike when it may have changed (a snapshot found new failures, or the last one is a heartbeat
+    old) and its verdict did change or is a heartbeat old; else nothing (each project costs a query)."""
+    latest = latest_evaluation(instance, failed_jobs.key, "failure_spike")
+    if not found_new and latest is not None and time.time() - latest[1] < LEDGER_HEARTBEAT:
+        return []
+    evaluation = spike_evaluation(instance, db)
+    return [evaluation] if evaluation_due(instance, evaluation) else []
 
 
-@dg.asset_check(asset=failed_jobs, name="failure_spike", partitions_def=projects_partitions,
-                description="The project's failures in the last hour are not far above its trailing hourly median.")
+@dg.asset_check(asset=failed_jobs, name="failure_spike",
+                description="No project's failures in the last hour are far above its trailing hourly median (an "
+                "error, naming the projects; new_last_hour and trailing_median plotted per project). Evaluated "
+                "by the snapshot runs when one found new failures, else hourly.")
 def failure_spike_check(context: dg.AssetCheckExecutionContext,
                         control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
-    spike = failure_spike(control_db.database(), context.partition_key, utcnow())
-    return dg.AssetCheckResult(**_spike_fields(spike))
+    evaluation = spike_evaluation(context.instance, control_db.database())
+    return dg.AssetCheckResult(passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata)
 
 
 # failure_rollup. Per project and hour: what failed, counted from fleet_failed_jobs, so past hours can be backfilled.
