@@ -60,7 +60,6 @@ def registry_partitions_sensor(
     return dg.SensorResult(dynamic_partitions_requests=changes.requests())
 
 
-
 def _queue_events(db, secret_box: SecretBox, ledger: Ledger, now: float) -> list:
     result = queue_sweep(db, secret_box)
     metadata = sweep_metadata(result)
@@ -98,9 +97,9 @@ def _probe_requests(order: list[str], down: list[str], now: float) -> list[dg.Ru
     """One redis_health_probe run over the stretch of partitions from the first to the last connection that
     became down (the few that answer in between are materialized), keyed by this tick so that it is launched
     once: it fails the partitions of those still down. Split only past the batch size."""
-    if not down:
+    where = [order.index(name) for name in down if name in order]  # a partition the registry sensor just deleted
+    if not where:
         return []
-    where = [order.index(name) for name in down]
     first, last = min(where), max(where)
     return batch_run_requests(batches(order, order[first:last + 1]), f"redis-down:{now:.0f}")
 
