@@ -9,14 +9,18 @@ subjects with their reasons, and carries each subject's numbers as `<subject>/<n
 subject's own history is its partition's (materialized, or failed by its run).
 
 A run covers a batch of subjects: its evaluation keeps the latest evaluation's verdicts of the
-subjects it did not look at (`merged`). An evaluation is written only when the verdict or the
-failing set changed, and at least hourly otherwise (`evaluation_due`; sensors use the Ledger).
+subjects it did not look at (`merged`). An evaluation is written when the verdict or the failing
+set changed, and at least hourly otherwise (`evaluation_due`; sensors use the Ledger), and also
+by every run that materialized the asset (`run_evaluations`): the UI shows a check on the asset's
+node only while its latest evaluation is the one of the asset's latest materialization (the same
+run, or written after it; run-less events all share one run id, so a sensor's evaluation stays
+the one of its own later run-less materializations).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -85,6 +89,12 @@ def evaluation_due(instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvalua
         return True
     before, written = latest
     return verdict_of(before) != verdict_of(evaluation) or (now or time.time()) - written >= HEARTBEAT
+
+
+def run_evaluations(instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation,
+                    materialized: Sequence[str]) -> list[dg.AssetCheckEvaluation]:
+    """At the end of a run: its evaluation when the run materialized the asset or the verdict is due, else none."""
+    return [evaluation] if materialized or evaluation_due(instance, evaluation) else []
 
 
 def merged(instance: dg.DagsterInstance, asset_key: dg.AssetKey, check_name: str, verdicts: Iterable[Verdict],

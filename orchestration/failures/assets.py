@@ -15,17 +15,18 @@ before the step fails, or Dagster would mark them failed with the run. Only the 
 fingerprints and queues are left out of a materialization that changed nothing.
 
 `failure_spike` is one check over the fleet (orchestration.common.fleet_checks): at the end of a
-run that found new failures it is evaluated for every project, and written when the spiking
-projects changed (else hourly); a spike is an error, so the asset shows red while it lasts.
+run that materialized projects it is evaluated for every project and written (the UI shows the
+check against the asset's latest materialization), else hourly when the spiking projects
+changed; a spike is an error, so the asset shows red while it lasts.
 """
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 import sqlalchemy as sa
 
-from orchestration.common.fleet_checks import ERROR, Verdict, evaluation_due, fleet_evaluation, latest_evaluation
+from orchestration.common.fleet_checks import ERROR, Verdict, fleet_evaluation, latest_evaluation, run_evaluations
 from orchestration.common.fleet_cycle import (
     PartitionEvent,
     TransientFailure,
@@ -42,7 +43,7 @@ from resources.common.control.database import ControlDatabase
 from resources.common.control.models import utcnow
 from resources.common.errors import FleetopsError, first_line
 from resources.common.secrets import SecretBox
-from resources.failures.report import failure_spike, groups, per_queue, rollup, top_fingerprints
+from resources.failures.report import failure_spikes, groups, per_queue, rollup, top_fingerprints
 from resources.failures.snapshot import FailureSnapshot, SnapshotResult
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
@@ -71,11 +72,9 @@ def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, contr
     registry = ProjectRegistry(db, SecretBox.from_env())  # one per run: a registry per project reconnects
     last = last_materialized(context.instance, failed_jobs.key, context.partition_keys)
     skipped: dict[str, dict] = {}  # unchanged projects not materialized, with the metadata they would have
-    found_new: list[str] = []
 
     def snapshot(project: str) -> Iterator[PartitionEvent]:
         result = _snapshot(registry, db, project, config.full)
-        found_new.extend([project] if result.new else [])
         unchanged = not changed(result) and time.time() - last.get(project, 0.0) < HEARTBEAT
         try:  # the control database's reports: an error here is this project's, not the batch's
             metadata = snapshot_metadata(db, project, result)
@@ -91,8 +90,8 @@ def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, contr
             yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
         skipped.clear()
 
-    def spikes(_failed: Mapping[str, str]) -> Iterator[PartitionEvent]:
-        yield from spike_evaluation_due(context.instance, db, bool(found_new))
+    def spikes(materialized: Sequence[str]) -> Iterator[PartitionEvent]:
+        yield from spike_evaluations(context.instance, db, materialized)
 
     yield from each_partition_events(context, snapshot, asset_keys=[failed_jobs.key], max_retries=LOCKED_RETRIES,
                                      before_failing=materialize_skipped, at_end=spikes)
@@ -150,10 +149,9 @@ def snapshot_metadata(db: ControlDatabase, project: str, result: SnapshotResult)
 
 def spike_evaluation(instance: dg.DagsterInstance, db: ControlDatabase) -> dg.AssetCheckEvaluation:
     """failure_spike over every project: the spiking ones named, each project's numbers plotted."""
-    now = utcnow()
+    spikes = failure_spikes(db, instance.get_dynamic_partitions(projects_partitions.name), utcnow())
     verdicts = []
-    for project in instance.get_dynamic_partitions(projects_partitions.name):
-        spike = failure_spike(db, project, now)
+    for project, spike in spikes.items():
         verdicts.append(Verdict(
             project, ERROR if spike.spiking else None,
             f"{spike.last_hour} failures in the last hour, above {spike.threshold:g}" if spike.spiking else "",
@@ -161,21 +159,20 @@ def spike_evaluation(instance: dg.DagsterInstance, db: ControlDatabase) -> dg.As
     return fleet_evaluation(failed_jobs.key, "failure_spike", verdicts)
 
 
-def spike_evaluation_due(instance: dg.DagsterInstance, db: ControlDatabase,
-                         found_new: bool) -> list[dg.AssetCheckEvaluation]:
-    """failure_spike when it may have changed (a snapshot found new failures, or the last one is a heartbeat
-    old) and its verdict did change or is a heartbeat old; else nothing (each project costs a query)."""
+def spike_evaluations(instance: dg.DagsterInstance, db: ControlDatabase,
+                      materialized: Sequence[str]) -> list[dg.AssetCheckEvaluation]:
+    """At the end of a snapshot run: failure_spike when the run materialized projects, or its last evaluation
+    is a heartbeat old (and then only if the verdict changed); a run that wrote nothing evaluates nothing."""
     latest = latest_evaluation(instance, failed_jobs.key, "failure_spike")
-    if not found_new and latest is not None and time.time() - latest[1] < LEDGER_HEARTBEAT:
+    if not materialized and latest is not None and time.time() - latest[1] < LEDGER_HEARTBEAT:
         return []
-    evaluation = spike_evaluation(instance, db)
-    return [evaluation] if evaluation_due(instance, evaluation) else []
+    return run_evaluations(instance, spike_evaluation(instance, db), materialized)
 
 
 @dg.asset_check(asset=failed_jobs, name="failure_spike",
                 description="No project's failures in the last hour are far above its trailing hourly median (an "
                 "error, naming the projects; new_last_hour and trailing_median plotted per project). Evaluated "
-                "by the snapshot runs when one found new failures, else hourly.")
+                "by the snapshot runs that materialized projects.")
 def failure_spike_check(context: dg.AssetCheckExecutionContext,
                         control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
     evaluation = spike_evaluation(context.instance, control_db.database())

@@ -2,15 +2,15 @@
 
 A project whose store does not answer fails its `project_connectivity` partition (the run fails
 exactly those partitions, orchestration.common.fleet_cycle); `stores_reachable` is one check over
-the fleet, written at the end of a run when the failing projects changed (else hourly).
+the fleet, written at the end of every run (orchestration.common.fleet_checks).
 """
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
-from orchestration.common.fleet_checks import ERROR, WARN, Verdict, evaluation_due, fleet_evaluation, merged
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation, merged, run_evaluations
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import projects_partitions
@@ -83,9 +83,8 @@ def project_connectivity(context: dg.AssetExecutionContext, control_db: ControlD
             "report": dg.MetadataValue.md(_markdown(report)),
         }
 
-    def evaluation(_failed: Mapping[str, str]) -> list[dg.AssetCheckEvaluation]:
-        found = reachable_evaluation(context.instance, verdicts)
-        return [found] if evaluation_due(context.instance, found) else []
+    def evaluation(materialized: Sequence[str]) -> list[dg.AssetCheckEvaluation]:
+        return run_evaluations(context.instance, reachable_evaluation(context.instance, verdicts), materialized)
 
     yield from each_partition(context, connect, at_end=evaluation)
 

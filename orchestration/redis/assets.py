@@ -14,14 +14,17 @@
   debounced state changes, each connection's event and the fleet's redis_up logged as above.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
-from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation, run_evaluations
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import redis_connections_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
 from resources.common.sizes import format_size
 from resources.redis.alerting import Alerter
@@ -109,22 +112,29 @@ def redis_health(context: dg.AssetExecutionContext, control_db: ControlDatabaseR
             raise dg.Failure(description=f"Redis connection {connection} is down: {probe.reason}")
         return health_metadata(probe)
 
-    yield from each_partition(context, probed)
+    def verdict(materialized: Sequence[str]) -> list[dg.AssetCheckEvaluation]:
+        return run_evaluations(context.instance, recorded_up_evaluation(control_db.database()), materialized)
+
+    yield from each_partition(context, probed, at_end=verdict)
 
 
 @dg.asset_check(
     asset=redis_health, name="redis_up",
     description="Every enabled Redis connection answered its latest probe: down fails as an error and degraded as "
     "a warning, naming the connections (status_level per connection: 2 up, 1 degraded, 0 down). Evaluated by "
-    "fleet_sweep_sensor when a connection's verdict changes, else hourly.",
+    "fleet_sweep_sensor when a connection's verdict changes, else hourly, and by every redis_health run.",
 )
 def redis_up(control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
-    db = control_db.database()
+    evaluation = recorded_up_evaluation(control_db.database())
+    return dg.AssetCheckResult(passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata)
+
+
+def recorded_up_evaluation(db: ControlDatabase) -> dg.AssetCheckEvaluation:
+    """redis_up from every enabled connection's latest recorded probe (never probed: an error)."""
     names = [target.name for target in targets(db, SecretBox.from_env())]
     latest = latest_states(db, names)
-    evaluation = fleet_evaluation(redis_health.key, "redis_up",
-                                  [up_verdict(name, *latest.get(name, (None, None))) for name in names])
-    return dg.AssetCheckResult(passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata)
+    return fleet_evaluation(redis_health.key, "redis_up",
+                            [up_verdict(name, *latest.get(name, (None, None))) for name in names])
 
 
 @dg.asset(

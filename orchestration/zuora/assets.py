@@ -4,18 +4,18 @@ One run syncs a batch of customers (see orchestration.common.fleet_cycle). The t
 multi-asset so that a customer's tasks follow its own workflows inside the step: a customer
 whose workflows fail fails both its partitions alone, and every other customer of the batch
 still gets both materializations. `sync_complete` and `tasks_have_workflows` are checks over every
-customer (orchestration.common.fleet_checks), written at the end of a run when the failing
-customers changed (else hourly). A transient failure (Zuora down, a quota returning soon)
+customer (orchestration.common.fleet_checks), written at the end of a run that synced customers,
+else when the failing customers changed. A transient failure (Zuora down, a quota returning soon)
 makes Dagster try the step again after a backoff, for the customers that failed so only.
 """
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
-from orchestration.common.fleet_checks import ERROR, WARN, Verdict, evaluation_due, fleet_evaluation, merged
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation, merged, run_evaluations
 from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import zuora_customers_partitions
@@ -91,11 +91,10 @@ def zuora_customer_sync(
         yield from workflow_events()
         yield from task_events
 
-    def evaluations(_failed: Mapping[str, str]) -> Iterator[dg.AssetCheckEvaluation]:
+    def evaluations(materialized: Sequence[str]) -> Iterator[dg.AssetCheckEvaluation]:
         for check_name, found in verdicts.items():
-            evaluation = customers_evaluation(context.instance, check_name, found)
-            if evaluation_due(context.instance, evaluation):
-                yield evaluation
+            yield from run_evaluations(context.instance, customers_evaluation(context.instance, check_name, found),
+                                       materialized)
 
     yield from each_partition_events(context, sync_customer, asset_keys=[WORKFLOWS, TASKS],
                                      max_retries=zuora.job_retries, at_end=evaluations)

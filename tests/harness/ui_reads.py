@@ -1,9 +1,10 @@
 """What the Dagster UI reads about an asset, on an in-process workspace as the webserver loads it.
 
-The partition bar comes from GraphQL's `assetPartitionStatuses`, asked here through Dagster's own
-schema. An asset's health (materialization, checks, freshness; the worst wins) is what GraphQL's
-`assetHealth` resolves with Dagster's asset_health functions; the open-source instance turns
-that field off (`dagster_asset_health_queries_supported`), so the same functions are called here.
+The partition bar comes from GraphQL's `assetPartitionStatuses` and an asset node's checks from
+`executionForLatestMaterialization`, asked here through Dagster's own schema. An asset's health
+(materialization, checks, freshness; the worst wins) is what GraphQL's `assetHealth` resolves
+with Dagster's asset_health functions; the open-source instance turns that field off
+(`dagster_asset_health_queries_supported`), so the same functions are called here.
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ query ($key: AssetKeyInput!) {
 }
 """
 
+CHECKS = """
+query ($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode {
+      assetChecksOrError {
+        ... on AssetChecks { checks { name executionForLatestMaterialization { status evaluation { severity } } } }
+      }
+    }
+  }
+}
+"""
+
+
 @contextmanager
 def ui_workspace(instance: dg.DagsterInstance) -> Iterator[object]:
     """The code location loaded in this process, as the webserver loads it."""
@@ -58,6 +72,19 @@ def partition_statuses(instance: dg.DagsterInstance, asset: str) -> dict[str, li
     return {"materialized": sorted(statuses["materializedPartitions"]), "failed": sorted(statuses["failedPartitions"]),
             "materializing": sorted(statuses["materializingPartitions"]),
             "missing": sorted(statuses["unmaterializedPartitions"])}
+
+
+def check_statuses(instance: dg.DagsterInstance, asset: str) -> dict[str, str]:
+    """Each check of the asset as its node in the asset graph shows it: the status of its evaluation against the
+    asset's latest materialization with its severity (`FAILED ERROR` is red), or `NOT_EVALUATED`."""
+    checks = _ask(instance, CHECKS, asset)["assetNodeOrError"]["assetChecksOrError"]["checks"]
+    shown = {}
+    for check in checks:
+        execution = check["executionForLatestMaterialization"]
+        severity = ((execution or {}).get("evaluation") or {}).get("severity")
+        shown[check["name"]] = " ".join(filter(None, [execution["status"], severity])) if execution else (
+            "NOT_EVALUATED")
+    return shown
 
 
 def asset_health(instance: dg.DagsterInstance, asset: str) -> dict[str, str]:

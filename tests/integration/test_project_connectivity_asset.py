@@ -8,7 +8,7 @@ from orchestration.common.resources import ControlDatabaseResource
 from orchestration.fleet.assets import project_connectivity
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from tests.harness.fleet import DemoFleet
-from tests.harness.ui_reads import asset_health, partition_statuses
+from tests.harness.ui_reads import asset_health, check_statuses, partition_statuses
 
 
 def materialize(instance: dg.DagsterInstance, key: str) -> dg.ExecuteInProcessResult:
@@ -55,5 +55,8 @@ def test_an_unreachable_project_fails_its_partition_and_stores_reachable_names_i
                 check.metadata["shop/unreachable_connections"].value) == (1, 0)
         assert asset_health(instance, "project_connectivity")["assetHealth"] == "DEGRADED"
 
-        again = materialize(instance, "shop")  # shop unchanged, dead still failing: nothing new to write
-        assert again.success and again.get_asset_check_evaluations() == []
+        assert check_statuses(instance, "project_connectivity") == {"stores_reachable": "FAILED ERROR"}
+        again = materialize(instance, "shop")  # a run over shop alone keeps dead's verdict
+        (check,) = again.get_asset_check_evaluations()
+        assert again.success and check.metadata["failing_names"].value == "dead"
+        assert check_statuses(instance, "project_connectivity") == {"stores_reachable": "FAILED ERROR"}

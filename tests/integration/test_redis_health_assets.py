@@ -26,7 +26,7 @@ from resources.redis.health import history
 from sandbox.laravel import queued_jobs
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import StartServer, Webhook
-from tests.harness.ui_reads import asset_health, partition_statuses
+from tests.harness.ui_reads import asset_health, check_statuses, partition_statuses
 
 RESOURCES = {"control_db": ControlDatabaseResource(), "alerts": AlertWebhookResource()}
 PASSWORD = "pw-for-the-event-log-7f3a"
@@ -247,6 +247,7 @@ def test_a_down_connection_shows_failed_and_the_asset_degraded_until_it_answers_
     assert {"local", "locked", "locked-env"} <= set(statuses["materialized"])
     assert asset_health(setup.instance, "redis_health") == {
         "assetHealth": "DEGRADED", "materializationStatus": "DEGRADED", "assetChecksStatus": "DEGRADED"}
+    assert check_statuses(setup.instance, "redis_health") == {"redis_up": "FAILED ERROR"}  # the node is red
     (verdict,) = up_evaluations(first)
     assert (verdict.passed, verdict.severity, verdict.metadata["failing_names"].value) == (
         False, dg.AssetCheckSeverity.ERROR, "dead, wrong-password")
@@ -263,3 +264,4 @@ def test_a_down_connection_shows_failed_and_the_asset_degraded_until_it_answers_
     (verdict,) = up_evaluations(third)
     assert verdict.metadata["failing_names"].value == "wrong-password"
     assert verdict.metadata["dead/status_level"].value == 2
+    assert check_statuses(setup.instance, "redis_health") == {"redis_up": "FAILED ERROR"}

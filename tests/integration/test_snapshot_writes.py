@@ -29,7 +29,7 @@ from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox, new_key
 from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.small_fleet import register_fleet
-from tests.harness.ui_reads import asset_health
+from tests.harness.ui_reads import asset_health, check_statuses
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
 
@@ -114,7 +114,7 @@ def test_a_dead_project_fails_alone_while_its_unchanged_neighbours_stay_material
     assert not first.success and materialized(first) == ["app0000", "app0002"]
     second = cycle(fleet, "c2")  # nothing new anywhere, but the run fails: the others must not show failed
     assert not second.success and materialized(second) == ["app0000", "app0002"]
-    assert spike_checks(second) == []
+    assert [c.passed for c in spike_checks(second)] == [True]  # written again with the materializations
     status = get_and_update_asset_status_cache_value(fleet.instance, failed_jobs.key, projects_partitions)
     assert set(status.deserialize_failed_partition_subsets(projects_partitions).get_partition_keys()) == {"app0001"}
     assert set(status.deserialize_materialized_partition_subsets(projects_partitions).get_partition_keys()) == {
@@ -133,8 +133,9 @@ def test_a_burst_of_new_failures_fails_failure_spike_naming_the_project(fleet: F
     assert (spike.passed, spike.severity) == (False, dg.AssetCheckSeverity.ERROR)
     assert spike.metadata["failing_names"].value == "app0001"
     assert spike.metadata["app0001/new_last_hour"].value >= 40 and "app0000/new_last_hour" in spike.metadata
-    assert spike_checks(cycle(fleet, "c3")) == []  # nothing new: not evaluated again before the heartbeat
+    assert spike_checks(cycle(fleet, "c3")) == []  # nothing materialized: not evaluated again before the heartbeat
     assert asset_health(fleet.instance, "failed_jobs")["assetChecksStatus"] == "DEGRADED"
+    assert check_statuses(fleet.instance, "failed_jobs")["failure_spike"] == "FAILED ERROR"
     assert set(keys) == set(fleet.instance.get_dynamic_partitions("projects"))
 
 
