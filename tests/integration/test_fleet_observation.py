@@ -6,7 +6,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from orchestration.common.resources import ControlDatabaseResource
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.definitions import defs
 from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup, failure_spike_check
 from orchestration.failures.checks import snapshot_fresh
 from orchestration.queues.assets import queue_state
@@ -14,8 +15,9 @@ from resources.common.control.models import MirroredFailedJob, QueueObservation,
 from resources.failures.report import failure_spike, groups
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.queues.sweep import sweep
+from sandbox.laravel.queued_jobs import write_jobs
 from tests.harness.fleet import DemoFleet
-from tests.harness.ui_reads import asset_health
+from tests.harness.ui_reads import asset_health, check_statuses
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
 MIRROR = MirroredFailedJob.__table__
@@ -119,3 +121,34 @@ def test_snapshot_fresh_names_projects_never_snapshotted(demo_fleet: DemoFleet, 
                             instance=instance, resources=RESOURCES, raise_on_error=False)
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and check.metadata["stale"].value == "late"
+
+
+def test_the_minute_sweep_keeps_no_stuck_jobs_red_while_the_numbers_move(demo_fleet: DemoFleet,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """fleet_sweep_sensor evaluated as the daemon does, its events reported as the daemon reports them: a new
+    queue_state materialization does not write no_stuck_jobs again (same verdict), and the asset's node
+    still shows the check failed with ERROR."""
+    monkeypatch.delenv("FLEETOPS_ALERT_WEBHOOK_URL", raising=False)
+    sensor = defs.get_sensor_def("fleet_sweep_sensor")
+    resources = {**RESOURCES, "alerts": AlertWebhookResource()}
+    with dg.instance_for_test() as instance:
+        def tick(cursor: str | None) -> list:
+            data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor))
+            for event in data.asset_events:
+                instance.report_runless_asset_event(event)
+            for request in data.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            return data
+
+        first = tick(None)
+        (stuck,) = [e for e in first.asset_events if getattr(e, "check_name", None) == "no_stuck_jobs"]
+        assert (stuck.passed, stuck.severity, stuck.metadata["failing_names"].value) == (
+            False, dg.AssetCheckSeverity.ERROR, "crm, shop")
+        engine = sa.create_engine(f"sqlite:///{demo_fleet.home / 'demo' / 'shop.sqlite'}")
+        write_jobs(engine, pending=3, seed=9)
+        engine.dispose()
+        second = tick(first.cursor)
+        assert [e.metadata["shop/pending"].value for e in second.asset_events
+                if isinstance(e, dg.AssetMaterialization)] == [43]
+        assert not [e for e in second.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
+        assert check_statuses(instance, "queue_state")["no_stuck_jobs"] == "FAILED ERROR"
