@@ -64,6 +64,12 @@ def fleet_evaluation(asset_key: dg.AssetKey, check_name: str, verdicts: Iterable
         })
 
 
+def as_result(evaluation: dg.AssetCheckEvaluation) -> dg.AssetCheckResult:
+    """The evaluation as a check function's (or an asset's own check's) result."""
+    return dg.AssetCheckResult(check_name=evaluation.check_name, passed=evaluation.passed,
+                               severity=evaluation.severity, metadata=evaluation.metadata)
+
+
 def verdict_of(evaluation: dg.AssetCheckEvaluation) -> list:
     """What a change is measured on: passed, the severity, and each failing subject with its severity."""
     failing = evaluation.metadata.get(FAILING)

@@ -26,7 +26,14 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 import sqlalchemy as sa
 
-from orchestration.common.fleet_checks import ERROR, Verdict, fleet_evaluation, latest_evaluation, run_evaluations
+from orchestration.common.fleet_checks import (
+    ERROR,
+    Verdict,
+    as_result,
+    fleet_evaluation,
+    latest_evaluation,
+    run_evaluations,
+)
 from orchestration.common.fleet_cycle import (
     PartitionEvent,
     TransientFailure,
@@ -176,7 +183,7 @@ def spike_evaluations(instance: dg.DagsterInstance, db: ControlDatabase,
 def failure_spike_check(context: dg.AssetCheckExecutionContext,
                         control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
     evaluation = spike_evaluation(context.instance, control_db.database())
-    return dg.AssetCheckResult(passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata)
+    return as_result(evaluation)
 
 
 # failure_rollup. Per project and hour: what failed, counted from fleet_failed_jobs, so past hours can be backfilled.

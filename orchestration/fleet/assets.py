@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
-from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation, merged, run_evaluations
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation, merged, run_evaluations
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import projects_partitions
@@ -98,4 +98,4 @@ def stores_reachable(context: dg.AssetCheckExecutionContext,
     projects = context.instance.get_dynamic_partitions(projects_partitions.name)
     evaluation = reachable_evaluation(context.instance, [
         reachable_verdict(project, _connectivity(registry, project)) for project in projects])
-    return dg.AssetCheckResult(passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata)
+    return as_result(evaluation)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation
 from orchestration.common.formatting import markdown_table
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.durations import format_duration
@@ -62,5 +62,4 @@ def sweep_evaluations(result: Sweep) -> list[dg.AssetCheckEvaluation]:
 
 def sweep_checks(result: Sweep) -> list[dg.AssetCheckResult]:
     """The sweep's evaluations as the results of the asset's own checks (a sweep run by hand)."""
-    return [dg.AssetCheckResult(check_name=e.check_name, passed=e.passed, severity=e.severity, metadata=e.metadata)
-            for e in sweep_evaluations(result)]
+    return [as_result(evaluation) for evaluation in sweep_evaluations(result)]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
-from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation, run_evaluations
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation, run_evaluations
 from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import redis_connections_partitions
@@ -126,7 +126,7 @@ def redis_health(context: dg.AssetExecutionContext, control_db: ControlDatabaseR
 )
 def redis_up(control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
     evaluation = recorded_up_evaluation(control_db.database())
-    return dg.AssetCheckResult(passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata)
+    return as_result(evaluation)
 
 
 def recorded_up_evaluation(db: ControlDatabase) -> dg.AssetCheckEvaluation:

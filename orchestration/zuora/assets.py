@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
-from orchestration.common.fleet_checks import ERROR, WARN, Verdict, fleet_evaluation, merged, run_evaluations
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation, merged, run_evaluations
 from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import zuora_customers_partitions
@@ -113,7 +113,7 @@ def customers_evaluation(instance: dg.DagsterInstance, check_name: str,
 
 def _latest_verdicts(context: dg.AssetCheckExecutionContext, check_name: str) -> dg.AssetCheckResult:
     evaluation = customers_evaluation(context.instance, check_name, [])
-    return dg.AssetCheckResult(passed=evaluation.passed, severity=evaluation.severity, metadata=evaluation.metadata)
+    return as_result(evaluation)
 
 
 @dg.asset_check(asset=WORKFLOWS, name="sync_complete",
