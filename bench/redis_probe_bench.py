@@ -9,9 +9,9 @@ a byte, all registered in a throwaway SQLite control database. Then it times:
 
 - fleetops: `resources.redis.health.sweep` (all probed at once with 1 s timeouts: 3 PINGs, INFO
   of five sections, rows recorded in redis_health_logs), and the same sweep as one Dagster run
-  (`redis_fleet_health` materialized in process on a SQLite Dagster instance): the first run,
-  which also records every connection's first `redis_up` verdict (400 events), and a following
-  one, where only the 200 partition materializations are new (verdicts are logged on change);
+  (`redis_fleet_health` materialized in process on a SQLite Dagster instance): one event per
+  connection (a materialization, or an observation for one that is down) and one `redis_up`
+  evaluation over the fleet, twice;
 - baseline: a sequential redis-py loop with default settings, `Redis(host, port, db).ping()` and
   `.info()` one connection after another. With the defaults (no socket timeout) a listener that
   never answers blocks that loop forever, so the baseline is measured on the answering

@@ -106,7 +106,7 @@ RETRY_IN = "retry_in_seconds"  # on a failed partition's observation: the failur
 
 def each_partition(
     context: dg.AssetExecutionContext, work: Callable[[str], dict], *, asset_key: dg.AssetKey | None = None,
-    keys: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None, at_end: Callable[[Sequence[str]], Iterable[PartitionEvent]] | None = None,
 ) -> Iterator[PartitionEvent]:
     """Run `work(key)` for every partition of the run; its metadata becomes that partition's materialization.
 
@@ -116,13 +116,14 @@ def each_partition(
     key_of = asset_key or context.asset_key
     yield from each_partition_events(
         context, lambda key: [dg.AssetMaterialization(asset_key=key_of, partition=key, metadata=work(key))],
-        asset_keys=[key_of], keys=keys)
+        asset_keys=[key_of], keys=keys, at_end=at_end)
 
 
 def each_partition_events(
     context: dg.AssetExecutionContext, work: Callable[[str], Iterable[PartitionEvent]], *,
     asset_keys: Sequence[dg.AssetKey], keys: Sequence[str] | None = None, max_retries: int = 0,
     before_failing: Callable[[], Iterable[PartitionEvent]] | None = None,
+    at_end: Callable[[Sequence[str]], Iterable[PartitionEvent]] | None = None,
 ) -> Iterator[PartitionEvent]:
     """Run `work(key)` for every partition of the run, passing on the events it yields (one
     materialization of each of `asset_keys`, with their check evaluations).
@@ -137,9 +138,12 @@ def each_partition_events(
     A partition for which `work` yields nothing is neither materialized nor failed. Dagster marks
     failed every partition a failed run planned and did not materialize, so when some partition
     failed, `before_failing()` is written first: the materializations such partitions skipped.
+    `at_end(materialized)` (the partitions this attempt materialized) comes last, whether any
+    failed or not: a fleet check's evaluation over the run's partitions.
     """
     done, failed = _earlier_attempts(context, asset_keys) if context.retry_number else (set(), {})
     waits: list[float] = []
+    written: list[str] = []  # partitions this attempt materialized
     for key in keys if keys is not None else context.partition_keys:
         if key in done or key in failed:
             continue
@@ -149,6 +153,7 @@ def each_partition_events(
                 yield event
                 if isinstance(event, dg.AssetMaterialization):
                     materialized.add(event.asset_key)
+                    written.append(key)
         except dg.Failure as exc:
             failed[key] = (exc.description or "failed").strip().splitlines()[0][:300]
             metadata: dict = {"error": failed[key]}
@@ -159,9 +164,14 @@ def each_partition_events(
             for asset in asset_keys:
                 if asset not in materialized:
                     yield dg.AssetObservation(asset_key=asset, partition=key, metadata=metadata)
+    if failed and before_failing is not None:
+        for event in before_failing():
+            yield event
+            if isinstance(event, dg.AssetMaterialization) and event.partition:
+                written.append(event.partition)
+    if at_end is not None:
+        yield from at_end(sorted(set(written)))
     if failed:
-        if before_failing is not None:
-            yield from before_failing()
         failure = dg.Failure(
             description=f"{len(failed)} partition(s) failed: "
             + "; ".join(f"{key}: {reason}" for key, reason in list(failed.items())[:20]),

@@ -8,6 +8,7 @@ it was looked at.
 
 import hashlib
 import json
+from collections.abc import Iterable
 
 HEARTBEAT = 3600.0  # seconds: an unchanged observation is written again after this long
 
@@ -28,6 +29,16 @@ class Ledger:
             return False
         self.after[name] = [digest, now]
         return True
+
+    def newly(self, name: str, members: Iterable[str]) -> list[str]:
+        """The `members` not in the set last kept under `name` (all of them on a first tick); keeps `members`.
+
+        A state a sensor acts on once, when it starts (a connection that became down), not every tick.
+        """
+        now = sorted(set(members))
+        before = set(self.before.get(name) or ())
+        self.after[name] = now
+        return [member for member in now if member not in before]
 
     def cursor(self) -> str:
         return json.dumps(self.after, sort_keys=True, separators=(",", ":"))

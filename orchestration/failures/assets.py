@@ -7,20 +7,33 @@ own materialization, and a project whose database is down fails its own partitio
 
 Every event costs the run a write to Dagster's event log (tens of milliseconds of CPU on its
 SQLite storage), so a snapshot that found nothing new or gone writes nothing: its partition is
-materialized (with its `failure_spike` verdict) when something changed, and otherwise once its
+materialized when something changed, and otherwise once its
 last materialization is `HEARTBEAT` old. Freshness stays visible that way: an unchanged project's
 materialization is never older than the heartbeat plus one cycle, which `snapshot_fresh`
 (30 minutes) checks. When a partition of the run fails, the unchanged ones are materialized too
 before the step fails, or Dagster would mark them failed with the run. Only the tables of top
 fingerprints and queues are left out of a materialization that changed nothing.
+
+`failure_spike` is one check over the fleet (orchestration.common.fleet_checks): at the end of a
+run that materialized projects it is evaluated for every project and written (the UI shows the
+check against the asset's latest materialization), else hourly when the spiking projects
+changed; a spike is an error, so the asset shows red while it lasts.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 import sqlalchemy as sa
 
+from orchestration.common.fleet_checks import (
+    ERROR,
+    Verdict,
+    as_result,
+    fleet_evaluation,
+    latest_evaluation,
+    run_evaluations,
+)
 from orchestration.common.fleet_cycle import (
     PartitionEvent,
     TransientFailure,
@@ -30,13 +43,14 @@ from orchestration.common.fleet_cycle import (
     last_materialized,
 )
 from orchestration.common.formatting import markdown_table
+from orchestration.common.ledger import HEARTBEAT as LEDGER_HEARTBEAT
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.control.database import ControlDatabase
 from resources.common.control.models import utcnow
 from resources.common.errors import FleetopsError, first_line
 from resources.common.secrets import SecretBox
-from resources.failures.report import Spike, failure_spike, groups, per_queue, rollup, top_fingerprints
+from resources.failures.report import failure_spikes, groups, per_queue, rollup, top_fingerprints
 from resources.failures.snapshot import FailureSnapshot, SnapshotResult
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
@@ -71,22 +85,23 @@ def failed_jobs(context: dg.AssetExecutionContext, config: SnapshotConfig, contr
         unchanged = not changed(result) and time.time() - last.get(project, 0.0) < HEARTBEAT
         try:  # the control database's reports: an error here is this project's, not the batch's
             metadata = snapshot_metadata(db, project, result)
-            spike = None if unchanged else spike_evaluation(db, project)
         except (FleetopsError, sa.exc.SQLAlchemyError) as exc:
             raise _partition_failure(project, "cannot report the snapshot", exc) from None
-        if spike is None:
+        if unchanged:
             skipped[project] = metadata
             return
         yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
-        context.log_event(spike)
 
     def materialize_skipped() -> Iterator[PartitionEvent]:
         for project, metadata in skipped.items():
             yield dg.AssetMaterialization(asset_key=failed_jobs.key, partition=project, metadata=metadata)
         skipped.clear()
 
+    def spikes(materialized: Sequence[str]) -> Iterator[PartitionEvent]:
+        yield from spike_evaluations(context.instance, db, materialized)
+
     yield from each_partition_events(context, snapshot, asset_keys=[failed_jobs.key], max_retries=LOCKED_RETRIES,
-                                     before_failing=materialize_skipped)
+                                     before_failing=materialize_skipped, at_end=spikes)
     if skipped:
         context.log.info("%d project(s) unchanged since their materialization of the last %.0f minutes: "
                          "not materialized again", len(skipped), HEARTBEAT / 60)
@@ -139,24 +154,36 @@ def snapshot_metadata(db: ControlDatabase, project: str, result: SnapshotResult)
     return metadata
 
 
-def spike_evaluation(db: ControlDatabase, project: str) -> dg.AssetCheckEvaluation:
-    """The failure_spike verdict of one project, as its partition's check evaluation."""
-    return dg.AssetCheckEvaluation(asset_key=failed_jobs.key, check_name="failure_spike", partition=project,
-                                   **_spike_fields(failure_spike(db, project, utcnow())))
+def spike_evaluation(instance: dg.DagsterInstance, db: ControlDatabase) -> dg.AssetCheckEvaluation:
+    """failure_spike over every project: the spiking ones named, each project's numbers plotted."""
+    spikes = failure_spikes(db, instance.get_dynamic_partitions(projects_partitions.name), utcnow())
+    verdicts = []
+    for project, spike in spikes.items():
+        verdicts.append(Verdict(
+            project, ERROR if spike.spiking else None,
+            f"{spike.last_hour} failures in the last hour, above {spike.threshold:g}" if spike.spiking else "",
+            {"new_last_hour": spike.last_hour, "trailing_median": spike.trailing_median}))
+    return fleet_evaluation(failed_jobs.key, "failure_spike", verdicts)
 
 
-def _spike_fields(spike: Spike) -> dict:
-    return {"passed": not spike.spiking, "severity": dg.AssetCheckSeverity.WARN,
-            "metadata": {"last_hour": spike.last_hour, "trailing_median": spike.trailing_median,
-                         "threshold": spike.threshold}}
+def spike_evaluations(instance: dg.DagsterInstance, db: ControlDatabase,
+                      materialized: Sequence[str]) -> list[dg.AssetCheckEvaluation]:
+    """At the end of a snapshot run: failure_spike when the run materialized projects, or its last evaluation
+    is a heartbeat old (and then only if the verdict changed); a run that wrote nothing evaluates nothing."""
+    latest = latest_evaluation(instance, failed_jobs.key, "failure_spike")
+    if not materialized and latest is not None and time.time() - latest[1] < LEDGER_HEARTBEAT:
+        return []
+    return run_evaluations(instance, spike_evaluation(instance, db), materialized)
 
 
-@dg.asset_check(asset=failed_jobs, name="failure_spike", partitions_def=projects_partitions,
-                description="The project's failures in the last hour are not far above its trailing hourly median.")
+@dg.asset_check(asset=failed_jobs, name="failure_spike",
+                description="No project's failures in the last hour are far above its trailing hourly median (an "
+                "error, naming the projects; new_last_hour and trailing_median plotted per project). Evaluated "
+                "by the snapshot runs that materialized projects.")
 def failure_spike_check(context: dg.AssetCheckExecutionContext,
                         control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
-    spike = failure_spike(control_db.database(), context.partition_key, utcnow())
-    return dg.AssetCheckResult(**_spike_fields(spike))
+    evaluation = spike_evaluation(context.instance, control_db.database())
+    return as_result(evaluation)
 
 
 # failure_rollup. Per project and hour: what failed, counted from fleet_failed_jobs, so past hours can be backfilled.

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation
 from orchestration.common.formatting import markdown_table
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.durations import format_duration
@@ -12,8 +13,10 @@ from resources.queues.sweep import Sweep, sweep
 @dg.asset(
     group_name="queues",
     kinds={"laravel", "redis"},
-    check_specs=[dg.AssetCheckSpec("no_stuck_jobs", asset="queue_state"),
-                 dg.AssetCheckSpec("all_projects_observed", asset="queue_state")],
+    check_specs=[dg.AssetCheckSpec("no_stuck_jobs", asset="queue_state",
+                                   description="No project has a stuck job (an error, naming the projects)."),
+                 dg.AssetCheckSpec("all_projects_observed", asset="queue_state",
+                                   description="Every enabled project's queues could be read (a warning).")],
     description="One sweep over every enabled project's queue connections (concurrently): pending, delayed, "
     "reserved, stuck and failed per queue, recorded in queue_observations. Numbers per project plot over time. "
     "Reported every minute by fleet_sweep_sensor without a run (when the numbers changed, else hourly).",
@@ -43,14 +46,20 @@ def sweep_metadata(result: Sweep) -> dict:
     }
 
 
-def sweep_checks(result: Sweep) -> list[dg.AssetCheckResult]:
-    """no_stuck_jobs and all_projects_observed for one sweep."""
+def sweep_evaluations(result: Sweep) -> list[dg.AssetCheckEvaluation]:
+    """no_stuck_jobs (an error: a stuck queue is an outage) and all_projects_observed (a warning) for one sweep,
+    each naming its projects, with `<project>/stuck` plotted."""
     stuck = {project: result.totals(project)["stuck"] for project in result.projects}
-    stuck = {project: n for project, n in stuck.items() if n}
     return [
-        dg.AssetCheckResult(check_name="no_stuck_jobs", passed=not stuck, severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"stuck_jobs": sum(stuck.values()), "projects": ", ".join(stuck) or "-"}),
-        dg.AssetCheckResult(check_name="all_projects_observed", passed=not result.errors,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"unreachable": ", ".join(result.errors) or "-"}),
+        fleet_evaluation(queue_state.key, "no_stuck_jobs", [
+            Verdict(project, ERROR if n else None, f"{n} stuck job(s)" if n else "", {"stuck": n})
+            for project, n in stuck.items()]),
+        fleet_evaluation(queue_state.key, "all_projects_observed", [
+            Verdict(project, WARN if project in result.errors else None, result.errors.get(project, ""))
+            for project in result.projects]),
     ]
+
+
+def sweep_checks(result: Sweep) -> list[dg.AssetCheckResult]:
+    """The sweep's evaluations as the results of the asset's own checks (a sweep run by hand)."""
+    return [as_result(evaluation) for evaluation in sweep_evaluations(result)]

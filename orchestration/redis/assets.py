@@ -1,28 +1,34 @@
 """Redis fleet health in Dagster: one sweep a minute over every connection, history per connection.
 
-- `redis_fleet_health` (not partitioned) is the sweep: every enabled connection probed at once
-  in one run, rows recorded in redis_health_logs (old ones pruned), alerts sent on debounced
-  state changes. For each connection it also logs a materialization of the `redis_health`
-  partition of that name, with the numbers the UI plots (latency, memory, clients, queue
-  depth), and, when the connection's status or reason changed since its previous probe (or it
-  is its first), an evaluation of the `redis_up` check for that partition. A verdict stands
-  until it changes, and writing 200 unchanged verdicts a minute into Dagster's event log would
-  cost more than the sweep itself.
-- `redis_health` (partitioned by `redis_connections`) materialized by hand or in a backfill
-  probes only its own connection, the same way.
-- `redis_up` (partitioned check): up passes, degraded fails as a warning, down fails as an error.
+- `redis_health` (partitioned by `redis_connections`): one connection's probe. fleet_sweep_sensor
+  (orchestration.fleet.sensors) materializes a partition without a run while its connection
+  answers; a connection that is down is recorded as an observation instead (a materialization
+  would show it green), and when it becomes down the sensor asks for one small
+  `redis_health_probe` run that probes it again and fails its partition while it stays down. So
+  the partition shows failed exactly while the connection is down, and materialized again at the
+  first probe that answers.
+- `redis_up` (one check over the fleet): every connection up passes; a degraded one warns, a down
+  one fails as an error, named in the evaluation with each connection's `status_level` plotted.
+- `redis_fleet_health` (not partitioned) is the sweep as a run, for a sweep by hand: every enabled
+  connection probed at once, rows recorded in redis_health_logs (old ones pruned), alerts sent on
+  debounced state changes, each connection's event and the fleet's redis_up logged as above.
 """
+
+from collections.abc import Sequence
 
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation, run_evaluations
+from orchestration.common.fleet_cycle import batch_size, each_partition
 from orchestration.common.formatting import markdown_table
 from orchestration.common.partitions import redis_connections_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
 from resources.common.sizes import format_size
 from resources.redis.alerting import Alerter
-from resources.redis.health import HealthSweep, history, sweep
+from resources.redis.health import HealthSweep, latest_states, sweep, targets
 from resources.redis.probe import DEGRADED, DOWN, UP, ProbeResult
 
 STATUS_LEVEL = {UP: 2, DEGRADED: 1, DOWN: 0}  # plotted: 2 up, 1 degraded, 0 down
@@ -71,38 +77,64 @@ def health_metadata(result: ProbeResult) -> dict:
     return metadata
 
 
-def up_check(status: str | None, reason: str | None, error: str | None) -> dict:
-    """The redis_up verdict for a status: passed when up, a warning when degraded, an error when down."""
-    return {
-        "passed": status == UP,
-        "severity": dg.AssetCheckSeverity.WARN if status == DEGRADED else dg.AssetCheckSeverity.ERROR,
-        "metadata": {"status": status or "never probed", "reason": reason or "-", "error": error or "-"},
-    }
+def up_verdict(connection: str, status: str | None, reason: str | None) -> Verdict:
+    """One connection's part of redis_up: up passes, degraded warns, down (or never probed) fails as an error."""
+    severity = None if status == UP else WARN if status == DEGRADED else ERROR
+    return Verdict(connection, severity, f"{status or 'never probed'}{f' ({reason})' if reason else ''}",
+                   {"status_level": STATUS_LEVEL.get(status or DOWN, 0)})
+
+
+def up_evaluation(probes: list[ProbeResult]) -> dg.AssetCheckEvaluation:
+    """redis_up over the fleet: every connection's verdict, the down ones named."""
+    return fleet_evaluation(redis_health.key, "redis_up",
+                            [up_verdict(p.connection, p.status, p.reason) for p in probes])
 
 
 @dg.asset(
     partitions_def=redis_connections_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size()),
+    output_required=False,
     group_name="redis",
     kinds={"redis"},
     description="One Redis connection's health: latency (median of 3 PINGs), INFO figures, Laravel queue depth "
-    "under the linked project's prefix, Horizon's state. Materialized every minute by the redis_fleet_health "
-    "sweep; materializing a partition here probes that connection alone.",
+    "under the linked project's prefix, Horizon's state. Materialized every minute without a run by "
+    "fleet_sweep_sensor while the connection answers; a connection that is down is recorded as an observation and "
+    "its partition failed by a redis_health_probe run, so it shows failed until it answers again. Materializing "
+    "partitions here probes those connections alone and fails the ones that are down.",
 )
-def redis_health(
-    context: dg.AssetExecutionContext, control_db: ControlDatabaseResource, alerts: AlertWebhookResource
-) -> dg.MaterializeResult:
-    (probe,) = _run_sweep(context, control_db, alerts, [context.partition_key]).results
-    return dg.MaterializeResult(metadata=health_metadata(probe))
+def redis_health(context: dg.AssetExecutionContext, control_db: ControlDatabaseResource,
+                 alerts: AlertWebhookResource):
+    probes = {p.connection: p for p in _run_sweep(context, control_db, alerts, list(context.partition_keys)).results}
+
+    def probed(connection: str) -> dict:
+        probe = probes[connection]
+        if probe.status == DOWN:
+            raise dg.Failure(description=f"Redis connection {connection} is down: {probe.reason}")
+        return health_metadata(probe)
+
+    def verdict(materialized: Sequence[str]) -> list[dg.AssetCheckEvaluation]:
+        return run_evaluations(context.instance, recorded_up_evaluation(control_db.database()), materialized)
+
+    yield from each_partition(context, probed, at_end=verdict)
 
 
 @dg.asset_check(
-    asset=redis_health, name="redis_up", partitions_def=redis_connections_partitions,
-    description="Redis up: the connection's latest probe answered (degraded warns, down fails).",
+    asset=redis_health, name="redis_up",
+    description="Every enabled Redis connection answered its latest probe: down fails as an error and degraded as "
+    "a warning, naming the connections (status_level per connection: 2 up, 1 degraded, 0 down). Evaluated by "
+    "fleet_sweep_sensor when a connection's verdict changes, else hourly, and by every redis_health run.",
 )
-def redis_up(context: dg.AssetCheckExecutionContext, control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
-    latest = history(control_db.database(), context.partition_key, limit=1)
-    row = latest[0] if latest else {}
-    return dg.AssetCheckResult(**up_check(row.get("status"), row.get("reason"), row.get("error")))
+def redis_up(control_db: ControlDatabaseResource) -> dg.AssetCheckResult:
+    evaluation = recorded_up_evaluation(control_db.database())
+    return as_result(evaluation)
+
+
+def recorded_up_evaluation(db: ControlDatabase) -> dg.AssetCheckEvaluation:
+    """redis_up from every enabled connection's latest recorded probe (never probed: an error)."""
+    names = [target.name for target in targets(db, SecretBox.from_env())]
+    latest = latest_states(db, names)
+    return fleet_evaluation(redis_health.key, "redis_up",
+                            [up_verdict(name, *latest.get(name, (None, None))) for name in names])
 
 
 @dg.asset(
@@ -110,7 +142,7 @@ def redis_up(context: dg.AssetCheckExecutionContext, control_db: ControlDatabase
     kinds={"redis"},
     description="The sweep: every enabled Redis connection probed at once (hard 1 s timeouts), recorded in "
     "redis_health_logs (pruned after the retention), alerts on debounced state changes, one redis_health "
-    "materialization per connection and a redis_up evaluation for each connection whose status changed.",
+    "materialization per connection that answers (an observation for one that is down) and the fleet's redis_up.",
 )
 def redis_fleet_health(
     context: dg.AssetExecutionContext, control_db: ControlDatabaseResource, alerts: AlertWebhookResource
@@ -121,22 +153,16 @@ def redis_fleet_health(
     if missing := [name for name in names if name not in known]:  # registered since the last sensor tick
         context.instance.add_dynamic_partitions(redis_connections_partitions.name, missing)
     for probe in result.results:
-        context.log_event(connection_materialization(probe))
-        if probe.connection in result.changed:  # the verdict stands until the status or reason changes
-            context.log_event(up_evaluation(probe))
+        context.log_event(connection_event(probe))
+    context.log_event(up_evaluation(result.results))
     return dg.MaterializeResult(metadata=fleet_metadata(result))
 
 
-def connection_materialization(probe: ProbeResult) -> dg.AssetMaterialization:
-    """One connection's probe as the materialization of its redis_health partition."""
-    return dg.AssetMaterialization(asset_key=redis_health.key, partition=probe.connection,
-                                   metadata=health_metadata(probe))
-
-
-def up_evaluation(probe: ProbeResult) -> dg.AssetCheckEvaluation:
-    """One connection's redis_up verdict, for its partition."""
-    return dg.AssetCheckEvaluation(asset_key=redis_health.key, check_name="redis_up", partition=probe.connection,
-                                   **up_check(probe.status, probe.reason, probe.error))
+def connection_event(probe: ProbeResult) -> dg.AssetMaterialization | dg.AssetObservation:
+    """One connection's probe for its redis_health partition: a materialization when it answered, else an
+    observation (a run-less materialization would show a down connection as materialized)."""
+    event = dg.AssetObservation if probe.status == DOWN else dg.AssetMaterialization
+    return event(asset_key=redis_health.key, partition=probe.connection, metadata=health_metadata(probe))
 
 
 def _latency(milliseconds: float | None) -> str:

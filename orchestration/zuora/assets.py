@@ -3,16 +3,19 @@
 One run syncs a batch of customers (see orchestration.common.fleet_cycle). The two assets are one
 multi-asset so that a customer's tasks follow its own workflows inside the step: a customer
 whose workflows fail fails both its partitions alone, and every other customer of the batch
-still gets both materializations. A transient failure (Zuora down, a quota returning soon)
+still gets both materializations. `sync_complete` and `tasks_have_workflows` are checks over every
+customer (orchestration.common.fleet_checks), written at the end of a run that synced customers,
+else when the failing customers changed. A transient failure (Zuora down, a quota returning soon)
 makes Dagster try the step again after a backoff, for the customers that failed so only.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
+from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation, merged, run_evaluations
 from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
 from orchestration.common.formatting import markdown_table, moment
 from orchestration.common.partitions import zuora_customers_partitions
@@ -61,43 +64,75 @@ class ZuoraSyncConfig(dg.Config):
                      "alone (no Zuora call): upserted by (workflow, task id), tasks gone from an export deleted. A "
                      "workflow without a stored export keeps its tasks."),
     ],
-    check_specs=[
-        dg.AssetCheckSpec("sync_complete", asset=WORKFLOWS, partitions_def=zuora_customers_partitions,
-                          description="The last sync listed every page and downloaded every export due."),
-        dg.AssetCheckSpec("tasks_have_workflows", asset=TASKS, partitions_def=zuora_customers_partitions,
-                          description="No task without its workflow; every stored export's tasks stored."),
-    ],
     partitions_def=zuora_customers_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size()),
 )
 def zuora_customer_sync(
     context: dg.AssetExecutionContext, config: ZuoraSyncConfig, control_db: ControlDatabaseResource,
     zuora: ZuoraApiResource,
-) -> Iterator[PartitionEvent | dg.Output]:
-    """Each customer of the run: workflows, then tasks; each its own materialization and check."""
+) -> Iterator[PartitionEvent]:
+    """Each customer of the run: workflows, then tasks; each its own materialization and verdicts."""
     db, secret_box = control_db.database(), SecretBox.from_env()
     full = config.full or context.run.tags.get(FULL_TAG) == "true"
+    verdicts: dict[str, list[Verdict]] = {"sync_complete": [], "tasks_have_workflows": []}
 
     def sync_customer(customer: str) -> Iterator[PartitionEvent]:
         # the workflows' materialization waits for the tasks, so that its table counts this sync's tasks
-        workflow_events = _workflows(context, db, secret_box, customer, full, zuora)
         try:
-            task_events = list(_tasks(context, db, secret_box, customer))
+            workflow_events = _workflows(context, db, secret_box, customer, full, zuora, verdicts)
+        except dg.Failure as exc:
+            verdicts["sync_complete"].append(Verdict(customer, ERROR, (exc.description or "failed")[:300]))
+            raise
+        try:
+            task_events = list(_tasks(context, db, secret_box, customer, verdicts))
         except Exception:
             yield from workflow_events()  # the workflows were synced: their materialization stands
             raise
         yield from workflow_events()
         yield from task_events
 
+    def evaluations(materialized: Sequence[str]) -> Iterator[dg.AssetCheckEvaluation]:
+        for check_name, found in verdicts.items():
+            yield from run_evaluations(context.instance, customers_evaluation(context.instance, check_name, found),
+                                       materialized)
+
     yield from each_partition_events(context, sync_customer, asset_keys=[WORKFLOWS, TASKS],
-                                     max_retries=zuora.job_retries)
-    # the checks were evaluated per customer above; Dagster still wants each check's (empty) output
-    for output_name in context.assets_def.check_specs_by_output_name:
-        yield dg.Output(None, output_name=output_name)
+                                     max_retries=zuora.job_retries, at_end=evaluations)
+
+
+CHECKED_ASSET = {"sync_complete": WORKFLOWS, "tasks_have_workflows": TASKS}
+
+
+def customers_evaluation(instance: dg.DagsterInstance, check_name: str,
+                         verdicts: list[Verdict]) -> dg.AssetCheckEvaluation:
+    """A Zuora check over every customer: this run's verdicts, the latest evaluation's for the others."""
+    customers = instance.get_dynamic_partitions(zuora_customers_partitions.name)
+    asset_key = CHECKED_ASSET[check_name]
+    return fleet_evaluation(asset_key, check_name, merged(instance, asset_key, check_name, verdicts, customers))
+
+
+def _latest_verdicts(context: dg.AssetCheckExecutionContext, check_name: str) -> dg.AssetCheckResult:
+    evaluation = customers_evaluation(context.instance, check_name, [])
+    return as_result(evaluation)
+
+
+@dg.asset_check(asset=WORKFLOWS, name="sync_complete",
+                description="Every customer's last sync listed every page and downloaded every export due (an error "
+                "naming the customers; a spent request budget only warns). Evaluated by the sync runs; by hand, it "
+                "repeats their latest verdicts.")
+def sync_complete(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    return _latest_verdicts(context, "sync_complete")
+
+
+@dg.asset_check(asset=TASKS, name="tasks_have_workflows",
+                description="No task without its workflow; every stored export's tasks stored (an error naming the "
+                "customers). Evaluated by the sync runs; by hand, it repeats their latest verdicts.")
+def tasks_have_workflows(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    return _latest_verdicts(context, "tasks_have_workflows")
 
 
 def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, secret_box: SecretBox, customer: str, full: bool,
-               zuora: ZuoraApiResource) -> Callable[[], Iterator[PartitionEvent]]:
+               zuora: ZuoraApiResource, verdicts: dict[str, list[Verdict]]) -> Callable[[], Iterator[PartitionEvent]]:
     """Sync now (a failed sync raises); the events follow when called, with the workflows as stored then."""
     with failure_on_error(f"customer {customer}: "):
         result = sync_workflows(db, secret_box, customer, full=full, retry=zuora.retry())
@@ -120,16 +155,15 @@ def _workflows(context: dg.AssetExecutionContext, db: ControlDatabase, secret_bo
             raise TransientFailure(description, seconds=wait, metadata=metadata)
         raise dg.Failure(description=description, metadata=metadata)
 
+    # deferred: the customer's request budget is spent and the next run continues; not a fault
+    severity = None if result.status == "complete" else WARN if result.status == "deferred" else ERROR
+    verdicts["sync_complete"].append(Verdict(
+        customer, severity, "" if severity is None else f"{result.status}: {len(result.errors)} error(s)",
+        {"errors": len(result.errors), "no_active_version": result.no_active_version}))
+
     def events() -> Iterator[PartitionEvent]:
         yield dg.AssetMaterialization(asset_key=WORKFLOWS, partition=customer,
                                       metadata={**metadata, **_workflow_table(db, secret_box, customer)})
-        yield dg.AssetCheckEvaluation(
-            asset_key=WORKFLOWS, check_name="sync_complete", partition=customer, passed=result.status == "complete",
-            # deferred: the customer's request budget is spent and the next run continues; not a fault
-            severity=dg.AssetCheckSeverity.WARN if result.status == "deferred" else dg.AssetCheckSeverity.ERROR,
-            metadata={"errors": len(result.errors), "status": result.status,
-                      "no_active_version": result.no_active_version},
-        )
 
     return events
 
@@ -167,7 +201,7 @@ def _retry_wait(result: WorkflowSyncResult, zuora: ZuoraApiResource) -> float | 
 
 
 def _tasks(context: dg.AssetExecutionContext, db: ControlDatabase, secret_box: SecretBox,
-           customer: str) -> Iterator[PartitionEvent]:
+           customer: str, verdicts: dict[str, list[Verdict]]) -> Iterator[PartitionEvent]:
     with failure_on_error(f"customer {customer}: "):
         result = sync_tasks(db, secret_box, customer)
     context.log.info("customer %s: %s", customer, result.summary())
@@ -178,7 +212,7 @@ def _tasks(context: dg.AssetExecutionContext, db: ControlDatabase, secret_box: S
         "error_table": dg.MetadataValue.md(markdown_table(
             [error.as_dict() for error in result.errors[:50]], ["workflow", "name", "error"])),
     })
-    yield dg.AssetCheckEvaluation(
-        asset_key=TASKS, check_name="tasks_have_workflows", partition=customer, passed=orphans == 0 and missing == 0,
-        severity=dg.AssetCheckSeverity.ERROR, metadata={"orphan_tasks": orphans, "missing_tasks": missing},
-    )
+    verdicts["tasks_have_workflows"].append(Verdict(
+        customer, ERROR if orphans or missing else None,
+        f"{missing} task(s) missing, {orphans} without their workflow" if orphans or missing else "",
+        {"missing_tasks": missing, "orphan_tasks": orphans}))

@@ -6,6 +6,7 @@ Only live rows count (not `gone_at`): a retried or deleted job is no longer a fa
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,16 +76,21 @@ def rollup(db: ControlDatabase, project: str, start: datetime, end: datetime) ->
     }
 
 
-def hourly_counts(db: ControlDatabase, project: str, start: datetime, end: datetime) -> list[int]:
-    """Failures per hour in [start, end), one number per hour, oldest first (empty hours are 0)."""
-    query = sa.select(TABLE.c.failed_at).where(
-        TABLE.c.project == project, TABLE.c.failed_at >= start, TABLE.c.failed_at < end
-    )
+PROJECTS_PER_QUERY = 500  # an `IN` list every SQLite build accepts
+
+
+def hourly_counts(db: ControlDatabase, projects: Sequence[str], start: datetime, end: datetime) -> dict[str, list[int]]:
+    """Failures per hour in [start, end) of each of `projects`, one number per hour, oldest first (empty hours
+    are 0). The (project, failed_at) index gives each project's window; a few hundred projects per query."""
     hours = int((end - start).total_seconds() // 3600)
-    counts = [0] * hours
+    counts = {project: [0] * hours for project in projects}
     with db.engine.connect() as conn:
-        for failed_at in conn.execute(query).scalars():
-            counts[min(int((failed_at - start).total_seconds() // 3600), hours - 1)] += 1
+        for first in range(0, len(projects), PROJECTS_PER_QUERY):
+            query = sa.select(TABLE.c.project, TABLE.c.failed_at).where(
+                TABLE.c.project.in_(projects[first:first + PROJECTS_PER_QUERY]),
+                TABLE.c.failed_at >= start, TABLE.c.failed_at < end)
+            for project, failed_at in conn.execute(query):
+                counts[project][min(int((failed_at - start).total_seconds() // 3600), hours - 1)] += 1
     return counts
 
 
@@ -188,13 +194,21 @@ class Spike:
         return self.last_hour > self.threshold
 
 
-def failure_spike(
-    db: ControlDatabase, project: str, now: datetime, *, factor: float = 3.0, minimum: int = 5, hours: int = 24
-) -> Spike:
-    """New failures in the last hour against `factor` x the median of the `hours` before it.
+def failure_spikes(db: ControlDatabase, projects: Sequence[str], now: datetime, *, factor: float = 3.0,
+                   minimum: int = 5, hours: int = 24) -> dict[str, Spike]:
+    """Each project's new failures in the last hour against `factor` x the median of the `hours` before it.
 
     `minimum` keeps a quiet project from "spiking" on its first few failures (median 0).
     """
-    counts = hourly_counts(db, project, now - timedelta(hours=hours + 1), now)
-    median = float(statistics.median(counts[:-1]))
-    return Spike(last_hour=counts[-1], trailing_median=median, threshold=max(factor * median, float(minimum)))
+    by_project = hourly_counts(db, projects, now - timedelta(hours=hours + 1), now)
+    spikes = {}
+    for project, counts in by_project.items():
+        median = float(statistics.median(counts[:-1]))
+        spikes[project] = Spike(last_hour=counts[-1], trailing_median=median,
+                                threshold=max(factor * median, float(minimum)))
+    return spikes
+
+
+def failure_spike(db: ControlDatabase, project: str, now: datetime) -> Spike:
+    """`failure_spikes` of one project."""
+    return failure_spikes(db, [project], now)[project]

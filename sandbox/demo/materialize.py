@@ -4,13 +4,18 @@ from datetime import timedelta
 
 import dagster as dg
 
-from orchestration.common.partitions import projects_partitions, zuora_customers_partitions
+from orchestration.common.fleet_cycle import range_tags
+from orchestration.common.partitions import (
+    projects_partitions,
+    redis_connections_partitions,
+    zuora_customers_partitions,
+)
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource, ZuoraApiResource
 from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup
 from orchestration.fleet.overview import fleet_overview
 from orchestration.horizon.assets import horizon_supervisors
 from orchestration.queues.assets import queue_state
-from orchestration.redis.assets import redis_fleet_health
+from orchestration.redis.assets import redis_fleet_health, redis_health
 from orchestration.spool.assets import spool_actions
 from orchestration.spool.jobs import spool_request_job
 from orchestration.zuora.assets import zuora_customer_sync
@@ -29,7 +34,8 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
     and the spool's picture; returns what failed.
 
     The Redis sweep runs as many times as an alert needs consecutive probes, so the history
-    plots have points and the unreachable server's alert is recorded from the start.
+    plots have points and the unreachable server's alert is recorded from the start; then one
+    redis_health run fails the unreachable server's partition.
     """
     resources = {"control_db": ControlDatabaseResource(), "zuora": ZuoraApiResource(), "alerts": AlertWebhookResource()}
     failures: list[str] = []
@@ -51,6 +57,7 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
     run([queue_state])
     for _ in range(settings.redis_alert_after()):
         run([redis_fleet_health])
+    _probe_every_connection(instance, resources)
     run([horizon_supervisors])
     customers = instance.get_dynamic_partitions(zuora_customers_partitions.name)
     for customer in customers:
@@ -62,6 +69,16 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
     _release_stuck_from_launchpad(instance, resources, failures)
     run([fleet_overview, spool_actions])  # the minute sweep refreshes both from now on
     return failures
+
+
+def _probe_every_connection(instance: dg.DagsterInstance, resources: dict) -> None:
+    """One redis_health run over every connection, as fleet_sweep_sensor asks for one when a connection goes
+    down: the unreachable server's partition shows failed from the start (its failure is the point, not a
+    failure of the demo)."""
+    connections = instance.get_dynamic_partitions(redis_connections_partitions.name)
+    if connections:
+        dg.materialize([redis_health], instance=instance, resources=resources, raise_on_error=False,
+                       tags=range_tags(connections[0], connections[-1]))
 
 
 def _edit_in_zuora(customer: str) -> None:

@@ -53,8 +53,11 @@ def test_demo_serves_the_ui_with_the_demo_fleet(demo_stack: DemoStack) -> None:
     # Redis: the local server up, the unreachable one down, with history and a recorded alert
     local = demo.latest_numbers("redis_health", "demo-local")
     assert local["status_level"] == 2 and local["used_memory"] > 0 and local["pending"] == 8
-    assert demo.latest_numbers("redis_health", "demo-unreachable")["status_level"] == 0
-    assert len(demo.materializations("redis_health", "demo-unreachable", limit=10)) >= 3
+    down = demo.observations("redis_health", "demo-unreachable", limit=10)  # observed: a down server is not green
+    probes = [o for o in down if {"label": "status_level", "intValue": 0} in o["metadataEntries"]]
+    assert len(probes) >= 3 and any(e["label"] == "error" for o in down for e in o["metadataEntries"])
+    assert demo.materializations("redis_health", "demo-unreachable") == []
+    assert demo.partition_statuses("redis_health") == {"materialized": ["demo-local"], "failed": ["demo-unreachable"]}
     with sqlite3.connect(demo.home / "fleetops.db") as control:
         alerts = control.execute("SELECT connection, from_status, to_status, reason FROM redis_alerts").fetchall()
     assert alerts == [("demo-unreachable", "up", "down", "refused")]

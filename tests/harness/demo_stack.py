@@ -30,6 +30,15 @@ query ($path: [String!]!, $partitions: [String!], $limit: Int) { assetOrError(as
     ... on Asset { assetMaterializations(limit: $limit, partitions: $partitions) {
         partition metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }
 """
+OBSERVATIONS_QUERY = """
+query ($path: [String!]!, $partitions: [String!], $limit: Int) { assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetObservations(limit: $limit, partitions: $partitions) {
+        partition metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }
+"""
+PARTITION_STATUSES_QUERY = """
+query ($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+    assetPartitionStatuses { ... on DefaultPartitionStatuses { materializedPartitions failedPartitions } } } } }
+"""
 PARTITIONS_QUERY = """
 { assetNodeOrError(assetKey: {path: ["project_connectivity"]}) {
     ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }
@@ -72,6 +81,17 @@ class DemoStack:
     def latest_numbers(self, asset: str, partition: str | None = None) -> dict[str, int]:
         (materialization,) = self.materializations(asset, partition)
         return {e["label"]: e["intValue"] for e in materialization["metadataEntries"] if "intValue" in e}
+
+    def observations(self, asset: str, partition: str, limit: int | None = 1) -> list[dict]:
+        variables = {"path": [asset], "partitions": [partition], "limit": limit}
+        return self.graphql(OBSERVATIONS_QUERY, variables)["assetOrError"]["assetObservations"]
+
+    def partition_statuses(self, asset: str) -> dict[str, list[str]]:
+        """The materialized and failed partitions, as the UI's partition bar reads them."""
+        statuses = self.graphql(PARTITION_STATUSES_QUERY, {"path": [asset]})["assetNodeOrError"][
+            "assetPartitionStatuses"]
+        return {"materialized": sorted(statuses["materializedPartitions"]),
+                "failed": sorted(statuses["failedPartitions"])}
 
     def materialization_count(self, asset: str, partition: str) -> int:
         return len(self.materializations(asset, partition, limit=None))

@@ -72,14 +72,16 @@ StartServer = Callable[..., RedisServer]
 
 @pytest.fixture
 def redis_servers(tmp_path: Path) -> Iterator[StartServer]:
-    """`start(password=None, tls=False, maxmemory=None)` -> a running redis-server, stopped after the test."""
+    """`start(password=None, tls=False, maxmemory=None, port=None)` -> a running redis-server (on `port`, else a
+    free one), stopped after the test."""
     with ExitStack() as stack:
         count = 0
 
-        def start(*, password: str | None = None, tls: bool = False, maxmemory: str | None = None) -> RedisServer:
+        def start(*, password: str | None = None, tls: bool = False, maxmemory: str | None = None,
+                  port: int | None = None) -> RedisServer:
             nonlocal count
             count += 1
-            port = free_port()
+            port = port or free_port()
             workdir = tmp_path / f"redis-{count}"
             workdir.mkdir()
             argv = [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--save", "",

@@ -6,15 +6,18 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from orchestration.common.resources import ControlDatabaseResource
-from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup
+from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
+from orchestration.definitions import defs
+from orchestration.failures.assets import failed_jobs, failure_groups, failure_rollup, failure_spike_check
 from orchestration.failures.checks import snapshot_fresh
 from orchestration.queues.assets import queue_state
 from resources.common.control.models import MirroredFailedJob, QueueObservation, utcnow
 from resources.failures.report import failure_spike, groups
 from resources.fleet.registry.projects import ProjectRegistry, ProjectSpec
 from resources.queues.sweep import sweep
+from sandbox.laravel.queued_jobs import write_jobs
 from tests.harness.fleet import DemoFleet
+from tests.harness.ui_reads import asset_health, check_statuses
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
 MIRROR = MirroredFailedJob.__table__
@@ -49,7 +52,7 @@ def test_sweep_counts_every_state_and_survives_a_dead_project(demo_fleet: DemoFl
     assert recorded == len(result.rows)
 
 
-def test_queue_state_asset_plots_per_project_numbers_and_warns_on_stuck(
+def test_queue_state_asset_plots_per_project_numbers_and_fails_on_stuck(
     demo_fleet: DemoFleet, instance: dg.DagsterInstance
 ) -> None:
     result = materialize(instance, [queue_state])
@@ -59,8 +62,13 @@ def test_queue_state_asset_plots_per_project_numbers_and_warns_on_stuck(
     assert metadata["shop/failed"].value == 1200  # the snapshot is what queues report as failed
     assert metadata["stuck"].value == 6
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert not checks["no_stuck_jobs"].passed and checks["no_stuck_jobs"].severity == dg.AssetCheckSeverity.WARN
+    stuck = checks["no_stuck_jobs"]
+    assert not stuck.passed and stuck.severity == dg.AssetCheckSeverity.ERROR  # a stuck queue is red
+    assert stuck.metadata["failing_names"].value == "crm, shop"
+    assert (stuck.metadata["crm/stuck"].value, stuck.metadata["shop/stuck"].value) == (4, 2)
+    assert stuck.metadata["billing/stuck"].value == 0
     assert checks["all_projects_observed"].passed
+    assert asset_health(instance, "queue_state")["assetHealth"] == "DEGRADED"
 
 
 def test_rollup_counts_an_hour_honestly_even_after_jobs_are_retried(
@@ -99,9 +107,12 @@ def test_failure_spike_fires_on_a_burst(demo_fleet: DemoFleet, instance: dg.Dags
         conn.execute(MIRROR.insert(), burst)
     spiking = failure_spike(demo_fleet.db, "shop", now)
     assert spiking.spiking and spiking.last_hour >= 200
-    result = materialize(instance, [failed_jobs], partition_key="shop")
+    result = dg.materialize([failed_jobs, failure_spike_check], selection=dg.AssetSelection.checks(failure_spike_check),
+                            instance=instance, resources=RESOURCES)
     (check,) = result.get_asset_check_evaluations()
-    assert check.check_name == "failure_spike" and not check.passed
+    assert (check.check_name, check.passed, check.severity) == ("failure_spike", False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["failing_names"].value == "shop" and check.metadata["shop/new_last_hour"].value >= 200
+    assert "crm/new_last_hour" in check.metadata and "billing/trailing_median" in check.metadata
 
 
 def test_snapshot_fresh_names_projects_never_snapshotted(demo_fleet: DemoFleet, instance: dg.DagsterInstance) -> None:
@@ -110,3 +121,34 @@ def test_snapshot_fresh_names_projects_never_snapshotted(demo_fleet: DemoFleet, 
                             instance=instance, resources=RESOURCES, raise_on_error=False)
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and check.metadata["stale"].value == "late"
+
+
+def test_the_minute_sweep_keeps_no_stuck_jobs_red_while_the_numbers_move(demo_fleet: DemoFleet,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """fleet_sweep_sensor evaluated as the daemon does, its events reported as the daemon reports them: a new
+    queue_state materialization does not write no_stuck_jobs again (same verdict), and the asset's node
+    still shows the check failed with ERROR."""
+    monkeypatch.delenv("FLEETOPS_ALERT_WEBHOOK_URL", raising=False)
+    sensor = defs.get_sensor_def("fleet_sweep_sensor")
+    resources = {**RESOURCES, "alerts": AlertWebhookResource()}
+    with dg.instance_for_test() as instance:
+        def tick(cursor: str | None) -> list:
+            data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor))
+            for event in data.asset_events:
+                instance.report_runless_asset_event(event)
+            for request in data.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            return data
+
+        first = tick(None)
+        (stuck,) = [e for e in first.asset_events if getattr(e, "check_name", None) == "no_stuck_jobs"]
+        assert (stuck.passed, stuck.severity, stuck.metadata["failing_names"].value) == (
+            False, dg.AssetCheckSeverity.ERROR, "crm, shop")
+        engine = sa.create_engine(f"sqlite:///{demo_fleet.home / 'demo' / 'shop.sqlite'}")
+        write_jobs(engine, pending=3, seed=9)
+        engine.dispose()
+        second = tick(first.cursor)
+        assert [e.metadata["shop/pending"].value for e in second.asset_events
+                if isinstance(e, dg.AssetMaterialization)] == [43]
+        assert not [e for e in second.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
+        assert check_statuses(instance, "queue_state")["no_stuck_jobs"] == "FAILED ERROR"

@@ -1,5 +1,6 @@
-"""redis_health in real Dagster: one sweep run covers every connection, per-partition history and checks,
-and no password reaches the control database file or the Dagster event log."""
+"""redis_health in real Dagster: one sweep covers every connection with its own partition's history, a down
+connection's partition shows failed (and the asset degraded) until it answers again, redis_up names the down
+connections, and no password reaches the control database file or the Dagster event log."""
 
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 import redis
 from dagster_shared.serdes import serialize_value
 
+from orchestration.common.fleet_cycle import range_tags
 from orchestration.common.partitions import sync_partitions
 from orchestration.common.resources import AlertWebhookResource, ControlDatabaseResource
 from orchestration.definitions import defs
@@ -24,6 +26,7 @@ from resources.redis.health import history
 from sandbox.laravel import queued_jobs
 from tests.harness.processes import free_port
 from tests.harness.redis_servers import StartServer, Webhook
+from tests.harness.ui_reads import asset_health, check_statuses, partition_statuses
 
 RESOURCES = {"control_db": ControlDatabaseResource(), "alerts": AlertWebhookResource()}
 PASSWORD = "pw-for-the-event-log-7f3a"
@@ -85,6 +88,12 @@ def latest(instance: dg.DagsterInstance, partition: str) -> dict:
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
+def observed(instance: dg.DagsterInstance, partition: str) -> dict:
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=redis_health.key, asset_partitions=[partition]), limit=1).records
+    return {k: v.value for k, v in records[0].asset_observation.metadata.items()}
+
+
 def sweep_run(setup: Setup) -> dg.ExecuteInProcessResult:
     result = defs.resolve_job_def("redis_health_sweep").execute_in_process(instance=setup.instance, resources=RESOURCES)
     assert result.success
@@ -100,19 +109,22 @@ def test_one_sweep_run_records_every_connection_as_its_own_partition(setup: Setu
     assert (summary["up"].value, summary["down"].value, summary["connections"].value) == (3, 2, 5)
     assert set(setup.instance.get_dynamic_partitions("redis_connections")) == {
         "local", "locked", "locked-env", "wrong-password", "dead"}
+    down = {e.partition for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION}
+    assert down == {"dead", "wrong-password"}  # observed, not materialized: a down connection is not green
     local = latest(setup.instance, "local")
     assert local["status"] == "up" and local["status_level"] == 2
     assert isinstance(local["latency_ms"], float) and local["used_memory"] > 0 and local["connected_clients"] >= 1
     assert (local["pending"], local["delayed"], local["reserved"]) == (6, 2, 1)
     assert local["horizon"] == "inactive" and local["horizon_recent_failed"] == 0
     assert "| default | 6 | 2 | 1 | 0 |" in local["queues"]
-    dead = latest(setup.instance, "dead")
+    dead = observed(setup.instance, "dead")
     assert (dead["status"], dead["status_level"], dead["reason"]) == ("down", 0, "refused") and "latency_ms" not in dead
-    assert latest(setup.instance, "wrong-password")["reason"] == "authentication failed"
-    checks = {c.partition: c for c in result.get_asset_check_evaluations()}
-    assert set(checks) == {"local", "locked", "locked-env", "wrong-password", "dead"}
-    assert checks["local"].passed and not checks["dead"].passed
-    assert checks["dead"].severity == dg.AssetCheckSeverity.ERROR and checks["dead"].check_name == "redis_up"
+    assert observed(setup.instance, "wrong-password")["reason"] == "authentication failed"
+    (check,) = result.get_asset_check_evaluations()
+    assert (check.check_name, check.partition, check.passed, check.severity) == (
+        "redis_up", None, False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["failing_names"].value == "dead, wrong-password"
+    assert check.metadata["local/status_level"].value == 2 and check.metadata["dead/status_level"].value == 0
     assert len(history(setup.db, "dead")) == 1
 
 
@@ -120,7 +132,7 @@ def test_history_plots_across_sweeps_and_a_held_failure_is_alerted_once(setup: S
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEETOPS_ALERT_WEBHOOK_URL", webhook.url)
     runs = [sweep_run(setup) for _ in range(3)]
-    assert [len(run.get_asset_check_evaluations()) for run in runs] == [5, 0, 0]  # verdicts logged on change
+    assert [len(run.get_asset_check_evaluations()) for run in runs] == [1, 1, 1]  # the fleet's verdict each run
     records = setup.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=redis_health.key, asset_partitions=["local"]), limit=10).records
     assert len(records) == 3 and all("latency_ms" in r.asset_materialization.metadata for r in records)
@@ -128,15 +140,20 @@ def test_history_plots_across_sweeps_and_a_held_failure_is_alerted_once(setup: S
     assert len(webhook.posts) == 1 and "2 Redis connections changed state" in webhook.posts[0]["text"]
 
 
-def test_one_partition_by_hand_probes_only_its_connection_and_checks_it(setup: Setup) -> None:
-    result = dg.materialize([redis_health, redis_up], partition_key="dead", instance=setup.instance,
-                            resources=RESOURCES)
-    (check,) = result.get_asset_check_evaluations()
-    assert (check.partition, check.passed, check.metadata["reason"].value) == ("dead", False, "refused")
+def test_partitions_by_hand_probe_only_their_connections_and_fail_the_down_one(setup: Setup) -> None:
+    setup.instance.add_dynamic_partitions("redis_connections", ["locked-env"])
+    result = dg.materialize([redis_health], instance=setup.instance, resources=RESOURCES, raise_on_error=False,
+                            tags=range_tags("locked", "locked-env"))  # locked, dead, locked-env in the instance's order
+    assert not result.success
+    assert "1 partition(s) failed: dead: Redis connection dead is down: refused" in (
+        result.failure_data_for_node("redis_health").user_failure_data.description)
     assert history(setup.db, "local") == [] and len(history(setup.db, "dead")) == 1
-    result = dg.materialize([redis_health, redis_up], partition_key="local", instance=setup.instance,
-                            resources=RESOURCES)
-    assert result.get_asset_check_evaluations()[0].passed
+    statuses = partition_statuses(setup.instance, "redis_health")
+    assert (statuses["failed"], statuses["materialized"]) == (["dead"], ["locked", "locked-env"])
+    check = dg.materialize([redis_health, redis_up], selection=dg.AssetSelection.checks(redis_up),
+                           instance=setup.instance, resources=RESOURCES, raise_on_error=False)
+    (evaluation,) = check.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["failing_names"].value == "dead, local, wrong-password"
 
 
 def test_a_partition_whose_connection_is_gone_fails_with_one_clear_line(setup: Setup) -> None:
@@ -151,8 +168,8 @@ def test_a_partition_whose_connection_is_gone_fails_with_one_clear_line(setup: S
 def test_passwords_reach_neither_the_control_database_nor_the_dagster_event_log(setup: Setup) -> None:
     sweep_run(setup)
     for partition in ("locked", "wrong-password"):
-        dg.materialize([redis_health, redis_up], partition_key=partition, instance=setup.instance,
-                       resources=RESOURCES)
+        dg.materialize([redis_health], partition_key=partition, instance=setup.instance, resources=RESOURCES,
+                       raise_on_error=False)
     assert latest(setup.instance, "locked")["status"] == "up"  # the sealed password did open it
     assert latest(setup.instance, "locked-env")["status"] == "up"
     secrets = [PASSWORD.encode(), WRONG.encode(), ENV_PASSWORD.encode()]
@@ -169,7 +186,8 @@ def test_passwords_reach_neither_the_control_database_nor_the_dagster_event_log(
 
 def test_the_sweep_runs_every_minute_without_a_run_and_by_hand_as_one_run() -> None:
     sensor = defs.get_sensor_def("fleet_sweep_sensor")
-    assert sensor.minimum_interval_seconds == 60 and not sensor.targets  # no run: asset events only
+    assert sensor.minimum_interval_seconds == 60
+    assert [target.job_name for target in sensor.targets] == ["redis_health_probe"]  # its only run: a probe
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     job = defs.resolve_job_def("redis_health_sweep")
     assert job.tags["fleetops/kind"] == "redis_sweep"
@@ -188,8 +206,62 @@ def test_the_demo_fleet_shows_local_up_unreachable_down_and_a_recorded_alert(
             assert dg.materialize([redis_fleet_health], instance=instance, resources=RESOURCES).success
         assert latest(instance, "demo-local")["status"] == "up"
         assert latest(instance, "demo-local")["pending"] == 8  # billing's Redis queue
-        assert (latest(instance, "demo-unreachable")["status"], latest(instance, "demo-unreachable")["reason"]) == (
+        assert (observed(instance, "demo-unreachable")["status"], observed(instance, "demo-unreachable")["reason"]) == (
             "down", "refused")
     (alert,) = recent_alerts(demo_fleet.db)
     assert (alert["connection"], alert["to_status"], alert["delivered"]) == ("demo-unreachable", "down", False)
     assert alert["error"] == "not sent: FLEETOPS_ALERT_WEBHOOK_URL is not set"
+
+
+def sensor_tick(setup: Setup, cursor: str | None) -> dg.SensorResult:
+    """fleet_sweep_sensor evaluated as the daemon does, and its result applied as the daemon applies it: the
+    asset events reported, the partitions added."""
+    context = dg.build_sensor_context(instance=setup.instance, resources=RESOURCES, cursor=cursor)
+    data = defs.get_sensor_def("fleet_sweep_sensor").evaluate_tick(context)
+    for event in data.asset_events:
+        setup.instance.report_runless_asset_event(event)
+    for request in data.dynamic_partitions_requests or []:
+        setup.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return data
+
+
+def launch(setup: Setup, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def("redis_health_probe")
+    return job.execute_in_process(instance=setup.instance, resources=RESOURCES, tags=request.tags,
+                                  raise_on_error=False)
+
+
+def up_evaluations(data: dg.SensorResult) -> list[dg.AssetCheckEvaluation]:
+    return [e for e in data.asset_events if isinstance(e, dg.AssetCheckEvaluation) and e.check_name == "redis_up"]
+
+
+def test_a_down_connection_shows_failed_and_the_asset_degraded_until_it_answers_again(
+        setup: Setup, redis_servers: StartServer) -> None:
+    first = sensor_tick(setup, None)
+    (request,) = first.run_requests  # one small run over the connections found down
+    assert request.job_name in (None, "redis_health_probe")
+    run = launch(setup, request)
+    assert not run.success
+    statuses = partition_statuses(setup.instance, "redis_health")
+    assert statuses["failed"] == ["dead", "wrong-password"]
+    assert {"local", "locked", "locked-env"} <= set(statuses["materialized"])
+    assert asset_health(setup.instance, "redis_health") == {
+        "assetHealth": "DEGRADED", "materializationStatus": "DEGRADED", "assetChecksStatus": "DEGRADED"}
+    assert check_statuses(setup.instance, "redis_health") == {"redis_up": "FAILED ERROR"}  # the node is red
+    (verdict,) = up_evaluations(first)
+    assert (verdict.passed, verdict.severity, verdict.metadata["failing_names"].value) == (
+        False, dg.AssetCheckSeverity.ERROR, "dead, wrong-password")
+
+    second = sensor_tick(setup, first.cursor)  # nothing changed: no run, no evaluation, no materialization
+    assert not second.run_requests and not up_evaluations(second)
+    assert not [e for e in second.asset_events if isinstance(e, dg.AssetMaterialization)]
+
+    redis_servers(port=setup.dead_port)  # dead answers again
+    third = sensor_tick(setup, second.cursor)
+    assert not third.run_requests
+    statuses = partition_statuses(setup.instance, "redis_health")
+    assert statuses["failed"] == ["wrong-password"] and "dead" in statuses["materialized"]
+    (verdict,) = up_evaluations(third)
+    assert verdict.metadata["failing_names"].value == "wrong-password"
+    assert verdict.metadata["dead/status_level"].value == 2
+    assert check_statuses(setup.instance, "redis_health") == {"redis_up": "FAILED ERROR"}

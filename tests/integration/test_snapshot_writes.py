@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
@@ -25,7 +27,9 @@ from orchestration.failures.checks import stale_projects
 from orchestration.failures.schedules import failed_jobs_requests
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox, new_key
+from sandbox.laravel.failed_jobs import write_failed_jobs
 from tests.harness.small_fleet import register_fleet
+from tests.harness.ui_reads import asset_health, check_statuses
 
 RESOURCES = {"control_db": ControlDatabaseResource()}
 
@@ -64,9 +68,10 @@ def materialized(result: dg.ExecuteInProcessResult) -> list[str]:
                   for e in result.get_asset_materialization_events())
 
 
-def spike_checks(result: dg.ExecuteInProcessResult) -> list[str]:
-    return sorted(e.asset_check_evaluation_data.partition for e in result.all_events
-                  if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+def spike_checks(result: dg.ExecuteInProcessResult) -> list[AssetCheckEvaluation]:
+    """The run's failure_spike evaluations (one over the fleet, or none when nothing could have changed)."""
+    return [e.asset_check_evaluation_data for e in result.all_events
+            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
 
 
 def groups_tick(fleet: Fleet, cursor: str | None) -> SensorExecutionData:
@@ -78,7 +83,10 @@ def test_an_unchanged_project_is_not_materialized_again_until_its_heartbeat(
         fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     keys = register_fleet(fleet.instance, fleet.db, fleet.secret_box, fleet.root, projects=3)
     first = cycle(fleet, "c1")
-    assert first.success and materialized(first) == keys and spike_checks(first) == keys
+    assert first.success and materialized(first) == keys
+    (spike,) = spike_checks(first)
+    assert (spike.check_name, spike.partition, spike.passed) == ("failure_spike", None, True)
+    assert {f"{key}/new_last_hour" for key in keys} <= set(spike.metadata)
 
     second = cycle(fleet, "c2")
     assert second.success and materialized(second) == [] and spike_checks(second) == []
@@ -106,11 +114,29 @@ def test_a_dead_project_fails_alone_while_its_unchanged_neighbours_stay_material
     assert not first.success and materialized(first) == ["app0000", "app0002"]
     second = cycle(fleet, "c2")  # nothing new anywhere, but the run fails: the others must not show failed
     assert not second.success and materialized(second) == ["app0000", "app0002"]
-    assert spike_checks(second) == []
+    assert [c.passed for c in spike_checks(second)] == [True]  # written again with the materializations
     status = get_and_update_asset_status_cache_value(fleet.instance, failed_jobs.key, projects_partitions)
     assert set(status.deserialize_failed_partition_subsets(projects_partitions).get_partition_keys()) == {"app0001"}
     assert set(status.deserialize_materialized_partition_subsets(projects_partitions).get_partition_keys()) == {
         "app0000", "app0002"}
+
+
+def test_a_burst_of_new_failures_fails_failure_spike_naming_the_project(fleet: Fleet) -> None:
+    keys = register_fleet(fleet.instance, fleet.db, fleet.secret_box, fleet.root, projects=3)
+    assert spike_checks(cycle(fleet, "c1"))[0].passed
+    engine = sa.create_engine(f"sqlite:///{fleet.root}/app0001.sqlite")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    write_failed_jobs(engine, 40, seed=77, start=now - timedelta(minutes=20), end=now - timedelta(minutes=1),
+                      trace_bytes=200)
+    engine.dispose()
+    (spike,) = spike_checks(cycle(fleet, "c2"))
+    assert (spike.passed, spike.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert spike.metadata["failing_names"].value == "app0001"
+    assert spike.metadata["app0001/new_last_hour"].value >= 40 and "app0000/new_last_hour" in spike.metadata
+    assert spike_checks(cycle(fleet, "c3")) == []  # nothing materialized: not evaluated again before the heartbeat
+    assert asset_health(fleet.instance, "failed_jobs")["assetChecksStatus"] == "DEGRADED"
+    assert check_statuses(fleet.instance, "failed_jobs")["failure_spike"] == "FAILED ERROR"
+    assert set(keys) == set(fleet.instance.get_dynamic_partitions("projects"))
 
 
 def test_failure_groups_is_refreshed_only_when_a_snapshot_found_something(

@@ -21,6 +21,7 @@ from orchestration.zuora.schedules import zuora_sync_schedule
 from orchestration.zuora.sensors import zuora_first_sync_sensor
 from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TOKENS
+from tests.harness.ui_reads import asset_health
 from tests.harness.zuora import ZuoraCustomers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -268,10 +269,18 @@ def test_one_run_syncs_three_customers_and_retries_only_the_one_down(customers: 
             dg.AssetRecordsFilter(asset_key=asset, asset_partitions=["globex"]), limit=1).records
         assert "customer globex: POST /oauth/token: Zuora failed after 2 retries: HTTP 503" in (
             seen.asset_observation.metadata["error"].value)
-    assert {(e.asset_check_evaluation_data.check_name, e.asset_check_evaluation_data.partition,
-             e.asset_check_evaluation_data.passed) for e in result.all_events
-            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION} == {
-        (check, name, True) for check in ("sync_complete", "tasks_have_workflows") for name in ("acme", "initech")}
+    evaluations = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data for e in result.all_events
+                   if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    assert len(evaluations) == 2  # one over the fleet each, not again on a retry that changed nothing
+    synced = evaluations["sync_complete"]
+    assert (synced.partition, synced.passed, synced.severity) == (None, False, dg.AssetCheckSeverity.ERROR)
+    assert synced.metadata["failing_names"].value == "globex"
+    assert "Zuora failed after 2 retries" in synced.metadata["failing"].value["globex"][1]
+    assert (synced.metadata["acme/errors"].value, synced.metadata["initech/errors"].value) == (0, 0)
+    tasks = evaluations["tasks_have_workflows"]
+    assert tasks.passed and tasks.metadata["acme/missing_tasks"].value == 0
+    assert asset_health(instance, "zuora_workflows") == {
+        "assetHealth": "DEGRADED", "materializationStatus": "DEGRADED", "assetChecksStatus": "DEGRADED"}
 
 
 def test_a_retry_skips_customers_that_failed_for_good_and_completes_the_one_that_came_back(
