@@ -21,8 +21,8 @@ TASKS = Task.__table__
 
 
 @dataclass(frozen=True)
-class Listing:
-    """The rows asked for (at most `limit` of them) and how many matched in all."""
+class WorkflowListing:
+    """The workflows (or a customer's tasks) asked for, at most `limit` of them, and how many matched in all."""
 
     rows: list[dict[str, Any]]
     total: int
@@ -53,7 +53,7 @@ def _workflow_query(customer_id: int, state: str | None) -> tuple[sa.Select, sa.
 
 
 def list_workflows(db: ControlDatabase, customer_id: int, *, state: str | None = None,
-                   limit: int | None = None) -> Listing:
+                   limit: int | None = None) -> WorkflowListing:
     """The customer's workflows (in `state`, case-insensitive), the most recently updated in Zuora first."""
     query, where = _workflow_query(customer_id, state)
     query = query.order_by(*_NEWEST_FIRST)
@@ -63,22 +63,7 @@ def list_workflows(db: ControlDatabase, customer_id: int, *, state: str | None =
         rows = [_public(row._mapping) for row in conn.execute(query)]
         total = len(rows) if limit is None else conn.execute(
             sa.select(sa.func.count()).select_from(WORKFLOWS).where(where)).scalar_one()
-    return Listing(rows, total)
-
-
-def customer_tasks(db: ControlDatabase, customer_id: int, *, limit: int) -> Listing:
-    """The customer's tasks with their workflow's name and Zuora id: the most recently updated workflows' first,
-    each workflow's in the order they were first stored; at most `limit`, and how many the customer has."""
-    where = WORKFLOWS.c.customer_id == customer_id
-    joined = TASKS.join(WORKFLOWS, WORKFLOWS.c.id == TASKS.c.workflow_id)
-    query = (sa.select(WORKFLOWS.c.name.label("workflow"), WORKFLOWS.c.zuora_id.label("workflow_id"),
-                       TASKS.c.zuora_id.label("task_id"), TASKS.c.name, TASKS.c.action_type, TASKS.c.call_type,
-                       TASKS.c.task_type.label("object"))
-             .select_from(joined).where(where).order_by(*_NEWEST_FIRST, TASKS.c.id).limit(limit))
-    with db.engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query)]
-        total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(where)).scalar_one()
-    return Listing(rows, total)
+    return WorkflowListing(rows, total)
 
 
 def find_workflow(db: ControlDatabase, customer_id: int, customer: str, ref: str) -> dict[str, Any]:
@@ -119,3 +104,18 @@ def _public(row: Any) -> dict[str, Any]:
     values = dict(row)
     values["has_export"] = bool(values["has_export"])
     return values
+
+
+def customer_tasks(db: ControlDatabase, customer_id: int, *, limit: int) -> WorkflowListing:
+    """The customer's tasks with their workflow's name and Zuora id: the most recently updated workflows' first,
+    each workflow's in the order they were first stored; at most `limit`, and how many the customer has."""
+    where = WORKFLOWS.c.customer_id == customer_id
+    joined = TASKS.join(WORKFLOWS, WORKFLOWS.c.id == TASKS.c.workflow_id)
+    query = (sa.select(WORKFLOWS.c.name.label("workflow"), WORKFLOWS.c.zuora_id.label("workflow_id"),
+                       TASKS.c.zuora_id.label("task_id"), TASKS.c.name, TASKS.c.action_type, TASKS.c.call_type,
+                       TASKS.c.task_type.label("object"))
+             .select_from(joined).where(where).order_by(*_NEWEST_FIRST, TASKS.c.id).limit(limit))
+    with db.engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+        total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(where)).scalar_one()
+    return WorkflowListing(rows, total)
