@@ -148,9 +148,9 @@ def see_workflow_tasks(ui: Ui, customer: str, workflow: dict, tasks: list[dict],
 
 
 def see_fleet_overview(ui: Ui, expected: dict[str, dict[str, dict[str, str]]], timeout: float = TIMEOUT) -> None:
-    """fleet_overview's page: its latest materialization's tables (projects, redis, customers), a row per member
-    of the fleet; `expected` names, per table, rows by their first column and some of their cells."""
-    ui.open("/assets/fleet_overview")
+    """fleet_overview's Events tab, its latest materialization picked: its tables (projects, redis, customers),
+    a row per member of the fleet; `expected` names, per table, rows by their first column and some cells."""
+    ui.open("/assets/fleet_overview?view=events")
     for label, wanted in expected.items():
         _, rows = metadata_table(ui, label, timeout)
         key = next(iter(rows[0])) if rows else None
@@ -159,6 +159,14 @@ def see_fleet_overview(ui: Ui, expected: dict[str, dict[str, dict[str, str]]], t
             shown = rows_by(rows, key)[name]
             assert {column: shown[column] for column in cells} == cells, f"{label}: {name} is {shown}"
     metadata_table(ui, "projects", timeout)[0].scroll_into_view_if_needed()
+
+
+def see_failed_node(ui: Ui, group: str, asset: str, timeout: float = TIMEOUT) -> None:
+    """The group's lineage: the asset's node counts one failed partition (its footer red)."""
+    ui.open(f"/locations/fleetops/asset-groups/{group}")
+    node = ui.page.get_by_text(asset, exact=True).first.locator("xpath=ancestor::*[local-name()='foreignObject'][1]")
+    expect(node.get_by_text(re.compile(r"^\d+% filled \(1 failed\)$"))).to_be_visible(timeout=timeout)
+    statuses_shown(ui)
 
 
 def see_failed_partition(ui: Ui, asset: str, failed: str, timeout: float = TIMEOUT) -> None:
@@ -240,17 +248,22 @@ def test_failed_jobs_snapshot_of_a_project(ui: Ui) -> None:
 def test_the_fleet_overview_tables(ui: Ui) -> None:
     """Before the spool actions below, so the numbers are the demo's own: its failed jobs per project, the down
     Redis server, the Zuora customers."""
-    with ui.step("3-fleet-overview", image="fleet-overview"):
+    with ui.larger(2300, 1100), ui.step("3-fleet-overview", image="fleet-overview"):
         see_fleet_overview(ui, {
             "projects": {"shop": {"failed_total": "1200"}, "billing": {"failed_total": "350"},
                          "crm": {"failed_total": "60"}},
-            "redis": {"demo-local": {}, "demo-unreachable": {}},
-            "customers": {"acme": {}, "globex": {}, "initech": {}},
+            "redis": {"demo-local": {"status": "up"}, "demo-unreachable": {"status": "down", "reason": "refused"}},
+            "customers": {"acme": {"status": "complete"}, "globex": {"status": "complete", "workflows": "1"},
+                          "initech": {"status": "complete", "workflows": "0"}},
         })
 
 
 def test_the_down_redis_server_is_red(ui: Ui) -> None:
-    with ui.step("4-redis-down", image="redis-down"):
+    """Red where the open-source UI shows an asset's state (it has no asset health view): the node in its group's
+    lineage, and the partition."""
+    with ui.step("4-redis-down-lineage", image="redis-down-lineage"):
+        see_failed_node(ui, "redis", "redis_health")
+    with ui.step("4-redis-down-partition", image="redis-down-partition"):
         see_failed_partition(ui, "redis_health", "demo-unreachable")
 
 

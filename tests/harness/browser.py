@@ -43,6 +43,15 @@ class Ui:
         return path
 
     @contextmanager
+    def larger(self, width: int, height: int) -> Iterator[None]:
+        """A larger window for a page whose tables do not fit the usual one, screenshots included."""
+        self.page.set_viewport_size({"width": width, "height": height})
+        try:
+            yield
+        finally:
+            self.page.set_viewport_size(VIEWPORT)
+
+    @contextmanager
     def step(self, name: str, image: str | None = None) -> Iterator[None]:
         """One step of a user's visit: its screenshot saved as it ends (and as `image`, see `shot`), or as it
         fails (named in the error; never as `image`)."""
