@@ -103,18 +103,18 @@ def see_checks(ui: Ui, asset: str, checks: list[str], timeout: float = TIMEOUT) 
         expect(ui.page.get_by_text(check, exact=True).first).to_be_visible(timeout=timeout)
 
 
-def open_partition(ui: Ui, asset: str, partition: str, timeout: float = TIMEOUT) -> None:
+def open_partition(ui: Ui, asset: str, partition: str) -> None:
     """The asset's Partitions tab, one partition picked in its list: its latest materialization on the right."""
     ui.open(f"/assets/{asset}?view=partitions")
-    ui.page.get_by_text(partition, exact=True).first.click(timeout=timeout)
+    ui.page.get_by_text(partition, exact=True).first.click(timeout=TIMEOUT)
 
 
 def read_partition_metadata(ui: Ui, asset: str, partition: str, expected: dict[str, str],
                             timeout: float = TIMEOUT) -> None:
     """One partition's latest materialization: its metadata, label and value."""
     page = ui.page
-    open_partition(ui, asset, partition, timeout)
-    expect(page.get_by_text("Materialized", exact=True).first).to_be_visible(timeout=timeout)
+    open_partition(ui, asset, partition)
+    expect(page.get_by_text("Materialized", exact=True).first).to_be_visible(timeout=TIMEOUT)
     for label, value in expected.items():
         row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=label, exact=True))
         expect(row.get_by_role("cell").nth(1)).to_have_text(value, timeout=timeout)
@@ -138,12 +138,13 @@ def rows_by(rows: list[dict[str, str]], column: str) -> dict[str, dict[str, str]
 
 def see_workflow_tasks(ui: Ui, customer: str, workflow: dict, tasks: list[dict], timeout: float = TIMEOUT) -> None:
     """zuora_tasks, one customer's partition: its task table lists the workflow's tasks as `zuora show` does."""
-    open_partition(ui, "zuora_tasks", customer, timeout)
+    open_partition(ui, "zuora_tasks", customer)
     entry, rows = metadata_table(ui, "task_table", timeout)
     shown = [(row["task_id"], row["name"], row["action_type"], row["call_type"], row["object"])
              for row in rows if row["workflow_id"] == workflow["zuora_id"] and row["workflow"] == workflow["name"]]
-    assert shown == [(task["zuora_id"], task["name"], task["action_type"], task["call_type"] or "",
-                      task["object"] or "") for task in tasks], f"the task table of {customer} shows {rows}"
+    expected = [(task["zuora_id"], task["name"], task["action_type"], task["call_type"] or "", task["object"] or "")
+                for task in tasks]
+    assert shown == expected, f"the task table of {customer} shows {shown} for {workflow['name']}, not {expected}"
     entry.scroll_into_view_if_needed()
 
 
@@ -317,9 +318,16 @@ def test_backfill_over_two_zuora_customers(ui: Ui, demo_stack: DemoStack) -> Non
         key: count + 1 for key, count in synced.items()}
 
 
-@pytest.mark.parametrize("broken", ["wrong metadata", "missing check", "missing task", "healthy partition"])
+BROKEN = {  # a step asked for what the page does not show, and what its failure must name
+    "wrong metadata": "'1201'", "missing check": "no_such_check", "missing task": "no-such-task",
+    "healthy partition": "Failed (1)",
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN))
 def test_a_broken_step_fails(ui: Ui, demo_stack: DemoStack, broken: str) -> None:
-    """The steps above are not vacuous: the same step functions, asked for what the page does not show, fail."""
+    """The steps above are not vacuous: the same step functions, asked for what the page does not show, fail,
+    and for that reason (not a slow page)."""
     started = time.monotonic()
     with pytest.raises(AssertionError) as failed, ui.step(f"9-broken-{broken.replace(' ', '-')}"):
         if broken == "wrong metadata":
@@ -329,10 +337,11 @@ def test_a_broken_step_fails(ui: Ui, demo_stack: DemoStack, broken: str) -> None
         elif broken == "missing task":
             (workflow,) = json.loads(demo_stack.fleetops("zuora", "workflows", "globex", "--json").stdout)
             tasks = json.loads(demo_stack.fleetops("zuora", "show", "globex", workflow["zuora_id"], "--json").stdout)
-            see_workflow_tasks(ui, "globex", workflow, [*tasks["tasks"], {**tasks["tasks"][0], "zuora_id": "0"}],
-                               timeout=3_000)
+            see_workflow_tasks(ui, "globex", workflow,
+                               [*tasks["tasks"], {**tasks["tasks"][0], "zuora_id": "no-such-task"}], timeout=3_000)
         else:
             see_failed_partition(ui, "failed_jobs", "shop", timeout=3_000)
     assert time.monotonic() - started < 30
+    assert BROKEN[broken] in str(failed.value)
     (note,) = failed.value.__notes__
     assert Path(note.rsplit(": ", 1)[1]).is_file()
