@@ -24,7 +24,7 @@ from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
 from resources.fleet.registry.customers import CustomerRegistry
 from resources.zuora.customer_sync import sync_tasks, sync_workflows
-from resources.zuora.synced_workflows import list_workflows
+from resources.zuora.synced_workflows import customer_tasks, list_workflows
 from resources.zuora.task_extraction import missing_tasks, orphan_tasks
 from resources.zuora.workflow_sync import WorkflowSyncResult
 
@@ -37,6 +37,13 @@ WORKFLOW_TABLE_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("name", "string"), dg.TableColumn("zuora_id", "string"), dg.TableColumn("state", "string"),
     dg.TableColumn("version", "string"), dg.TableColumn("updated", "string", description="last update in Zuora (UTC)"),
     dg.TableColumn("tasks", "int"), dg.TableColumn("export_error", "string"),
+])
+TASK_TABLE_ROWS = 250  # about 200 bytes each, stored with every materialization as the workflow table is
+TASK_TABLE_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("workflow", "string"), dg.TableColumn("workflow_id", "string", description="Zuora's id"),
+    dg.TableColumn("task_id", "string", description="the task's id in the workflow's export"),
+    dg.TableColumn("name", "string"), dg.TableColumn("action_type", "string"), dg.TableColumn("call_type", "string"),
+    dg.TableColumn("object", "string", description="what the task acts on"),
 ])
 
 
@@ -61,7 +68,9 @@ class ZuoraSyncConfig(dg.Config):
         dg.AssetSpec(TASKS, partitions_def=zuora_customers_partitions, deps=[WORKFLOWS], group_name="zuora",
                      kinds={"sql"}, skippable=True,
                      description="The customer's workflow tasks in `tasks`, re-extracted from the stored exports "
-                     "alone (no Zuora call): upserted by (workflow, task id), tasks gone from an export deleted. A "
+                     "alone (no Zuora call): upserted by (workflow, task id), tasks gone from an export deleted. "
+                     f"task_table: the first {TASK_TABLE_ROWS} tasks, the most recently updated workflows' first "
+                     "(`fleetops zuora show CUSTOMER WORKFLOW` shows any workflow's). A "
                      "workflow without a stored export keeps its tasks."),
     ],
     partitions_def=zuora_customers_partitions,
@@ -185,6 +194,19 @@ def _workflow_table(db: ControlDatabase, secret_box: SecretBox, customer: str) -
             "workflow_table_rows": dg.MetadataValue.text(shown)}
 
 
+def _task_table(db: ControlDatabase, customer_id: int, customer: str) -> dict[str, dg.MetadataValue]:
+    """The customer's tasks as a table, at most TASK_TABLE_ROWS of them: the UI's view of what the CLI shows."""
+    with failure_on_error(f"customer {customer}: "):
+        listing = customer_tasks(db, customer_id, limit=TASK_TABLE_ROWS)
+    shown = f"{len(listing.rows)} of {listing.total} tasks"
+    if listing.omitted:
+        shown += (f", the most recently updated workflows' ({listing.omitted} omitted; `fleetops zuora show "
+                  f"{customer} WORKFLOW` shows a workflow's)")
+    return {"task_table": dg.MetadataValue.table([dg.TableRecord(row) for row in listing.rows],
+                                                 schema=TASK_TABLE_SCHEMA),
+            "task_table_rows": dg.MetadataValue.text(shown)}
+
+
 def _retry_wait(result: WorkflowSyncResult, zuora: ZuoraApiResource) -> float | None:
     """Seconds before Dagster tries a failed sync again; None when a retry cannot help.
 
@@ -211,6 +233,7 @@ def _tasks(context: dg.AssetExecutionContext, db: ControlDatabase, secret_box: S
         **result.numbers(),
         "error_table": dg.MetadataValue.md(markdown_table(
             [error.as_dict() for error in result.errors[:50]], ["workflow", "name", "error"])),
+        **_task_table(db, result.customer_id, customer),
     })
     verdicts["tasks_have_workflows"].append(Verdict(
         customer, ERROR if orphans or missing else None,

@@ -1,8 +1,8 @@
 """A customer's synced Zuora workflows and their tasks, read from `workflows` and `tasks`.
 
-The read side of what a sync stored, shared by `fleetops zuora` and the table on the
-`zuora_workflows` materialization, so both list the same workflows in the same order (the
-most recently updated in Zuora first) with the same task counts. Nothing here calls Zuora.
+The read side of what a sync stored, shared by `fleetops zuora` and the tables on the
+`zuora_workflows` and `zuora_tasks` materializations, so all list the same workflows in the same
+order (the most recently updated in Zuora first) with the same task counts. Nothing here calls Zuora.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ TASKS = Task.__table__
 
 @dataclass(frozen=True)
 class WorkflowListing:
-    """The workflows asked for (at most `limit` of them) and how many matched in all."""
+    """The workflows (or a customer's tasks) asked for, at most `limit` of them, and how many matched in all."""
 
     rows: list[dict[str, Any]]
     total: int
@@ -30,6 +30,9 @@ class WorkflowListing:
     @property
     def omitted(self) -> int:
         return self.total - len(self.rows)
+
+
+_NEWEST_FIRST = (WORKFLOWS.c.updated_on.desc().nulls_last(), WORKFLOWS.c.name, WORKFLOWS.c.zuora_id)
 
 
 def _workflow_query(customer_id: int, state: str | None) -> tuple[sa.Select, sa.ColumnElement[bool]]:
@@ -53,7 +56,7 @@ def list_workflows(db: ControlDatabase, customer_id: int, *, state: str | None =
                    limit: int | None = None) -> WorkflowListing:
     """The customer's workflows (in `state`, case-insensitive), the most recently updated in Zuora first."""
     query, where = _workflow_query(customer_id, state)
-    query = query.order_by(WORKFLOWS.c.updated_on.desc().nulls_last(), WORKFLOWS.c.name, WORKFLOWS.c.zuora_id)
+    query = query.order_by(*_NEWEST_FIRST)
     if limit is not None:
         query = query.limit(limit)
     with db.engine.connect() as conn:
@@ -113,3 +116,18 @@ def _public(row: Any) -> dict[str, Any]:
     values = dict(row)
     values["has_export"] = bool(values["has_export"])
     return values
+
+
+def customer_tasks(db: ControlDatabase, customer_id: int, *, limit: int) -> WorkflowListing:
+    """The customer's tasks with their workflow's name and Zuora id: the most recently updated workflows' first,
+    each workflow's in the order they were first stored; at most `limit`, and how many the customer has."""
+    where = WORKFLOWS.c.customer_id == customer_id
+    joined = TASKS.join(WORKFLOWS, WORKFLOWS.c.id == TASKS.c.workflow_id)
+    query = (sa.select(WORKFLOWS.c.name.label("workflow"), WORKFLOWS.c.zuora_id.label("workflow_id"),
+                       TASKS.c.zuora_id.label("task_id"), TASKS.c.name, TASKS.c.action_type, TASKS.c.call_type,
+                       TASKS.c.task_type.label("object"))
+             .select_from(joined).where(where).order_by(*_NEWEST_FIRST, TASKS.c.id).limit(limit))
+    with db.engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+        total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(where)).scalar_one()
+    return WorkflowListing(rows, total)

@@ -27,6 +27,9 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:6399/0"  # loopback, nothing listens: the
 
 @dataclass(frozen=True)
 class DemoApp:
+    """A demo app's failed jobs and queued jobs by state: its database queue's, and with `redis_queue` the same
+    numbers on a Redis queue, except stuck jobs, which are on the database queue only."""
+
     key: str
     name: str
     failed: int
@@ -37,9 +40,11 @@ class DemoApp:
     redis_queue: bool = False
 
 
+# The demo's own start releases crm's stuck jobs from the Launchpad; shop's and billing's stay for an
+# operator to release or cancel (`fleetops jobs list --project billing --state stuck` shows billing's).
 DEMO_APPS = (
     DemoApp("shop", "Web shop", failed=1200, pending=40, delayed=12, reserved=3, stuck=2),
-    DemoApp("billing", "Billing", failed=350, pending=8, delayed=30, reserved=1, stuck=0, redis_queue=True),
+    DemoApp("billing", "Billing", failed=350, pending=8, delayed=30, reserved=1, stuck=1, redis_queue=True),
     DemoApp("crm", "CRM", failed=60, pending=0, delayed=2, reserved=0, stuck=4),
 )
 
@@ -83,7 +88,7 @@ def _fill_redis_queue(app: DemoApp, prefix: str, seed: int) -> None:
         if stale:
             client.delete(*stale)
         queued_jobs.push_redis_jobs(client, prefix, "default", pending=app.pending, delayed=app.delayed,
-                                reserved=app.reserved, stuck=app.stuck, seed=seed)
+                                reserved=app.reserved, seed=seed)
     finally:
         client.close()
 

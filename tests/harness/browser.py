@@ -8,6 +8,7 @@ and must be gone at teardown, killed if closing the browser did not end it.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,18 +29,32 @@ SKIP_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', JSON.string
 class Ui:
     page: Page
     shots: Path
+    images: Path | None = None  # where the documentation's screenshots are refreshed, when they are
 
     def open(self, path: str) -> None:
         self.page.goto(path)
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, image: str | None = None) -> Path:
+        """The page as it is now, saved as `name`; also as the documentation's `image` when `images` is set."""
         path = self.shots / f"{name}.png"
         self.page.screenshot(path=path, animations="disabled")  # transitions finished, e.g. a secret_box being ticked
+        if image and self.images is not None:
+            shutil.copyfile(path, self.images / f"{image}.png")
         return path
 
     @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        """One step of a user's visit: its screenshot saved as it ends, or as it fails (named in the error)."""
+    def larger(self, width: int, height: int) -> Iterator[None]:
+        """A larger window for a page whose tables do not fit the usual one, screenshots included."""
+        self.page.set_viewport_size({"width": width, "height": height})
+        try:
+            yield
+        finally:
+            self.page.set_viewport_size(VIEWPORT)
+
+    @contextmanager
+    def step(self, name: str, image: str | None = None) -> Iterator[None]:
+        """One step of a user's visit: its screenshot saved as it ends (and as `image`, see `shot`), or as it
+        fails (named in the error; never as `image`)."""
         try:
             yield
         except BaseException as exc:
@@ -48,12 +63,13 @@ class Ui:
             except Exception as shot_error:  # the page itself is gone: keep the step's own error
                 exc.add_note(f"no screenshot of the failed step {name!r}: {shot_error}")
             raise
-        self.shot(name)
+        self.shot(name, image)
 
 
 @contextmanager
-def headless_chromium(base_url: str, shots: Path, profile: Path) -> Iterator[Ui]:
-    """A fresh browser profile on `base_url`; screenshots go to `shots`, Chromium's own files under `profile`."""
+def headless_chromium(base_url: str, shots: Path, profile: Path, images: Path | None = None) -> Iterator[Ui]:
+    """A fresh browser profile on `base_url`; screenshots go to `shots` (and the named ones to `images`),
+    Chromium's own files under `profile`."""
     shots.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "XDG_CONFIG_HOME": str(profile / "config"), "XDG_CACHE_HOME": str(profile / "cache")}
     with sync_playwright() as playwright:
@@ -65,7 +81,7 @@ def headless_chromium(base_url: str, shots: Path, profile: Path) -> Iterator[Ui]
             context = browser.new_context(base_url=base_url, viewport=VIEWPORT)
             context.set_default_timeout(30_000)
             context.add_init_script(SKIP_COMMUNITY_DIALOG)
-            yield Ui(context.new_page(), shots)
+            yield Ui(context.new_page(), shots, images)
         finally:
             try:
                 browser.close()

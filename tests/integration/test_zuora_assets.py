@@ -16,11 +16,19 @@ from dagster._serdes import serialize_value
 
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
-from orchestration.zuora.assets import FULL_TAG, TASKS, WORKFLOW_TABLE_ROWS, WORKFLOWS, zuora_customer_sync
+from orchestration.zuora.assets import (
+    FULL_TAG,
+    TASK_TABLE_ROWS,
+    TASKS,
+    WORKFLOW_TABLE_ROWS,
+    WORKFLOWS,
+    zuora_customer_sync,
+)
 from orchestration.zuora.schedules import zuora_sync_schedule
 from orchestration.zuora.sensors import zuora_first_sync_sensor
 from resources.fleet.registry.customers import CustomerRegistry, CustomerSpec
 from resources.zuora.client import TOKENS
+from sandbox.zuora_server.tenant import generate
 from tests.harness.ui_reads import asset_health
 from tests.harness.zuora import ZuoraCustomers
 
@@ -415,3 +423,40 @@ def test_a_small_customers_table_lists_every_workflow(customers: ZuoraCustomers,
     assert len(acme["workflow_table"].records) == 3 and acme["workflow_table_rows"] == "3 of 3 workflows"
     empty = latest(instance, WORKFLOWS, "empty")
     assert empty["workflow_table"].records == [] and empty["workflow_table_rows"] == "0 of 0 workflows"
+
+
+def test_the_tasks_materialization_carries_a_table_of_the_tasks_of_the_most_recently_updated_workflows(
+    customers: ZuoraCustomers, instance: dg.DagsterInstance
+) -> None:
+    tenant = customers.add("acme", workflows=80, max_tasks=20, seed=5)
+    generated = generate(80, max_tasks=20, seed=5)  # the tenant's workflows, task fields included
+    assert [(w.id, [t["id"] for t in w.tasks]) for w in generated] == [
+        (w["id"], w["tasks"]) for w in customers.admin.workflows(tenant)]
+    every_task = [(w.name, str(w.id), str(t["id"]), t["name"], t["action_type"], t["call_type"], t["object"])
+                  for w in sorted(generated, key=lambda w: w.updated_at, reverse=True) for t in w.tasks]
+    assert len(every_task) > TASK_TABLE_ROWS
+    assert sync(instance, "acme").success
+
+    metadata = latest(instance, TASKS, "acme")
+    table = metadata["task_table"]
+    columns = ["workflow", "workflow_id", "task_id", "name", "action_type", "call_type", "object"]
+    assert [column.name for column in table.schema.columns] == columns
+    assert [tuple(record.data[c] for c in columns) for record in table.records] == every_task[:TASK_TABLE_ROWS]
+    assert metadata["task_table_rows"] == (
+        f"{TASK_TABLE_ROWS} of {len(every_task)} tasks, the most recently updated workflows' "
+        f"({len(every_task) - TASK_TABLE_ROWS} omitted; `fleetops zuora show acme WORKFLOW` shows a workflow's)")
+    assert len(serialize_value(table)) < 64 * 1024  # stored with every materialization
+
+
+def test_a_small_customers_task_table_lists_every_task(customers: ZuoraCustomers,
+                                                        instance: dg.DagsterInstance) -> None:
+    tenant = customers.add("acme", workflows=2, max_tasks=5, seed=3)
+    customers.add("empty", workflows=0)
+    assert sync(instance, "acme").success and sync(instance, "empty").success
+    expected = {(str(w["id"]), str(task)) for w in customers.admin.workflows(tenant) for task in w["tasks"]}
+    assert expected
+    acme = latest(instance, TASKS, "acme")
+    assert {(r.data["workflow_id"], r.data["task_id"]) for r in acme["task_table"].records} == expected
+    assert acme["task_table_rows"] == f"{len(expected)} of {len(expected)} tasks"
+    empty = latest(instance, TASKS, "empty")
+    assert empty["task_table"].records == [] and empty["task_table_rows"] == "0 of 0 tasks"
