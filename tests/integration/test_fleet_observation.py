@@ -64,9 +64,9 @@ def test_queue_state_asset_plots_per_project_numbers_and_fails_on_stuck(
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     stuck = checks["no_stuck_jobs"]
     assert not stuck.passed and stuck.severity == dg.AssetCheckSeverity.ERROR  # a stuck queue is red
-    assert stuck.metadata["failing_names"].value == "crm, shop"
+    assert stuck.metadata["failing_names"].value == "billing, crm, shop"
     assert (stuck.metadata["crm/stuck"].value, stuck.metadata["shop/stuck"].value) == (4, 2)
-    assert stuck.metadata["billing/stuck"].value == 0
+    assert stuck.metadata["billing/stuck"].value == 1
     assert checks["all_projects_observed"].passed
     assert asset_health(instance, "queue_state")["assetHealth"] == "DEGRADED"
 
@@ -143,7 +143,7 @@ def test_the_minute_sweep_keeps_no_stuck_jobs_red_while_the_numbers_move(demo_fl
         first = tick(None)
         (stuck,) = [e for e in first.asset_events if getattr(e, "check_name", None) == "no_stuck_jobs"]
         assert (stuck.passed, stuck.severity, stuck.metadata["failing_names"].value) == (
-            False, dg.AssetCheckSeverity.ERROR, "crm, shop")
+            False, dg.AssetCheckSeverity.ERROR, "billing, crm, shop")
         engine = sa.create_engine(f"sqlite:///{demo_fleet.home / 'demo' / 'shop.sqlite'}")
         write_jobs(engine, pending=3, seed=9)
         engine.dispose()
