@@ -11,6 +11,7 @@ Horizon project.
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
+from orchestration.common.formatting import metadata_table
 from orchestration.common.resources import ControlDatabaseResource
 from orchestration.horizon.metrics import horizon_metrics
 from resources.common.secrets import SecretBox
@@ -32,8 +33,7 @@ def running_fields(readings: list[HorizonReading]) -> dict:
         "metadata": {
             "projects": len(readings), "projects_with_problems": len(failing),
             "failing": ", ".join(failing[:50]) or "-",
-            "problems": dg.MetadataValue.table([dg.TableRecord(row) for row in rows[:MAX_ROWS]],
-                                               schema=PROBLEM_SCHEMA),
+            "problems": metadata_table(rows[:MAX_ROWS], PROBLEM_SCHEMA),
         },
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.common.errors import failure_on_error
+from orchestration.common.formatting import metadata_table
 from orchestration.common.partitions import projects_partitions
 from orchestration.common.resources import ControlDatabaseResource
 from resources.common.secrets import SecretBox
@@ -70,10 +71,10 @@ def _tables(reading: HorizonReading, metrics: HorizonMetrics) -> dict[str, dg.Me
                      "balance": None} for name in reading.missing()]
     masters = [{"master": m.name, "status": m.status, "environment": m.environment, "pid": m.pid,
                 "supervisors": len(m.supervisors)} for m in metrics.masters]
-    table = lambda rows, schema: dg.MetadataValue.table([dg.TableRecord(r) for r in rows], schema=schema)  # noqa: E731
-    return {"queues": table(queues, QUEUE_SCHEMA), "jobs": table([_measured_row(j, "job") for j in metrics.jobs],
-                                                                   JOB_SCHEMA),
-            "supervisors": table(supervisors, SUPERVISOR_SCHEMA), "masters": table(masters, MASTER_SCHEMA)}
+    return {"queues": metadata_table(queues, QUEUE_SCHEMA),
+            "jobs": metadata_table([_measured_row(j, "job") for j in metrics.jobs], JOB_SCHEMA),
+            "supervisors": metadata_table(supervisors, SUPERVISOR_SCHEMA),
+            "masters": metadata_table(masters, MASTER_SCHEMA)}
 
 
 def plotted(metrics: HorizonMetrics) -> dict[str, int | float]:

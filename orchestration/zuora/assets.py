@@ -17,7 +17,7 @@ import dagster as dg
 from orchestration.common.errors import failure_on_error
 from orchestration.common.fleet_checks import ERROR, WARN, Verdict, as_result, fleet_evaluation, merged, run_evaluations
 from orchestration.common.fleet_cycle import PartitionEvent, TransientFailure, batch_size, each_partition_events
-from orchestration.common.formatting import markdown_table, moment
+from orchestration.common.formatting import markdown_table, metadata_table, moment
 from orchestration.common.partitions import zuora_customers_partitions
 from orchestration.common.resources import ControlDatabaseResource, ZuoraApiResource
 from resources.common.control.database import ControlDatabase
@@ -181,16 +181,13 @@ def _workflow_table(db: ControlDatabase, secret_box: SecretBox, customer: str) -
     """The customer's workflows as a table, the most recently updated first, at most WORKFLOW_TABLE_ROWS of them."""
     with failure_on_error(f"customer {customer}: "):
         listing = list_workflows(db, CustomerRegistry(db, secret_box).id_of(customer), limit=WORKFLOW_TABLE_ROWS)
-    records = [dg.TableRecord({
-        "name": row["name"], "zuora_id": row["zuora_id"], "state": row["state"], "version": row["version"],
-        "updated": moment(row["updated_on"]),
-        "tasks": row["tasks"], "export_error": (row["export_error"] or "")[:200] or None,
-    }) for row in listing.rows]
+    rows = [{**row, "updated": moment(row["updated_on"]), "export_error": (row["export_error"] or "")[:200] or None}
+            for row in listing.rows]
     shown = f"{len(listing.rows)} of {listing.total} workflows"
     if listing.omitted:
         shown += (f", the most recently updated ({listing.omitted} omitted; `fleetops zuora workflows {customer}` "
                   "lists all)")
-    return {"workflow_table": dg.MetadataValue.table(records, schema=WORKFLOW_TABLE_SCHEMA),
+    return {"workflow_table": metadata_table(rows, WORKFLOW_TABLE_SCHEMA),
             "workflow_table_rows": dg.MetadataValue.text(shown)}
 
 
@@ -202,8 +199,7 @@ def _task_table(db: ControlDatabase, customer_id: int, customer: str) -> dict[st
     if listing.omitted:
         shown += (f", the most recently updated workflows' ({listing.omitted} omitted; `fleetops zuora show "
                   f"{customer} WORKFLOW` shows a workflow's)")
-    return {"task_table": dg.MetadataValue.table([dg.TableRecord(row) for row in listing.rows],
-                                                 schema=TASK_TABLE_SCHEMA),
+    return {"task_table": metadata_table(listing.rows, TASK_TABLE_SCHEMA),
             "task_table_rows": dg.MetadataValue.text(shown)}
 
 
