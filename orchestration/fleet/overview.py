@@ -69,14 +69,18 @@ def overview_tables(instance: dg.DagsterInstance, db: ControlDatabase, swept: Sw
     """The three tables' rows as people read them (times in UTC text, ages and sizes in words)."""
     snapshots = last_materialized(instance, failed_jobs.key, instance.get_dynamic_partitions(projects_partitions.name))
     as_time = {project: datetime.fromtimestamp(at, UTC).replace(tzinfo=None) for project, at in snapshots.items()}
-    projects = [{**row, "oldest_pending_age": format_duration(row["oldest_pending_seconds"]),
-                 "oldest_pending_seconds": _rounded(row["oldest_pending_seconds"], 1),
-                 "last_snapshot": moment(row["last_snapshot"])}
-                for row in project_rows(db, swept, utcnow(), as_time)]
+    projects = [_project_row(row) for row in project_rows(db, swept, utcnow(), as_time)]
     redis = [{**row, "latency_ms": _rounded(row["latency_ms"], 2), "memory": format_size(row["used_memory"]),
               "checked_at": moment(row["checked_at"])} for row in redis_rows(db)]
     customers = [{**row, "last_sync": moment(row["last_sync"])} for row in customer_rows(db)]
     return {"projects": projects, "redis": redis, "customers": customers}
+
+
+def _project_row(row: dict) -> dict:
+    """The age in words is said of the seconds shown beside it, so the two columns never disagree."""
+    seconds = _rounded(row["oldest_pending_seconds"], 1)
+    return {**row, "oldest_pending_age": format_duration(seconds), "oldest_pending_seconds": seconds,
+            "last_snapshot": moment(row["last_snapshot"])}
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

@@ -26,6 +26,8 @@ from sandbox.zuora_server.admin import FakeZuoraAdmin
 
 ROLLUP_HOURS = 6
 DEMO_SPOOL_PROJECT = "crm"
+# Warnings and errors only in the terminal that starts the demo: every run's events are in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
@@ -41,7 +43,8 @@ def materialize_demo(instance: dg.DagsterInstance) -> list[str]:
     failures: list[str] = []
 
     def run(assets: list, **kwargs) -> None:
-        result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False, **kwargs)
+        result = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False,
+                                run_config=QUIET, **kwargs)
         if not result.success:
             failures.append(f"{assets[0].node_def.name} {kwargs.get('partition_key', '')}".strip())
 
@@ -78,7 +81,7 @@ def _probe_every_connection(instance: dg.DagsterInstance, resources: dict) -> No
     connections = instance.get_dynamic_partitions(redis_connections_partitions.name)
     if connections:
         dg.materialize([redis_health], instance=instance, resources=resources, raise_on_error=False,
-                       tags=range_tags(connections[0], connections[-1]))
+                       run_config=QUIET, tags=range_tags(connections[0], connections[-1]))
 
 
 def _edit_in_zuora(customer: str) -> None:
@@ -94,7 +97,8 @@ def _edit_in_zuora(customer: str) -> None:
 
 def _release_stuck_from_launchpad(instance: dg.DagsterInstance, resources: dict, failures: list[str]) -> None:
     """What an operator does in the Launchpad: release crm's stuck jobs (a run with progress in its logs)."""
-    config = {"ops": {"request_spool_action": {"config": {"project": DEMO_SPOOL_PROJECT, "action": "release-stuck"}}}}
+    config = {**QUIET,
+              "ops": {"request_spool_action": {"config": {"project": DEMO_SPOOL_PROJECT, "action": "release-stuck"}}}}
     result = spool_request_job.execute_in_process(run_config=config, instance=instance, resources=resources,
                                                   raise_on_error=False, tags={"dagster/user": "demo"})
     if not result.success:
