@@ -40,9 +40,14 @@ def _statements(dialect: str) -> list[str]:
             "DELETE FROM failed_jobs WHERE id <= :top"]
 
 
-def move_all(url: str) -> float:
+def move_all(url: str, *, read_first: bool = False) -> float:
     """Move every failed job of the database at `url` onto its `jobs` table; the seconds it took,
-    from the first statement to the commit."""
+    from the first statement to the commit.
+
+    With `read_first` every payload is first read to this process, in id order, in the same
+    transaction: the least a retry that keeps payloads byte-exact must add, since it has to see
+    each payload before the database may copy it. No check is made of what is read.
+    """
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
@@ -51,6 +56,9 @@ def move_all(url: str) -> float:
             params = {"top": top, "now": int(time.time())}
             started = time.perf_counter()
             with conn.begin():
+                if read_first:
+                    conn.execute(sa.text("SELECT id, payload FROM failed_jobs WHERE id <= :top ORDER BY id"),
+                                 params).all()
                 for statement in _statements(conn.dialect.name):
                     conn.execute(sa.text(statement), params)
             return time.perf_counter() - started

@@ -4,12 +4,12 @@ Run: .venv/bin/python bench/spool_retry_profile.py [--engine pgsql|mysql] [--row
          [--mariadb shared|own] [--buffer-pool 1G]
 
 One copy of the retry bench's rows (bench/spool_retry_bench.py: same factory, same table read once
-before the clock starts), then `enqueue` + `process_due` exactly as the bench times them, with
-the functions of each phase wrapped by a clock: reading pages, re-encoding payloads, the move's
-statements, the commits, progress writes and the other control-database work. Pages are read and
-re-encoded on a thread while the main thread moves the previous page, so phases overlap and
-their sum exceeds the wall time; the output says which thread each phase runs on. The floor is
-timed on a second copy, for scale.
+before the clock starts), then `enqueue_and_process` exactly as the bench times it, with the
+functions of each phase wrapped by a clock: reading pages, proving or re-encoding payloads, the
+move's statements, the commits, progress writes and the other control-database work. Pages are
+read on one thread and proven on another while the main thread moves the batch before and a
+fourth commits the one before that, so phases overlap and their sum exceeds the wall time; the
+output says which threads each phase runs on ("main" or "other"). The floor is timed on a second copy, for scale.
 """
 
 from __future__ import annotations
@@ -34,12 +34,11 @@ from bench.retry_floor import move_all
 from bench.spool_retry_bench import ENGINES, control_database, laravel_app, settle
 from bench.throwaway import MYSQL_ADMIN_URL, throwaway_database
 from resources.common.secrets import SecretBox
-from resources.failures import editor, retry
+from resources.failures import commit_behind, editor, retry
 from resources.fleet.registry.projects import ProjectRegistry
 from resources.spool import perform, store
 from resources.spool.actions import ActionRequest
-from resources.spool.claimed_batch import process_due
-from resources.spool.enqueue import enqueue
+from resources.spool.claimed_batch import enqueue_and_process
 from tests.harness.laravel import ensure_app_dirs, require_php
 
 
@@ -56,7 +55,7 @@ class Clocks:
         with self._lock:
             self.seconds[phase] += seconds
             self.calls[phase] += 1
-            self.threads[phase].add("main" if threading.current_thread() is threading.main_thread() else "ahead")
+            self.threads[phase].add("main" if threading.current_thread() is threading.main_thread() else "other")
 
     def wrap(self, owner: Any, name: str, phase: str) -> Callable[[], None]:
         """Time every call of owner.name as `phase`; returns the undo."""
@@ -112,19 +111,17 @@ def commits_timed(clocks: Clocks) -> Iterator[None]:
 
 
 PHASES = [
-    (editor.FailedJobEditor, "count", "count the targets (failed store)", False),
+    (editor.FailedJobEditor, "count", "count the targets (failed store; only past the progress interval)", False),
     (editor.FailedJobEditor, "max_id", "highest id, frozen at enqueue (failed store)", False),
     (editor.FailedJobEditor, "pages", "read pages (failed store)", True),
     (retry.FailedJobRetrier, "prepare", "prove each payload unchanged, else re-encode it as Laravel would", False),
     (editor.FailedJobEditor, "move_present", "move statements (lock, copy, delete)", False),
-    (retry.FailedJobRetrier, "push", "push a page (statements + commit)", False),
+    (commit_behind, "_commit", "commit of a moved batch (its own thread)", False),
+    (retry.FailedJobRetrier, "push", "push a batch the plain way (statements + commit)", False),
     (perform.Progress, "_write", "progress writes (control database + log line)", False),
-    (store.SpoolStore, "add", "control: enqueue's row", False),
-    (store.SpoolStore, "release_expired", "control: expired leases", False),
-    (store.SpoolStore, "due", "control: due rows", False),
-    (store.SpoolStore, "claim", "control: claim", False),
+    (store.SpoolStore, "add", "control: enqueue's row, born claimed", False),
+    (store.SpoolStore, "claimed_by", "control: the claimed row", False),
     (store.SpoolStore, "complete", "control: settle", False),
-    (store.SpoolStore, "get", "control: read back for the log", False),
 ]
 
 
@@ -137,8 +134,8 @@ def profile(app: Any, home: Path) -> tuple[float, Clocks]:
     try:
         with commits_timed(clocks):
             started, cpu = time.perf_counter(), time.process_time()
-            enqueue(db, projects, ActionRequest(project="bench", action="retry-all"), requested_by="bench")
-            settled = process_due(db, projects, log=lambda line: None)
+            settled = enqueue_and_process(db, projects, ActionRequest(project="bench", action="retry-all"),
+                                          requested_by="bench", source="cli", log=lambda line: None)
             wall = time.perf_counter() - started
             clocks.add("fleetops' own CPU, every thread (user + system)", time.process_time() - cpu)
     finally:

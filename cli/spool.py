@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 import click
@@ -61,7 +60,7 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
 
     With --process the action is born claimed by this command, so neither Dagster nor another
     `spool process` takes it, and is carried out at once: one command, one interpreter start-up."""
-    from resources.spool.claimed_batch import process_claimed  # the queue adapters: only for commands that write
+    from resources.spool.claimed_batch import enqueue_and_process  # the queue adapters: only for commands that write
     from resources.spool.enqueue import current_actor, enqueue, preview
 
     if as_json and quiet:
@@ -71,11 +70,11 @@ def enqueue_cmd(ctx: CliContext, project: str, action: str, ids: str | None, uui
     if dry_run:
         emit(preview(ctx.db, ctx.projects, request), as_json, _print_preview)
         return
-    run_id = f"cli-{uuid.uuid4()}" if process_here else None
-    done = enqueue(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli", claim_for=run_id)
-    if run_id is not None:
-        settled = process_claimed(ctx.db, ctx.projects, [done.id], run_id, log=click.echo)
+    if process_here:
+        settled = enqueue_and_process(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli",
+                                      log=click.echo)
         sys.exit(0 if all(s.status == COMPLETED for s in settled) else 1)
+    done = enqueue(ctx.db, ctx.projects, request, requested_by=current_actor(), source="cli")
     if as_json:
         emit_json({"id": done.id, "payload": done.payload})
     elif quiet:

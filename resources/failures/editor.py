@@ -11,6 +11,7 @@ a locking SELECT otherwise), so a row that someone else removed meanwhile is nev
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class SelectedFailedJob(NamedTuple):
     connection: str | None
     queue: str | None
     payload: Any
-    stored_failed_at: Any  # a datetime, or SQLite's text
+    stored_failed_at: Any  # the database's text of it (see FailedJobEditor._select_rows), or a datetime
     problem: str | None = None  # why the row could not be read (it is then kept, named by its id)
 
     @property
@@ -126,12 +127,27 @@ class FailedJobEditor:
             return int(conn.execute(query).scalar_one())
 
     def _select_rows(self) -> sa.Select[Any]:
-        """The retry columns in _RETRY_COLUMNS order, NULL for one the table lacks (Laravel 7: uuid)."""
-        return sa.select(*(self.table.c[name] if name in self.table.c else sa.null().label(name)
-                           for name in _RETRY_COLUMNS))
+        """The retry columns in _RETRY_COLUMNS order, NULL for one the table lacks (Laravel 7: uuid).
 
-    def pages(self, selection: Selection, size: int) -> Iterator[list[SelectedFailedJob]]:
-        """The selected rows in id order, `size` at a time (keyset pages, short connections).
+        failed_at comes as the database's text: a retry needs it only for the rare payload whose
+        retryUntil has no push time to measure from (SelectedFailedJob.failed_at parses it then),
+        and the drivers' conversion to a datetime was half the cost of reading a page.
+        """
+        def column(name: str) -> sa.ColumnElement[Any]:
+            if name not in self.table.c:
+                return sa.null().label(name)
+            return sa.cast(self.table.c[name], sa.Text).label(name) if name == "failed_at" else self.table.c[name]
+
+        return sa.select(*map(column, _RETRY_COLUMNS))
+
+    def pages(self, selection: Selection, size: int, first: int | None = None) -> Iterator[list[SelectedFailedJob]]:
+        """The selected rows in id order, `size` at a time (keyset pages), the first page `first` rows
+        when given (a consumer that starts writing once it holds a page starts sooner).
+
+        The pages are read on one autocommit connection, held while they are consumed (it holds no
+        transaction, so no snapshot or lock either), and taken from the driver's cursor as its tuples:
+        a pool checkout, its reset and SQLAlchemy's rows cost a retry's reader as much as the pages'
+        statements themselves. A connection whose read failed is not used again.
 
         The selection's upper id bound is applied here, not in SQL: with a second bound on id,
         PostgreSQL planning from the statistics of a table filled since its last ANALYZE scans and
@@ -139,25 +155,41 @@ class FailedJobEditor:
         """
         unbounded = dataclasses.replace(selection, up_to_id=None)
         top = selection.up_to_id
-        query = (self._select_rows().where(*self.where(unbounded), self.table.c.id > sa.bindparam("after"))
-                 .order_by(self.table.c.id).limit(size))  # one statement for every page: compiled once
+        rows_after = (self._select_rows().where(*self.where(unbounded), self.table.c.id > sa.bindparam("after"))
+                      .order_by(self.table.c.id))
+        limits = itertools.chain([first or size], itertools.repeat(size))
+        queries = {n: rows_after.limit(n) for n in {first or size, size}}  # each compiled once, for every page
         last = 0
-        while True:
-            try:
-                with self.engine.connect() as conn:
-                    rows = list(map(_row, conn.execute(query, {"after": last}).all()))
-            except (sa.exc.DBAPIError, UnicodeDecodeError) as exc:
-                if _unreadable(exc) is None:
-                    raise
-                rows = self._row_by_row(query.params(after=last))
-            full = len(rows) == size
-            if top is not None and rows and rows[-1].id > top:
-                rows, full = [row for row in rows if row.id <= top], False
-            if rows:
-                yield rows
-            if not full:
-                return
-            last = rows[-1].id
+        conn: sa.Connection | None = None
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            for limit in limits:
+                query = queries[limit]
+                conn = conn or self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                try:
+                    result = conn.execute(query, {"after": last})
+                    rows = list(map(_row, result.cursor.fetchall()))  # the driver's own errors, unwrapped
+                    result.close()
+                except (sa.exc.DBAPIError, UnicodeDecodeError, driver_error) as exc:
+                    conn, failed = None, conn
+                    failed.invalidate()
+                    failed.close()
+                    if _unreadable(exc) is None:
+                        if isinstance(exc, driver_error):  # raised as SQLAlchemy raises the driver's errors
+                            raise sa.exc.DBAPIError.instance(None, None, exc, driver_error) from None
+                        raise
+                    rows = self._row_by_row(query.params(after=last))
+                full = len(rows) == limit
+                if top is not None and rows and rows[-1].id > top:
+                    rows, full = [row for row in rows if row.id <= top], False
+                if rows:
+                    yield rows
+                if not full:
+                    return
+                last = rows[-1].id
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _row_by_row(self, page: sa.Select[Any]) -> list[SelectedFailedJob]:
         """A page some row of which cannot be read (text that is not UTF-8, a value the server will

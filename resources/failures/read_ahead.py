@@ -32,6 +32,20 @@ def read_ahead(
     plan or in a fetch is raised here, at its place in the order. Closing the iterator early
     cancels the fetches not yet started and waits for the running ones.
     """
+    return _in_order(plan, fetch, workers, ahead, waiting=False)  # type: ignore[return-value]
+
+
+def ready_ahead(
+    plan: Iterable[Item], fetch: Callable[[Item], Result], *, workers: int, ahead: int
+) -> Iterator[Result | None]:
+    """read_ahead that yields None whenever the next result is not ready yet, then that result:
+    the consumer may do something else meanwhile (write what it holds) instead of waiting."""
+    return _in_order(plan, fetch, workers, ahead, waiting=True)
+
+
+def _in_order(
+    plan: Iterable[Item], fetch: Callable[[Item], Result], workers: int, ahead: int, *, waiting: bool
+) -> Iterator[Result | None]:
     if workers < 1 or ahead < 1:
         raise ValueError("workers and ahead must be at least 1")
     pending: queue.Queue[object] = queue.Queue(maxsize=ahead)
@@ -65,16 +79,31 @@ def read_ahead(
         thread = threading.Thread(target=planner, name="read-ahead-plan", daemon=True)
         thread.start()
         try:
-            while (entry := pending.get()) is not _END:
+            while True:
+                entry = pending.get() if not waiting else _now_or_none(pending)
+                if entry is None:  # nothing ready: said once, then waited for
+                    yield None
+                    entry = pending.get()
+                if entry is _END:
+                    return
                 if isinstance(entry, BaseException):
                     raise entry
                 assert isinstance(entry, Future)
+                if waiting and not entry.done():
+                    yield None
                 yield entry.result()
         finally:
             stop.set()
             _drain(pending)
             thread.join()
             _drain(pending)
+
+
+def _now_or_none(pending: queue.Queue[object]) -> object:
+    try:
+        return pending.get_nowait()
+    except queue.Empty:
+        return None
 
 
 def _drain(pending: queue.Queue[object]) -> None:

@@ -37,6 +37,8 @@ from resources.horizon.failed_records import HorizonRecords
 from resources.laravel.retry_payload import UnretryableJob, retry_payload, unchanged_by_retry
 from resources.queues.writers import DEFAULT_QUEUE, DatabaseQueueWriter, QueuedJob, QueueWriter, RedisQueueWriter
 
+Moved = dict[str, set[int]]  # connection name -> the ids of a batch its transaction moved
+
 
 @dataclass
 class RetryResult:
@@ -129,14 +131,36 @@ class FailedJobRetrier:
 
     def _push(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]], now: int) -> int:
         writer = self.writers[name]
-        ids = [row.id for row, _ in batch]
         with self.editor.engine.begin() as conn:
             if isinstance(writer, DatabaseQueueWriter) and self._copied_in_place(name, batch):
-                present = self.editor.move_present(conn, ids, partial(writer.insert_from, now=now), DEFAULT_QUEUE)
+                present = self._move(conn, writer, batch, now)
             else:
-                present = self.editor.delete_present(conn, ids)
+                present = self.editor.delete_present(conn, [row.id for row, _ in batch])
                 self._write(name, writer, conn, [job for row, job in batch if row.id in present], now)
+        return self._pushed(name, batch, present, now)
+
+    def move_in_place(self, conn: sa.Connection, prepared: PreparedRetry) -> Moved:
+        """The database's copy of a batch it copies in place (copied_in_place), in the caller's
+        transaction; the ids moved per connection name, for settle_moved once it has committed."""
+        return {name: self._move(conn, self.writers[name], batch, prepared.now)  # type: ignore[arg-type]
+                for name, batch in prepared.groups.items()}
+
+    def settle_moved(self, prepared: PreparedRetry, moved: Moved) -> RetryResult:
+        """The result of a batch move_in_place moved and the caller committed."""
+        result = RetryResult(errors=dict(prepared.errors))
+        for name, batch in prepared.groups.items():
+            result.retried += self._pushed(name, batch, moved[name], prepared.now)
+        return result
+
+    def _move(self, conn: sa.Connection, writer: DatabaseQueueWriter, batch: list[tuple[SelectedFailedJob, QueuedJob]],
+              now: int) -> set[int]:
+        return self.editor.move_present(conn, [row.id for row, _ in batch], partial(writer.insert_from, now=now),
+                                        DEFAULT_QUEUE)
+
+    def _pushed(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]], present: set[int], now: int) -> int:
+        """After the commit: Redis markers dropped, Horizon told; how many of the batch were pushed."""
         jobs = [job for row, job in batch if row.id in present]
+        writer = self.writers[name]
         if isinstance(writer, RedisQueueWriter):
             writer.forget_markers(jobs)
         if self.horizon is not None:

@@ -11,7 +11,7 @@ the missing grant or the jobs. An action that ends failed is announced to the al
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,8 @@ from resources.common.control.database import ControlDatabase
 from resources.common.errors import FleetopsError, first_line, loaded_errors, refused_privilege
 from resources.fleet.project_storage import ProjectStorage
 from resources.fleet.registry.projects import ProjectRegistry
+from resources.spool.actions import ActionRequest
+from resources.spool.enqueue import enqueue
 from resources.spool.perform import execute
 from resources.spool.statuses import FAILED
 from resources.spool.store import Claimed, Settled, SpoolStore
@@ -32,16 +34,19 @@ Log = Callable[[str], None]
 
 
 def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[int], run_id: str,
-                    log: Log = print, alerts: WebhookSender | None = None) -> list[Settled]:
-    """Claim `ids` for `run_id` (rows already claimed by it are kept) and carry each out."""
+                    log: Log = print, alerts: WebhookSender | None = None,
+                    storages: Mapping[str, ProjectStorage] | None = None) -> list[Settled]:
+    """Claim `ids` for `run_id` (rows already claimed by it are kept) and carry each out. A project's
+    storage the caller has open (`storages`) is used as it is and left open."""
     store = SpoolStore(db)
-    claimed = store.claim(ids, run_id)
-    taken = {c.id for c in claimed}
-    claimed += [c for c in store.claimed_by(run_id, [i for i in ids if i not in taken])]
+    held = store.claimed_by(run_id, ids)  # born claimed by this run (enqueue_and_process), or taken before
+    taken = {c.id for c in held}
+    rest = [i for i in ids if i not in taken]
+    claimed = (store.claim(rest, run_id) if rest else []) + held
     if len(claimed) < len(ids):
         log(f"{len(ids) - len(claimed)} of {len(ids)} spool action(s) were already taken by another run")
     with ExitStack() as closing:
-        opened: dict[str, ProjectStorage] = {}
+        opened: dict[str, ProjectStorage] = dict(storages or {})
 
         def storage_of(key: str) -> ProjectStorage:
             """A project's storage, opened once for all its actions here (a run carries one project's batch)."""
@@ -50,6 +55,21 @@ def process_claimed(db: ControlDatabase, projects: ProjectRegistry, ids: list[in
             return opened[key]
 
         return [_carry_out(store, storage_of, action, run_id, log, alerts) for action in claimed]
+
+
+def enqueue_and_process(db: ControlDatabase, projects: ProjectRegistry, request: ActionRequest, *,
+                        requested_by: str, source: str, log: Log = print) -> list[Settled]:
+    """`fleetops spool enqueue ... --process`: the action written born claimed by this process, so no
+    Dagster run or other `spool process` takes it, then carried out here.
+
+    One storage serves both steps: the connection, the server's settings and the table's columns
+    that freezing the targets needed are the ones the action starts with.
+    """
+    run_id = f"cli-{uuid.uuid4()}"
+    with ProjectStorage.of(projects, request.project) as storage:
+        done = enqueue(db, projects, request, requested_by=requested_by, source=source, claim_for=run_id,
+                       storage=storage)
+        return process_claimed(db, projects, [done.id], run_id, log, storages={storage.spec.key: storage})
 
 
 def process_batch_then_due(db: ControlDatabase, projects: ProjectRegistry, project: str, ids: list[int], run_id: str,
@@ -105,7 +125,10 @@ def _carry_out(store: SpoolStore, storage_of: Callable[[str], ProjectStorage], a
         if outcome.errors:
             settled = store.fail(action.id, run_id, outcome.summary(), retryable=False, result=outcome.as_result())
         else:
-            settled = store.complete(action.id, run_id, outcome.as_result())
+            result = outcome.as_result()
+            settled = store.complete(action.id, run_id, result)
+            log(f"{label}: {settled.status} {result}")
+            return settled
     detail = store.get(action.id)
     log(f"{label}: {settled.status}" + (f" ({detail['error']})" if detail["error"] else f" {detail['result']}"))
     if settled.status == FAILED:

@@ -11,6 +11,7 @@ import getpass
 import os
 import socket
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,14 +47,15 @@ class Enqueued:
 
 
 def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionRequest, *, requested_by: str,
-            source: str = "api", claim_for: str | None = None) -> Enqueued:
-    """Check, freeze and write one action; its spool id."""
+            source: str = "api", claim_for: str | None = None, storage: ProjectStorage | None = None) -> Enqueued:
+    """Check, freeze and write one action; its spool id. The project's storage is opened for the
+    check and closed again, unless the caller passes it open (`storage`)."""
     spec = check(request)
     if source not in SOURCES:
         raise ValidationError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
     project = _enabled(projects, request.project)
     request, fingerprint_ids = _by_fingerprint(db, request)
-    max_id = _max_id(project, projects) if spec.on_failed_store and spec.required != "ids" else None
+    max_id = _max_id(project, projects, storage) if spec.on_failed_store and spec.required != "ids" else None
     payload = frozen_payload(request, max_id, fingerprint_ids)
     if spec.required == "ids":
         _require_some_present(project, projects, request.action, payload)
@@ -116,11 +118,11 @@ def _stuck_preview(project: ProjectSpec, projects: ProjectRegistry, request: Act
     }
 
 
-def _max_id(project: ProjectSpec, projects: ProjectRegistry) -> int:
+def _max_id(project: ProjectSpec, projects: ProjectRegistry, storage: ProjectStorage | None) -> int:
     """The highest failed-job id now: a bulk action stops there. Without it nothing can be frozen."""
     try:
-        with ProjectStorage(project, projects.secret_box) as storage:
-            return storage.editor.max_id()
+        with nullcontext(storage) if storage is not None else ProjectStorage(project, projects.secret_box) as opened:
+            return opened.editor.max_id()
     except sa.exc.SQLAlchemyError as exc:
         raise ValidationError(
             f"project {project.key!r}: cannot read its failed-job table to freeze the action's targets, "

@@ -5,14 +5,14 @@ or one Lua script per batch, never a statement per job). The result counts what 
 names what could not be: ids that no longer exist, jobs Laravel could not retry either.
 
 A retry whose pages the database copies itself moves several pages in one transaction when they
-are ready together (up to MAX_MOVE_ROWS): each commit waits for the disk, and one commit per
-thousand rows cost a 20,000-job retry about a fifth of its time.
+are ready together (up to MAX_MOVE_ROWS), and each such transaction commits on a thread of its own
+while the next one is moved (resources/failures/commit_behind.py): each commit waits for the disk,
+and one commit per thousand rows, waited for in turn, cost a 20,000-job retry a fifth of its time.
 """
 
 from __future__ import annotations
 
 import itertools
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,14 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resources.common.settings import spool_lease_seconds, spool_progress_seconds
+from resources.failures.commit_behind import committing_behind
 from resources.failures.editor import SelectedFailedJob
-from resources.failures.retry import FailedJobRetrier, PreparedRetry
+from resources.failures.read_ahead import ready_ahead
+from resources.failures.retry import FailedJobRetrier, PreparedRetry, RetryResult
 from resources.fleet.project_storage import ProjectStorage
 from resources.queues.writers import Cancelled
 from resources.spool.actions import selection, spec_of
 from resources.spool.store import MAX_BACKOFF_SECONDS
 
 BATCH_SIZE = 1_000
+FIRST_PAGE = 200  # the first page read is small: the first batch is written, and the database busy, sooner
 MAX_MOVE_ROWS = 10_000  # pages the database copies itself, moved together in one transaction
 AHEAD_PAGES = 10  # pages read and prepared ahead of the writes, at most
 MAX_NAMED_ERRORS = 50
@@ -64,41 +67,51 @@ class Progress:
     Written when the action starts, then at most every FLEETOPS_SPOOL_PROGRESS_SECONDS (0.5), and
     once more when the `with` block ends: a fast action's pages come quicker than a control-database
     write and a line in the run's log are worth, and a slow one still shows movement twice a second.
-    A total still being counted (a Future) holds nothing up: the first write comes once the count
-    has answered and the interval has passed, so an action over within the interval is written once.
+
+    A total given as a count to make (a callable) is counted on a thread of its own, and only once
+    the action has outlasted the interval: before that nobody sees it, and an action over within
+    the interval has processed every target, so its one write says so without a count (a count of
+    a large table is a scan the database would make beside the action's own work). Nothing waits
+    for the count: the first write after it comes once it has answered.
     """
 
-    def __init__(self, report: ProgressCallback, total: int | Future[int]) -> None:
-        self._counting = total if isinstance(total, Future) else None
+    def __init__(self, report: ProgressCallback, total: int | Callable[[], int]) -> None:
+        self._count = total if callable(total) else None
+        self._counting: Future[int] | None = None
         self.report = report
-        self.state = {"total": None if self._counting else total, "processed": 0, "current": None, "errors": 0}
+        self.state = {"total": None if self._count else total, "processed": 0, "current": None, "errors": 0}
         self.interval = spool_progress_seconds()
         self._written_at, self._unwritten = time.monotonic(), True
-        if self._counting is None:
+        if self._count is None:
             self._write()
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._counting is not None:
+    def __exit__(self, failure: type[BaseException] | None, *exc: object) -> None:
+        if self._counting is not None and self._counting.done():
             self._take_total()
+        elif self.state["total"] is None and failure is None:  # ended: every target was processed
+            self.state["total"] = self.state["processed"]
         if self._unwritten:
             self._write()
 
     def advance(self, processed: int, current: Any, errors: int) -> None:
         self.state.update(processed=self.state["processed"] + processed, current=current, errors=errors)
         self._unwritten = True
+        if time.monotonic() - self._written_at < self.interval:
+            return
+        if self._count is not None:  # the action outlasts the interval: its total is worth counting now
+            self._counting, self._count = counted_meanwhile(self._count), None
         if self._counting is not None:
             if not self._counting.done():
                 return
             self._take_total()
-        if time.monotonic() - self._written_at >= self.interval:
-            self._write()
+        self._write()
 
     def _take_total(self) -> None:
-        """The count's answer (waited for). A count that failed leaves what was processed as the
-        total: the total is only shown, and a database that fails the action fails its pages too."""
+        """The count's answer. A count that failed leaves what was processed as the total: the total
+        is only shown, and a database that fails the action fails its pages too."""
         try:
             self.state["total"] = self._counting.result()  # type: ignore[union-attr]
         except Exception:  # see above: only shown
@@ -146,7 +159,7 @@ def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outc
         outcome.not_found = found.missing
         rows = found.rows
         return lambda: len(rows), (rows[i:i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE))
-    return lambda: storage.editor.count(chosen), storage.editor.pages(chosen, BATCH_SIZE)
+    return lambda: storage.editor.count(chosen), storage.editor.pages(chosen, BATCH_SIZE, first=FIRST_PAGE)
 
 
 def marker_ttl() -> int:
@@ -161,18 +174,24 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
     outcome = Outcome(counts={"retried": 0})
     total, pages = _targets(action, payload, storage, outcome)
     retrier = storage.retrier(scope, marker_ttl())
-    counted = counted_meanwhile(total)  # the pages are read, and the first moved, while the targets are counted
-    with closing(_prepared_ahead(pages, retrier)) as ahead, Progress(report, counted) as progress:
+    with closing(_prepared_ahead(pages, retrier)) as ahead, Progress(report, total) as progress, \
+            committing_behind(retrier) as pushing:
         for rows, prepared in _batches(ahead, retrier):
-            result = retrier.push(prepared)
-            outcome.counts["retried"] += result.retried
-            outcome.errors.update(result.errors)
-            progress.advance(len(rows), rows[-1].public_id, len(outcome.errors))
+            _settled(outcome, progress, pushing.push(rows, prepared))
+        _settled(outcome, progress, pushing.finish())
     return outcome
 
 
+def _settled(outcome: Outcome, progress: Progress, settled: list[tuple[list[SelectedFailedJob], RetryResult]]
+             ) -> None:
+    """Count the batches whose push is over."""
+    for rows, result in settled:
+        outcome.counts["retried"] += result.retried
+        outcome.errors.update(result.errors)
+        progress.advance(len(rows), rows[-1].public_id, len(outcome.errors))
+
+
 Prepared = tuple[list[SelectedFailedJob], PreparedRetry]
-_END = object()
 
 
 def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Iterator[Prepared]:
@@ -194,53 +213,19 @@ def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Ite
 
 
 def _prepared_ahead(pages: Iterator[list[SelectedFailedJob]], retrier: FailedJobRetrier) -> Iterator[Prepared | None]:
-    """Each page with its payloads computed, read and computed on a thread up to AHEAD_PAGES ahead;
-    None whenever the next one is not ready yet (the caller may write what it holds meanwhile).
+    """Each page with its payloads computed, up to AHEAD_PAGES ahead; None whenever the next one
+    is not ready yet (the caller may write what it holds meanwhile).
 
-    Reading a page and building Laravel's payloads is Python work; writing a batch is mostly
-    waiting for the database. Doing the next pages' first part while a batch is written keeps
-    both the interpreter and the database busy. Writes stay in the caller's thread, in order.
+    Reading a page is mostly waiting for the database, building Laravel's payloads is Python
+    work, and writing a batch is waiting for the database again. The pages are read on one
+    thread and computed on another, so the next page is read while one is computed and a batch
+    is written: the interpreter and the database stay busy. Writes stay in the caller's thread,
+    in order.
     """
-    ready: queue.Queue[Any] = queue.Queue(maxsize=AHEAD_PAGES)
-    stop = threading.Event()
+    def prepare(page: list[SelectedFailedJob]) -> Prepared:
+        return page, retrier.prepare(page, now=int(time.time()))
 
-    def read_ahead() -> None:
-        try:
-            for page in pages:
-                if not _hand_over(ready, (page, retrier.prepare(page, now=int(time.time()))), stop):
-                    return
-            _hand_over(ready, _END, stop)
-        except BaseException as exc:  # raised again in the caller's thread
-            _hand_over(ready, exc, stop)
-
-    reader = threading.Thread(target=read_ahead, name="fleetops-retry-ahead", daemon=True)
-    reader.start()
-    try:
-        while True:
-            try:
-                item = ready.get_nowait()
-            except queue.Empty:
-                yield None
-                item = ready.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        reader.join()
-
-
-def _hand_over(ready: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    """Put `item` in the queue, waiting while it is full; False once the caller has stopped listening."""
-    while not stop.is_set():
-        try:
-            ready.put(item, timeout=0.1)
-        except queue.Full:
-            continue
-        return True
-    return False
+    return ready_ahead(pages, prepare, workers=1, ahead=AHEAD_PAGES)
 
 
 def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, report: ProgressCallback) -> Outcome:
@@ -248,7 +233,7 @@ def _delete(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
     chosen = selection(action, payload)
     if chosen.explicit:
         outcome.not_found = storage.editor.lookup(chosen).missing
-    with Progress(report, storage.editor.count(chosen)) as progress:
+    with Progress(report, lambda: storage.editor.count(chosen)) as progress:
         for deleted in storage.editor.delete_selected(chosen, BATCH_SIZE):
             outcome.counts["deleted"] += len(deleted)
             if storage.horizon is not None:

@@ -138,3 +138,32 @@ def test_a_lock_wait_timeout(fleetops_sqlite: Fleetops, project_url: str) -> Non
     row = json.loads(fleetops_sqlite.ok("spool", "show", spool_id, "--json").output)
     assert row["status"] == "pending" and "lock" in row["error"].lower(), row
     then_everything_once(fleetops_sqlite, project_url, spool_id, everyone)
+
+
+@pytest.mark.timeout(120)
+def test_a_commit_that_fails_takes_the_batch_moved_behind_it_back_too(fleetops_sqlite: Fleetops, pg_url: str) -> None:
+    """A retry's batch commits on a thread while the next batch is moved. Here the first batch's
+    commit fails (a deferred constraint refuses one of its jobs at commit time): the batch moved
+    behind it is rolled back too, nothing is queued, and the next attempt queues every job once."""
+    rows = 12_000  # more than one batch, whatever the reader has ready when the first is moved
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, rows, seed=8, connection="database", trace_bytes=100)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE failed_jobs SET queue = 'refused-at-commit' WHERE id = (SELECT min(id) + 9 "
+                             "FROM failed_jobs)"))
+        conn.execute(sa.text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                             "RAISE EXCEPTION 'refused at commit'; END $$"))
+        conn.execute(sa.text("CREATE CONSTRAINT TRIGGER refused AFTER INSERT ON jobs DEFERRABLE INITIALLY DEFERRED "
+                             "FOR EACH ROW WHEN (NEW.queue = 'refused-at-commit') EXECUTE FUNCTION refuse()"))
+    everyone, _ = counts(pg_url)
+    fleetops_sqlite.ok("project", "add", "app", "--failed-db", pg_url, "--queue-connection", f"database={pg_url}")
+    result = fleetops_sqlite("spool", "enqueue", "app", "retry-all", "--process", "--quiet", **NO_BACKOFF)
+    assert result.exit_code == 1, result.output
+    assert "refused at commit" in result.output
+    assert counts(pg_url) == (everyone, Counter()), "every batch rolled back: 0 lost, 0 queued"
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER refused ON jobs"))
+    engine.dispose()
+    assert fleetops_sqlite("spool", "process", **NO_BACKOFF).exit_code == 0
+    assert counts(pg_url) == (set(), Counter(dict.fromkeys(everyone, 1))), "0 lost, 0 doubled"

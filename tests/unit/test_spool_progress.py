@@ -1,6 +1,7 @@
 """Progress reaches the control database when an action starts, while it runs, and when it ends."""
 
-from concurrent.futures import Future
+import threading
+import time
 
 import pytest
 
@@ -44,30 +45,59 @@ def test_a_setting_that_is_not_a_number_is_named(monkeypatch: pytest.MonkeyPatch
 def test_a_total_still_being_counted_holds_nothing_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SPOOL_PROGRESS_ENV, "0")
     written: list[dict] = []
-    total: Future[int] = Future()
-    with Progress(written.append, total) as progress:
+    answer = threading.Event()
+    counted = threading.Event()
+
+    def count() -> int:
+        answer.wait(10)
+        counted.set()
+        return 3000
+
+    with Progress(written.append, count) as progress:
         progress.advance(1000, "job-0", 0)  # the count has not answered: nothing written, nothing waited for
         assert written == []
-        total.set_result(3000)
-        progress.advance(1000, "job-1", 0)  # the first write follows the count
-        progress.advance(1000, "job-2", 0)
-    assert [(state["total"], state["processed"]) for state in written] == [(3000, 2000), (3000, 3000)]
+        answer.set()
+        assert counted.wait(10)
+        _advance_until_written(progress, written)  # the first write follows the count
+        progress.advance(1000, "job-1", 0)
+    assert [(state["total"], state["processed"]) for state in written] == [(3000, 1000), (3000, 2000)]
 
 
-def test_an_action_counted_meanwhile_and_over_within_the_interval_is_written_once() -> None:
+def test_an_action_over_within_the_interval_is_written_once_and_never_counted() -> None:
     written: list[dict] = []
-    total: Future[int] = Future()
-    with Progress(written.append, total) as progress:
-        total.set_result(2000)
+    counts: list[int] = []
+    with Progress(written.append, lambda: counts.append(1) or 9999) as progress:
         for page in range(2):
             progress.advance(1000, f"job-{page}", 0)
     assert written == [{"total": 2000, "processed": 2000, "current": "job-1", "errors": 0}]
+    assert counts == []
 
 
-def test_a_count_that_failed_leaves_what_was_processed_as_the_total() -> None:
+def test_an_action_that_failed_before_a_count_says_no_total() -> None:
     written: list[dict] = []
-    total: Future[int] = Future()
-    total.set_exception(OSError("the database went away"))
-    with Progress(written.append, total) as progress:
+    with pytest.raises(RuntimeError), Progress(written.append, lambda: 9999) as progress:
         progress.advance(1000, "job-0", 0)
+        raise RuntimeError("the database went away")
+    assert written == [{"total": None, "processed": 1000, "current": "job-0", "errors": 0}]
+
+
+def test_a_count_that_failed_leaves_what_was_processed_as_the_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SPOOL_PROGRESS_ENV, "0")
+    written: list[dict] = []
+
+    def count() -> int:
+        raise OSError("the database went away")
+
+    with Progress(written.append, count) as progress:
+        progress.advance(1000, "job-0", 0)
+        _advance_until_written(progress, written)
     assert written[-1]["total"] == 1000 and written[-1]["processed"] == 1000
+
+
+def _advance_until_written(progress: Progress, written: list[dict]) -> None:
+    """Advance by nothing until the count's thread has answered and a write followed."""
+    deadline = time.monotonic() + 10
+    while not written and time.monotonic() < deadline:
+        progress.advance(0, "job-0", 0)
+        time.sleep(0.01)
+    assert written, "no progress written within 10 s of the count's answer"

@@ -1,0 +1,104 @@
+"""Pushing a retry's batches in order, each database copy committed while the next batch is moved.
+
+A batch the database copies in place (see FailedJobRetrier.copied_in_place) is one transaction:
+its statements, then a commit that mostly waits for the database to flush its log to disk. The
+next batch's statements need nothing from that commit, so they run on a second connection while
+a thread of its own commits the batch before: on a 20,000-job retry the commits were a tenth of
+the time, spent with the database's statement engine idle.
+
+What this keeps of a plain push, batch after batch:
+
+- each batch is still one transaction: all of its rows moved, or none;
+- commits happen in batch order, and at most one batch waits for its commit at any time;
+- a batch moved behind a commit that failed is rolled back, never committed, and the failure
+  is raised to the caller when it takes that batch's result;
+- a batch that needs more than the database's own copy (a Redis push, a queue in another
+  database, a value a jobs column refuses) waits for the batch before it to be committed, then
+  is pushed the plain way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+import sqlalchemy as sa
+
+from resources.failures.retry import FailedJobRetrier, Moved, PreparedRetry, RetryResult
+
+Tag = TypeVar("Tag")
+Settled = list[tuple[Tag, RetryResult]]  # what the caller tagged each batch with, and its result
+
+
+class CommitBehind(Generic[Tag]):
+    """Pushes batches through `retrier`; `push` and `finish` return the batches settled meanwhile."""
+
+    def __init__(self, retrier: FailedJobRetrier, committer: ThreadPoolExecutor) -> None:
+        self.retrier = retrier
+        self._committer = committer
+        self._pending: Future[tuple[Tag, PreparedRetry, Moved]] | None = None
+
+    def push(self, tag: Tag, prepared: PreparedRetry) -> Settled[Tag]:
+        """Move this batch; it commits while the next one is moved. The batches committed by now."""
+        if not self.retrier.copied_in_place(prepared):
+            return [*self.finish(), (tag, self.retrier.push(prepared))]
+        conn = self.retrier.editor.engine.connect()
+        transaction = conn.begin()
+        try:
+            moved = self.retrier.move_in_place(conn, prepared)
+        except sa.exc.DataError:  # a value the jobs table refuses: the plain push names the job
+            _abandon(conn, transaction)
+            return [*self.finish(), (tag, self.retrier.push(prepared))]
+        except BaseException:
+            _abandon(conn, transaction)
+            raise
+        try:
+            settled = self.finish()
+        except BaseException:  # the batch before did not commit: this one is not committed either
+            _abandon(conn, transaction)
+            raise
+        self._pending = self._committer.submit(_commit, conn, transaction, (tag, prepared, moved))
+        return settled
+
+    def finish(self) -> Settled[Tag]:
+        """Wait for the batch still committing, if any: its result (or the failure of its commit)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return []
+        tag, prepared, moved = pending.result()
+        return [(tag, self.retrier.settle_moved(prepared, moved))]
+
+    def abandon(self) -> None:
+        """Leave without taking the last result: a commit under way still ends (committed or not)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.exception()  # waited for; what it raised belongs to a result nobody takes
+
+
+@contextmanager
+def committing_behind(retrier: FailedJobRetrier) -> Iterator[CommitBehind[Tag]]:
+    """A CommitBehind for one action; leaving the block waits for any commit still under way."""
+    with ThreadPoolExecutor(1, thread_name_prefix="fleetops-commit") as committer:
+        pushing: CommitBehind[Tag] = CommitBehind(retrier, committer)
+        try:
+            yield pushing
+        finally:
+            pushing.abandon()
+
+
+def _commit(conn: sa.Connection, transaction: sa.RootTransaction, done: tuple[Tag, PreparedRetry, Moved]
+            ) -> tuple[Tag, PreparedRetry, Moved]:
+    try:
+        transaction.commit()
+    finally:
+        conn.close()
+    return done
+
+
+def _abandon(conn: sa.Connection, transaction: sa.RootTransaction) -> None:
+    try:
+        transaction.rollback()
+    finally:
+        conn.close()
