@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from resources.failures.read_ahead import read_ahead
+from resources.failures.read_ahead import read_ahead, ready_ahead
 
 
 class Tracker:
@@ -84,3 +84,19 @@ def test_stopping_early_stops_planning_and_closes_the_plan() -> None:
     results.close()
     assert closed.wait(5)
     assert len(tracker.started) < 20  # nowhere near the whole plan was fetched
+
+
+def test_ready_ahead_says_when_the_next_result_is_not_ready_and_never_skips_one() -> None:
+    released = {item: threading.Event() for item in range(3)}
+
+    def fetch(item: int) -> int:
+        assert released[item].wait(10)
+        return item * 10
+
+    results = ready_ahead(range(3), fetch, workers=1, ahead=3)
+    assert next(results) is None, "the first fetch is held: not ready"
+    released[0].set()
+    assert next(value for value in results if value is not None) == 0
+    for item in (1, 2):
+        released[item].set()
+    assert [value for value in results if value is not None] == [10, 20], "in order, none skipped"
