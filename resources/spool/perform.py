@@ -21,6 +21,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
+from resources.common.collector import collector_paused
 from resources.common.settings import spool_lease_seconds, spool_progress_seconds
 from resources.failures.commit_behind import committing_behind
 from resources.failures.editor import SelectedFailedJob
@@ -174,7 +175,7 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
     outcome = Outcome(counts={"retried": 0})
     total, pages = _targets(action, payload, storage, outcome)
     retrier = storage.retrier(scope, marker_ttl())
-    with closing(_prepared_ahead(pages, retrier)) as ahead, Progress(report, total) as progress, \
+    with collector_paused(), closing(_prepared_ahead(pages, retrier)) as ahead, Progress(report, total) as progress, \
             committing_behind(retrier) as pushing:
         for rows, prepared in _batches(ahead, retrier):
             _settled(outcome, progress, pushing.push(rows, prepared))
