@@ -162,9 +162,9 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
-        if tenant is not None:
+        if tenant is not None:  # counted before the body goes: a client holding the answer finds it counted
             tenant.traffic.end(status)
+        self.wfile.write(payload)
 
     def _fault(self, tenant: FakeTenant, target: str, headers: dict[str, str], page: int | None = None,
                workflow: int | None = None) -> Rule | None:
