@@ -73,9 +73,6 @@ class FailedJobRetrier:
     marker_scope: str = ""  # the action a Redis push belongs to: its markers silence only its own pushes
     marker_ttl: int = 600  # seconds a marker left by a crash outlives it
 
-    def retry(self, rows: list[SelectedFailedJob], now: int) -> RetryResult:
-        return self.push(self.prepare(rows, now))
-
     def prepare(self, rows: list[SelectedFailedJob], now: int) -> PreparedRetry:
         """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection."""
         prepared = PreparedRetry(now)

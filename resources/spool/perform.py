@@ -153,7 +153,7 @@ def execute(action: str, payload: dict[str, Any], storage: ProjectStorage, repor
 
 def _targets(action: str, payload: dict[str, Any], storage: ProjectStorage, outcome: Outcome
              ) -> tuple[Callable[[], int], Iterator[list[SelectedFailedJob]]]:
-    """How to count the targets (asked when the caller is ready to wait for it), and their pages."""
+    """How to count the targets (asked only if the action outlasts the progress interval), and their pages."""
     chosen = selection(action, payload)
     if chosen.explicit:
         found = storage.editor.lookup(chosen)
