@@ -28,6 +28,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 import sqlalchemy as sa
@@ -35,7 +36,14 @@ import sqlalchemy as sa
 from resources.failures.editor import FailedJobEditor, SelectedFailedJob
 from resources.horizon.failed_records import HorizonRecords
 from resources.laravel.retry_payload import UnretryableJob, retry_payload, unchanged_by_retry
-from resources.queues.writers import DEFAULT_QUEUE, DatabaseQueueWriter, QueuedJob, QueueWriter, RedisQueueWriter
+from resources.queues.writers import (
+    DEFAULT_QUEUE,
+    PUSHED_AT,
+    DatabaseQueueWriter,
+    QueuedJob,
+    QueueWriter,
+    RedisQueueWriter,
+)
 
 Moved = dict[str, set[int]]  # connection name -> the ids of a batch its transaction moved
 
@@ -47,17 +55,36 @@ class RetryResult:
 
 
 @dataclass
+class ConnectionBatch:
+    """One queue connection's part of a batch: its rows in id order, and the payload to push for each
+    row whose payload Laravel's retry changes. Every other row is pushed exactly as stored, so a part
+    with no change is one the database can copy itself, and nothing per job is built for it."""
+
+    rows: list[SelectedFailedJob] = field(default_factory=list)
+    changed: dict[int, str] = field(default_factory=dict)  # row id -> the text to push instead of the stored one
+
+    def payload(self, row: SelectedFailedJob) -> str:
+        return self.changed.get(row.id, row.payload)
+
+    def halves(self) -> tuple[ConnectionBatch, ConnectionBatch]:
+        middle = len(self.rows) // 2
+        return ConnectionBatch(self.rows[:middle], self.changed), ConnectionBatch(self.rows[middle:], self.changed)
+
+
+@dataclass
 class PreparedRetry:
-    """A batch ready to push: its jobs per connection name, and the rows that stay failed."""
+    """A batch ready to push: its parts per connection name, and the rows that stay failed."""
 
     now: int
-    groups: dict[str, list[tuple[SelectedFailedJob, QueuedJob]]] = field(default_factory=lambda: defaultdict(list))
+    groups: dict[str, ConnectionBatch] = field(default_factory=lambda: defaultdict(ConnectionBatch))
     errors: dict[str, str] = field(default_factory=dict)  # public id -> why it stayed failed
 
     def absorb(self, later: PreparedRetry) -> None:
         """Take in the batch prepared after this one, so both are pushed together, in order."""
-        for name, batch in later.groups.items():
-            self.groups[name].extend(batch)
+        for name, part in later.groups.items():
+            mine = self.groups[name]
+            mine.rows.extend(part.rows)
+            mine.changed.update(part.changed)
         self.errors.update(later.errors)
 
 
@@ -74,9 +101,10 @@ class FailedJobRetrier:
     marker_ttl: int = 600  # seconds a marker left by a crash outlives it
 
     def prepare(self, rows: list[SelectedFailedJob], now: int) -> PreparedRetry:
-        """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection."""
+        """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection.
+        Where the database may copy a payload, one proven unchanged needs no computing."""
         prepared = PreparedRetry(now)
-        redis = {name for name, writer in self.writers.items() if isinstance(writer, RedisQueueWriter)}
+        failed_at = _PageFailedAt(self.editor, rows)
         for row in rows:
             if row.problem is not None:
                 prepared.errors[row.public_id] = row.problem
@@ -88,92 +116,108 @@ class FailedJobRetrier:
                     f"(fleetops project add ... --queue-connection {name or 'NAME'}=DSN)"
                 )
                 continue
-            text = row.payload  # where the database may copy it, proven unchanged it needs no computing
-            if name not in self.shares_failed_database or not unchanged_by_retry(text):
+            part = prepared.groups[name]
+            if name not in self.shares_failed_database or not unchanged_by_retry(row.payload):
                 try:
-                    text = retry_payload(text, now=now, failed_at=row.failed_at, app_key=self.app_key)
+                    text = retry_payload(row.payload, now=now, failed_at=partial(failed_at.of, row),
+                                         app_key=self.app_key)
                 except UnretryableJob as exc:
                     prepared.errors[row.public_id] = str(exc)
                     continue
-            marker = f"{self.marker_scope}:{row.id}:{row.uuid or ''}" if name in redis else ""
-            prepared.groups[name].append((row, QueuedJob(row.queue or DEFAULT_QUEUE, text, marker)))
+                if text != row.payload:
+                    part.changed[row.id] = text
+            part.rows.append(row)
         return prepared
 
     def push(self, prepared: PreparedRetry) -> RetryResult:
         """Delete the prepared rows and push their jobs, one crash-safe batch per connection."""
         result = RetryResult(errors=dict(prepared.errors))
-        for name, batch in prepared.groups.items():
-            self._push_batch(name, batch, prepared.now, result)
+        for name, part in prepared.groups.items():
+            self._push_batch(name, part, prepared.now, result)
         return result
 
-    def _push_batch(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]], now: int, result: RetryResult
-                    ) -> None:
-        """One batch, with the jobs its queue refuses left out and named. Redis names them itself;
+    def _push_batch(self, name: str, part: ConnectionBatch, now: int, result: RetryResult) -> None:
+        """One part, with the jobs its queue refuses left out and named. Redis names them itself;
         a database queue refuses the whole statement for one row's value (too long for its column),
-        so such a batch, rolled back whole, is done again in halves until that row is alone."""
-        while batch:
+        so such a part, rolled back whole, is done again in halves until that row is alone."""
+        while part.rows:
             try:
-                result.retried += self._push(name, batch, now)
+                result.retried += self._push(name, part, now)
                 return
-            except _Refused as refused:  # done again without the refused jobs (the batch shrinks)
-                result.errors.update({row.public_id: refused.reasons[job.marker]
-                                      for row, job in batch if job.marker in refused.reasons})
-                batch = [(row, job) for row, job in batch if job.marker not in refused.reasons]
+            except _Refused as refused:  # done again without the refused jobs (the part shrinks)
+                kept = []
+                for row in part.rows:
+                    why = refused.reasons.get(self._marker(row))
+                    if why is None:
+                        kept.append(row)
+                    else:
+                        result.errors[row.public_id] = why
+                part = ConnectionBatch(kept, part.changed)
             except sa.exc.DataError as exc:
-                if len(batch) == 1:
-                    result.errors[batch[0][0].public_id] = _refused_value(exc)
+                if len(part.rows) == 1:
+                    result.errors[part.rows[0].public_id] = _refused_value(exc)
                     return
-                self._push_batch(name, batch[:len(batch) // 2], now, result)
-                batch = batch[len(batch) // 2:]
+                first, part = part.halves()
+                self._push_batch(name, first, now, result)
 
-    def _push(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]], now: int) -> int:
+    def _push(self, name: str, part: ConnectionBatch, now: int) -> int:
         writer = self.writers[name]
         with self.editor.engine.begin() as conn:
-            if isinstance(writer, DatabaseQueueWriter) and self._copied_in_place(name, batch):
-                present = self._move(conn, writer, batch, now)
+            if self._in_place(name, part):
+                present = self._move(conn, writer, part, now)  # type: ignore[arg-type]
             else:
-                present = self.editor.delete_present(conn, [row.id for row, _ in batch])
-                self._write(name, writer, conn, [job for row, job in batch if row.id in present], now)
-        return self._pushed(name, batch, present, now)
+                present = self.editor.delete_present(conn, [row.id for row in part.rows])
+                self._write(name, writer, conn, self._jobs(name, part, present), now)
+        return self._pushed(name, part, present, now)
 
     def move_in_place(self, conn: sa.Connection, prepared: PreparedRetry) -> Moved:
         """The database's copy of a batch it copies in place (copied_in_place), in the caller's
         transaction; the ids moved per connection name, for settle_moved once it has committed."""
-        return {name: self._move(conn, self.writers[name], batch, prepared.now)  # type: ignore[arg-type]
-                for name, batch in prepared.groups.items()}
+        return {name: self._move(conn, self.writers[name], part, prepared.now)  # type: ignore[arg-type]
+                for name, part in prepared.groups.items()}
 
     def settle_moved(self, prepared: PreparedRetry, moved: Moved) -> RetryResult:
         """The result of a batch move_in_place moved and the caller committed."""
         result = RetryResult(errors=dict(prepared.errors))
-        for name, batch in prepared.groups.items():
-            result.retried += self._pushed(name, batch, moved[name], prepared.now)
+        for name, part in prepared.groups.items():
+            result.retried += self._pushed(name, part, moved[name], prepared.now)
         return result
 
-    def _move(self, conn: sa.Connection, writer: DatabaseQueueWriter, batch: list[tuple[SelectedFailedJob, QueuedJob]],
-              now: int) -> set[int]:
-        return self.editor.move_present(conn, [row.id for row, _ in batch], partial(writer.insert_from, now=now),
-                                        DEFAULT_QUEUE)
+    def _move(self, conn: sa.Connection, writer: DatabaseQueueWriter, part: ConnectionBatch, now: int) -> set[int]:
+        return self.editor.move_present(conn, [row.id for row in part.rows], writer.insert_from, DEFAULT_QUEUE,
+                                        {PUSHED_AT: now})
 
-    def _pushed(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]], present: set[int], now: int) -> int:
-        """After the commit: Redis markers dropped, Horizon told; how many of the batch were pushed."""
-        jobs = [job for row, job in batch if row.id in present]
+    def _pushed(self, name: str, part: ConnectionBatch, present: set[int], now: int) -> int:
+        """After the commit: Redis markers dropped, Horizon told; how many of the part were pushed."""
+        pushed = part.rows if len(present) == len(part.rows) else [row for row in part.rows if row.id in present]
         writer = self.writers[name]
         if isinstance(writer, RedisQueueWriter):
-            writer.forget_markers(jobs)
+            writer.forget_markers(self._jobs(name, ConnectionBatch(pushed, part.changed)))
         if self.horizon is not None:
-            retried = [row.uuid for row, _ in batch if row.id in present and row.uuid]
+            retried = [row.uuid for row in pushed if row.uuid]
             self.horizon.mark_retried([(uuid, uuid) for uuid in retried], now)  # the same id pushed again
-        return len(jobs)
+        return len(pushed)
 
     def copied_in_place(self, prepared: PreparedRetry) -> bool:
-        """The database will copy every job of this batch itself (see _copied_in_place)."""
-        return all(isinstance(self.writers[name], DatabaseQueueWriter) and self._copied_in_place(name, batch)
-                   for name, batch in prepared.groups.items())
+        """The database will copy every job of this batch itself (see _in_place)."""
+        return all(self._in_place(name, part) for name, part in prepared.groups.items())
 
-    def _copied_in_place(self, name: str, batch: list[tuple[SelectedFailedJob, QueuedJob]]) -> bool:
-        """The database can copy the batch itself: its queue is in the same database, and Laravel
+    def _in_place(self, name: str, part: ConnectionBatch) -> bool:
+        """The database can copy the part itself: its queue is in the same database, and Laravel
         would push every payload exactly as stored."""
-        return name in self.shares_failed_database and all(job.payload == row.payload for row, job in batch)
+        return not part.changed and name in self.shares_failed_database \
+            and isinstance(self.writers[name], DatabaseQueueWriter)
+
+    def _jobs(self, name: str, part: ConnectionBatch, present: set[int] | None = None) -> list[QueuedJob]:
+        """The jobs to push for the part's rows (those `present` when given), marked for Redis."""
+        rows = part.rows if present is None else [row for row in part.rows if row.id in present]
+        marked = isinstance(self.writers[name], RedisQueueWriter)
+        return [QueuedJob(row.queue or DEFAULT_QUEUE, part.payload(row), self._marker(row) if marked else "")
+                for row in rows]
+
+    def _marker(self, row: SelectedFailedJob) -> str:
+        """The once-only key of a row's Redis push: the action's scope, the row's id and uuid."""
+        return f"{self.marker_scope}:{row.id}:{row.uuid or ''}"
 
     def _write(self, name: str, writer: QueueWriter, conn: sa.Connection, jobs: list[QueuedJob], now: int) -> None:
         """Push jobs whose rows `conn` has just deleted, before that transaction commits."""
@@ -186,6 +230,23 @@ class FailedJobRetrier:
         else:
             with writer.engine.begin() as queue_conn:
                 writer.push(queue_conn, jobs, now)
+
+
+class _PageFailedAt:
+    """failed_at of a page's rows, read for all of them in one query the first time one is needed
+    (a payload whose retryUntil has no push time to measure its window from): pages are read
+    without it."""
+
+    def __init__(self, editor: FailedJobEditor, rows: list[SelectedFailedJob]) -> None:
+        self._editor, self._rows = editor, rows
+        self._read: dict[int, datetime | None] | None = None
+
+    def of(self, row: SelectedFailedJob) -> datetime | None:
+        if row.stored_failed_at is not None:
+            return row.failed_at
+        if self._read is None:
+            self._read = self._editor.failed_at_of([row.id for row in self._rows])
+        return self._read.get(row.id)
 
 
 def _refused_value(exc: sa.exc.DataError) -> str:

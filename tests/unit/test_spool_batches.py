@@ -7,7 +7,7 @@ import pytest
 
 from resources.failures.editor import SelectedFailedJob
 from resources.failures.retry import FailedJobRetrier, PreparedRetry
-from resources.queues.writers import DatabaseQueueWriter, QueuedJob
+from resources.queues.writers import DatabaseQueueWriter
 from resources.spool import perform
 
 
@@ -15,9 +15,11 @@ def _page(first: int, size: int, *, changed: bool = False) -> tuple[list[Selecte
     rows = [SelectedFailedJob(i, f"u{i}", "database", "default", f'{{"n":{i}}}', None)
             for i in range(first, first + size)]
     prepared = PreparedRetry(now=1)
+    part = prepared.groups["database"]
     for row in rows:
-        pushed = row.payload.replace("}", ',"retryUntil":9}') if changed else row.payload
-        prepared.groups["database"].append((row, QueuedJob("default", pushed)))
+        part.rows.append(row)
+        if changed:
+            part.changed[row.id] = row.payload.replace("}", ',"retryUntil":9}')
     return rows, prepared
 
 
@@ -37,7 +39,7 @@ def test_ready_copied_pages_join_and_changed_pages_stay_alone(retrier: FailedJob
     batches = list(perform._batches(iter(ahead), retrier))
     assert _ids(batches) == [[1, 2, 3, 4], [5, 6], [7, 8, 9, 10]]
     joined = batches[0][1].groups["database"]
-    assert [row.id for row, _ in joined] == [1, 2, 3, 4]  # one transaction, still in id order
+    assert [row.id for row in joined.rows] == [1, 2, 3, 4]  # one transaction, still in id order
 
 
 def test_a_joined_move_stays_within_its_row_limit(retrier: FailedJobRetrier, monkeypatch: pytest.MonkeyPatch) -> None:
