@@ -16,6 +16,7 @@ than MIN_FALLBACK_WINDOW_SECONDS so the retried job gets to run at least once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +35,12 @@ class UnretryableJob(FleetopsError):
     """This failed job cannot be pushed back the way Laravel would; the reason names why."""
 
 
-def retry_payload(raw: str | bytes | None, *, now: int, failed_at: datetime | None, app_key: str | None) -> str:
-    """The exact text to push for a retry of a failed job whose stored payload is `raw`."""
+FailedAt = datetime | None | Callable[[], datetime | None]  # naive UTC, or how to read it when it is needed
+
+
+def retry_payload(raw: str | bytes | None, *, now: int, failed_at: FailedAt, app_key: str | None) -> str:
+    """The exact text to push for a retry of a failed job whose stored payload is `raw`. `failed_at`
+    may be given as a callable: it is called only for a payload that measures its window from it."""
     if raw is None:
         raise UnretryableJob("payload is NULL")
     try:
@@ -108,13 +113,15 @@ def _require_readable(command: Any, app_key: str | None) -> None:
         raise UnretryableJob("data.command decrypts to something that is not a serialized job")
 
 
-def _refreshed_retry_until(payload: dict[str, Any], now: int, failed_at: datetime | None) -> Any:
+def _refreshed_retry_until(payload: dict[str, Any], now: int, failed_at: FailedAt) -> Any:
     retry_until = _number(payload["retryUntil"])
     if retry_until is None:
         return payload["retryUntil"]
     pushed_at = _number(payload.get("pushedAt")) or _number(payload.get("createdAt"))
     if pushed_at is not None:
         return now + max(math.ceil(retry_until - pushed_at), 0)
+    if callable(failed_at):
+        failed_at = failed_at()
     failed = failed_at.replace(tzinfo=UTC).timestamp() if failed_at else now
     return now + max(math.ceil(retry_until - failed), MIN_FALLBACK_WINDOW_SECONDS)
 

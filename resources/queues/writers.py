@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # redis-py loads with the first Redis client a command opens,
 
 DEFAULT_QUEUE = "default"
 MYSQL_STATEMENT_BYTES = 1_000_000  # hex doubles a text: a payload above half of it goes the executemany way
+PUSHED_AT = "pushed_at"  # insert_from's parameter
 _JOBS_COLUMNS = ("id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
 
 # KEYS: marker, list, notify per job; ARGV[1] marker ttl, ARGV[i+1] the i-th payload. Per job the answer
@@ -247,9 +248,11 @@ class DatabaseQueueWriter:
             conn.execute(sa.insert(self.table), rows)
         return len(jobs)
 
-    def insert_from(self, jobs: sa.Select[Any], now: int) -> sa.Insert:
-        """The INSERT of the jobs a SELECT of (queue, payload) yields, in its order, as a push at `now`."""
-        constants = (sa.literal(0), sa.null(), sa.literal(int(now)), sa.literal(int(now)))
+    def insert_from(self, jobs: sa.Select[Any]) -> sa.Insert:
+        """The INSERT of the jobs a SELECT of (queue, payload) yields, in its order, as a push at the
+        time its parameter PUSHED_AT gives (unix seconds): one statement serves every push."""
+        pushed_at = sa.bindparam(PUSHED_AT, type_=sa.Integer)
+        constants = (sa.literal(0), sa.null(), pushed_at, pushed_at)
         return sa.insert(self.table).from_select(_JOBS_COLUMNS[1:], jobs.add_columns(*constants))
 
     def _copy(self, conn: sa.Connection, jobs: Sequence[QueuedJob], now: int) -> None:

@@ -78,7 +78,7 @@ def preview(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     try:
         with ProjectStorage(project, projects.secret_box) as storage:
             chosen = selection(request.action, frozen_payload(request, storage.editor.max_id(), fingerprint_ids))
-            sample = next(storage.editor.pages(chosen, SAMPLE_SIZE), [])
+            sample = next(storage.editor.pages(chosen, SAMPLE_SIZE, failed_at=True), [])
             count = storage.editor.count(chosen)
     except sa.exc.SQLAlchemyError as exc:
         raise ValidationError(f"project {project.key!r}: cannot read its failed-job table: {first_line(exc)}") from None

@@ -1,16 +1,20 @@
 """Reading the rows a retry needs, in keyset pages, from Laravel 8+ and Laravel 7 failed-job tables."""
 
-from functools import partial
+import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from resources.failures.editor import FailedJobEditor, Selection
+from resources.failures.retry import FailedJobRetrier
 from resources.failures.store import DatabaseFailedStore
 from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
-from resources.queues.writers import DatabaseQueueWriter
+from resources.queues.writers import PUSHED_AT, DatabaseQueueWriter
 from sandbox.laravel.failed_jobs import write_failed_jobs
+
+NOW = 1_900_000_000
 
 
 @pytest.mark.parametrize("with_uuid", [True, False])
@@ -20,11 +24,13 @@ def test_pages_hold_every_selected_row_once_in_id_order(any_db_url: str, with_uu
     write_failed_jobs(engine, 25, seed=2, with_uuid=with_uuid, trace_bytes=300)
     editor = FailedJobEditor(DatabaseFailedStore(engine))
     try:
-        pages = list(editor.pages(Selection(up_to_id=20), size=8))
+        pages = list(editor.pages(Selection(up_to_id=20), size=8, failed_at=True))
         assert [len(page) for page in pages] == [8, 8, 4]
         rows = [row for page in pages for row in page]
         assert [row.id for row in rows] == list(range(1, 21))
         assert all(row.payload and row.queue and row.connection == "database" and row.failed_at for row in rows)
+        assert editor.failed_at_of([row.id for row in rows]) == {row.id: row.failed_at for row in rows}
+        assert all(row.failed_at is None for page in editor.pages(Selection(), size=8) for row in page)
         if with_uuid:
             assert len({row.public_id for row in rows}) == 20 and all(row.uuid for row in rows)
         else:
@@ -50,8 +56,10 @@ def test_a_scattered_id_set_is_acted_on_exactly(any_db_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.parametrize("chosen", [range(1, 11), (1, 2, 3, 5, 6, 8, 9, 10)], ids=["a-run", "scattered"])
 @pytest.mark.parametrize("gone", [(), (3, 7)], ids=["all-there", "two-removed-meanwhile"])
-def test_a_move_pushes_exactly_the_rows_that_were_there(any_db_url: str, gone: tuple[int, ...]) -> None:
+def test_a_move_pushes_exactly_the_rows_that_were_there(any_db_url: str, gone: tuple[int, ...], chosen: range
+                                                        ) -> None:
     """The database copies the rows itself; rows someone removed before the move are neither pushed nor
     counted, and no row outside the batch is touched."""
     engine = database_engine(any_db_url)
@@ -64,11 +72,37 @@ def test_a_move_pushes_exactly_the_rows_that_were_there(any_db_url: str, gone: t
         with engine.begin() as conn:
             editor.delete_ids(conn, gone)
         with engine.begin() as conn:
-            present = editor.move_present(conn, list(range(1, 11)), partial(writer.insert_from, now=1), "default")
-        assert present == set(range(1, 11)) - set(gone)
+            present = editor.move_present(conn, list(chosen), writer.insert_from, "default", {PUSHED_AT: 1})
+        assert present == set(chosen) - set(gone)
+        with engine.begin() as conn:  # the same ids again: they are gone now, nothing moves twice
+            assert editor.move_present(conn, list(chosen), writer.insert_from, "default", {PUSHED_AT: 2}) == set()
         with engine.connect() as conn:
-            pushed = conn.execute(sa.text("SELECT payload FROM jobs ORDER BY id")).scalars().all()
-        assert pushed == [stored[i] for i in sorted(present)]
-        assert [row.id for page in editor.pages(Selection(), size=100) for row in page] == [11, 12]
+            pushed = conn.execute(sa.text("SELECT payload, available_at FROM jobs ORDER BY id")).all()
+        assert [tuple(row) for row in pushed] == [(stored[i], 1) for i in sorted(present)]
+        left = {row.id for page in editor.pages(Selection(), size=100) for row in page}
+        assert left == set(range(1, 13)) - set(chosen) - set(gone)
+    finally:
+        engine.dispose()
+
+
+def test_a_window_without_a_push_time_is_measured_from_failed_at_read_when_needed(any_db_url: str) -> None:
+    """Pages are read without failed_at; a job whose retryUntil has no push time to measure from
+    still keeps its window from its own failed_at, read for it."""
+    engine = database_engine(any_db_url)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, 3, seed=5, trace_bytes=100, end=datetime(2026, 1, 1, 12, 0))
+    editor = FailedJobEditor(DatabaseFailedStore(engine))
+    try:
+        page = next(editor.pages(Selection(), size=10))
+        failed_at = editor.failed_at_of([page[1].id])[page[1].id]
+        window = 3600
+        body = json.loads(page[1].payload)
+        body.update(retryUntil=int(failed_at.replace(tzinfo=UTC).timestamp()) + window)
+        page[1] = page[1]._replace(payload=json.dumps(body, separators=(",", ":")).replace("/", "\\/"))
+        retrier = FailedJobRetrier(editor, {"database": DatabaseQueueWriter(engine)}, frozenset({"database"}))
+        prepared = retrier.prepare(page, now=NOW)
+        part = prepared.groups["database"]
+        assert [row.id for row in part.rows] == [row.id for row in page]
+        assert json.loads(part.changed[page[1].id])["retryUntil"] == NOW + window
     finally:
         engine.dispose()
