@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 
 from resources.failures.retry import FailedJobRetrier, Moved, PreparedRetry, RetryResult
 
+CONNECTIONS = 2  # a batch moving while the one before commits
 Tag = TypeVar("Tag")
 Settled = list[tuple[Tag, RetryResult]]  # what the caller tagged each batch with, and its result
 
@@ -79,13 +80,27 @@ class CommitBehind(Generic[Tag]):
 
 @contextmanager
 def committing_behind(retrier: FailedJobRetrier) -> Iterator[CommitBehind[Tag]]:
-    """A CommitBehind for one action; leaving the block waits for any commit still under way."""
+    """A CommitBehind for one action; leaving the block waits for any commit still under way.
+
+    Its two connections (one moving, one committing) are opened first, on the committing thread,
+    while the action reads its first page: opening one on the writer's path kept the first two
+    moves waiting for the database to start a server process each.
+    """
     with ThreadPoolExecutor(1, thread_name_prefix="fleetops-commit") as committer:
+        committer.submit(_opened_into_pool, retrier.editor.engine, CONNECTIONS)
         pushing: CommitBehind[Tag] = CommitBehind(retrier, committer)
         try:
             yield pushing
         finally:
             pushing.abandon()
+
+
+def _opened_into_pool(engine: sa.Engine, count: int) -> None:
+    """Open `count` connections and leave them in the engine's pool. A failure is left to the moves:
+    they open their own and meet it there."""
+    with ExitStack() as opened:
+        for _ in range(count):
+            opened.enter_context(engine.connect())
 
 
 def _commit(conn: sa.Connection, transaction: sa.RootTransaction, done: tuple[Tag, PreparedRetry, Moved]

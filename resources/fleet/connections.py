@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # redis-py is imported by the commands that open a Redis conn
     import redis
 
 CONNECT_TIMEOUT_SECONDS = 5
+REUSED_CONNECTIONS = 3  # a retry's reader, the batch it moves and the one committing behind it
 
 
 def database_engine(value: str, *, connect_timeout: int = CONNECT_TIMEOUT_SECONDS, reuse: bool = False) -> sa.Engine:
@@ -34,8 +35,9 @@ def database_engine(value: str, *, connect_timeout: int = CONNECT_TIMEOUT_SECOND
         connect_args = {"connect_timeout": connect_timeout, "read_timeout": 300}
     elif backend == "sqlite":
         connect_args = {"timeout": connect_timeout}
-    pool = {"poolclass": sa.pool.QueuePool, "pool_size": 2} if reuse else {"poolclass": sa.pool.NullPool}
-    return sa.create_engine(url, connect_args=connect_args, **pool)
+    if not reuse:
+        return sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
+    return sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.QueuePool, pool_size=REUSED_CONNECTIONS)
 
 
 def redis_client(value: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> redis.Redis:
