@@ -73,7 +73,8 @@ class Progress:
     the action has outlasted the interval: before that nobody sees it, and an action over within
     the interval has processed every target, so its one write says so without a count (a count of
     a large table is a scan the database would make beside the action's own work). Nothing waits
-    for the count: the first write after it comes once it has answered.
+    for the count: the first write after it comes once it has answered. An action that has read
+    all its targets says how many (`read_all`), and then no count is made at all.
     """
 
     def __init__(self, report: ProgressCallback, total: int | Callable[[], int]) -> None:
@@ -90,7 +91,7 @@ class Progress:
         return self
 
     def __exit__(self, failure: type[BaseException] | None, *exc: object) -> None:
-        if self._counting is not None and self._counting.done():
+        if self._counting is not None and self._counting.done() and self.state["total"] is None:
             self._take_total()
         elif self.state["total"] is None and failure is None:  # ended: every target was processed
             self.state["total"] = self.state["processed"]
@@ -104,11 +105,16 @@ class Progress:
             return
         if self._count is not None:  # the action outlasts the interval: its total is worth counting now
             self._counting, self._count = counted_meanwhile(self._count), None
-        if self._counting is not None:
+        if self._counting is not None and self.state["total"] is None:
             if not self._counting.done():
                 return
             self._take_total()
         self._write()
+
+    def read_all(self, total: int) -> None:
+        """Every target has been read: `total` of them. Safe from the thread that reads them."""
+        self._count = None
+        self.state["total"] = total
 
     def _take_total(self) -> None:
         """The count's answer. A count that failed leaves what was processed as the total: the total
@@ -175,12 +181,22 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
     outcome = Outcome(counts={"retried": 0})
     total, pages = _targets(action, payload, storage, outcome)
     retrier = storage.retrier(scope, marker_ttl())
-    with collector_paused(), closing(_prepared_ahead(pages, retrier)) as ahead, Progress(report, total) as progress, \
+    with collector_paused(), Progress(report, total) as progress, \
+            closing(_prepared_ahead(_telling_total(pages, progress), retrier)) as ahead, \
             committing_behind(retrier) as pushing:
         for rows, prepared in _batches(ahead, retrier):
             _settled(outcome, progress, pushing.push(rows, prepared))
         _settled(outcome, progress, pushing.finish())
     return outcome
+
+
+def _telling_total(pages: Iterator[list[SelectedFailedJob]], progress: Progress) -> Iterator[list[SelectedFailedJob]]:
+    """The pages; once the last is read, progress learns the total without a count."""
+    read = 0
+    for page in pages:
+        read += len(page)
+        yield page
+    progress.read_all(read)
 
 
 def _settled(outcome: Outcome, progress: Progress, settled: list[tuple[list[SelectedFailedJob], RetryResult]]

@@ -101,3 +101,17 @@ def _advance_until_written(progress: Progress, written: list[dict]) -> None:
         progress.advance(0, "job-0", 0)
         time.sleep(0.01)
     assert written, "no progress written within 10 s of the count's answer"
+
+
+def test_a_total_known_from_reading_every_target_is_never_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SPOOL_PROGRESS_ENV, "0")
+    written: list[dict] = []
+    counts: list[int] = []
+    with Progress(written.append, lambda: counts.append(1) or 9999) as progress:
+        reader = threading.Thread(target=progress.read_all, args=(2000,))  # the reader's thread says so
+        reader.start()
+        reader.join()
+        progress.advance(1000, "job-0", 0)
+        progress.advance(1000, "job-1", 0)
+    assert counts == []
+    assert [(state["total"], state["processed"]) for state in written] == [(2000, 1000), (2000, 2000)]
