@@ -45,8 +45,11 @@ machine's server keeps the compiled-in 128 MB pool and reads with O_DIRECT; the 
 4 KB traces are 105 MB, so there every side reads most of the table from disk and the figure is
 mostly the disk's. Both lines are printed, labelled with the pool size.
 
-Every timed side starts after `--settle` seconds of quiet, so none pays for the server writing
-back the fill, and with its table read once (all columns), the same cache state for every side.
+Every timed side starts with the server at rest (bench/quiesce.py: on PostgreSQL every bench
+database vacuumed and analyzed, then a CHECKPOINT; on MariaDB the purge done and every dirty page
+written), then `--settle` seconds of quiet, then its table read once (all columns): none pays for
+the server writing back or cleaning up the fills and the sides before it, and every side starts
+from the same cache state.
 Both sides must push the same jobs: the payloads of artisan's `jobs` table and of the first
 fleetops copy's are compared by uuid; every other copy must end with `--rows` jobs and no failed
 row. Afterwards (`--verify-worker`, on by default) a real `php artisan queue:work
@@ -86,6 +89,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.mariadb_server import own_mariadb
 from bench.process_usage import Usage, run_measured
+from bench.quiesce import quiesce
 from bench.retry_floor import move_all, push_all
 from bench.throwaway import MYSQL_ADMIN_URL, Database, throwaway_database
 from resources.common.control.database import ControlDatabase
@@ -223,7 +227,9 @@ def run_command(app: LaravelApp, home: Path, rows: int) -> Usage:
 
 
 def settle(app: LaravelApp, seconds: float) -> float:
-    """Quiet, then every row read once (all columns), as each side will read them; the load average then."""
+    """The server at rest (bench/quiesce.py), quiet, then every row read once (all columns), as each
+    side will read them; the load average then."""
+    quiesce(app.db_url)
     time.sleep(seconds)
     engine = app.engine()
     try:

@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     floor = statistics.median(wall for wall, _, _ in results["floor"])
     for side in sides:
         wall, server, own_cpu = (statistics.median(values) for values in zip(*results[side], strict=True))
-        print(f"  {side:40s} {wall:6.3f}s {server:10.3f}s {own_cpu:7.3f}s {wall / floor:7.2f}x")
+        runs = ", ".join(f"{run:.3f}" for run, _, _ in results[side])
+        print(f"  {side:40s} {wall:6.3f}s {server:10.3f}s {own_cpu:7.3f}s {wall / floor:7.2f}x   ({runs})")
     return 0
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MYSQL_ADMIN_URL = "mysql+mysqldb://root@127.0.0.1:3306/"
+NAME_PREFIX = "fleetops_bench_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ def _label(kind: str, version: str) -> str:
 @contextmanager
 def throwaway_database(kind: str, mysql_admin_url: str = MYSQL_ADMIN_URL) -> Iterator[Database]:
     """A new empty database; for `mysql` on the server `mysql_admin_url` names (default: the machine's)."""
-    name = f"fleetops_bench_{uuid.uuid4().hex[:12]}"
+    name = f"{NAME_PREFIX}{uuid.uuid4().hex[:12]}"
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             yield Database(kind, f"sqlite:///{Path(tmp) / (name + '.sqlite')}", "SQLite")
