@@ -48,6 +48,14 @@ mutation ($params: ExecutionParams!) { launchPipelineExecution(executionParams: 
     __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
     ... on RunConfigValidationInvalid { errors { message } } } }
 """
+MATERIALIZATION_RUNS_QUERY = """
+query ($path: [String!]!, $partitions: [String!]) { assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(partitions: $partitions) { runId } } } }
+"""
+RUN_TAGS_QUERY = """
+query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { tags { key value } } } }
+"""
+BACKFILL_TAG = "dagster/backfill"
 RUN_QUERY = """
 query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { status
     eventConnection { events { ... on MessageEvent { message } } } } } }
@@ -95,6 +103,14 @@ class DemoStack:
 
     def materialization_count(self, asset: str, partition: str) -> int:
         return len(self.materializations(asset, partition, limit=None))
+
+    def backfilled_count(self, asset: str, partition: str) -> int:
+        """Materializations of the partition made by backfill runs (not by a schedule's tick meanwhile)."""
+        variables = {"path": [asset], "partitions": [partition]}
+        runs = [m["runId"] for m in self.graphql(MATERIALIZATION_RUNS_QUERY, variables)["assetOrError"][
+            "assetMaterializations"]]
+        return sum(any(tag["key"] == BACKFILL_TAG for tag in self.graphql(RUN_TAGS_QUERY, {"runId": run})[
+            "runOrError"]["tags"]) for run in runs)
 
     def project_partitions(self) -> list[str]:
         return self.graphql(PARTITIONS_QUERY)["assetNodeOrError"]["partitionKeysByDimension"][0]["partitionKeys"]
