@@ -103,8 +103,9 @@ class Progress:
         self._unwritten = True
         if time.monotonic() - self._written_at < self.interval:
             return
-        if self._count is not None:  # the action outlasts the interval: its total is worth counting now
-            self._counting, self._count = counted_meanwhile(self._count), None
+        count = self._count  # read once: the reader's thread may learn the total meanwhile (read_all)
+        if count is not None:  # the action outlasts the interval: its total is worth counting now
+            self._counting, self._count = counted_meanwhile(count), None
         if self._counting is not None and self.state["total"] is None:
             if not self._counting.done():
                 return
