@@ -242,8 +242,6 @@ class _PageFailedAt:
         self._read: dict[int, datetime | None] | None = None
 
     def of(self, row: SelectedFailedJob) -> datetime | None:
-        if row.stored_failed_at is not None:
-            return row.failed_at
         if self._read is None:
             self._read = self._editor.failed_at_of([row.id for row in self._rows])
         return self._read.get(row.id)
