@@ -36,7 +36,9 @@ on its own identical copy:
 Both floors and both fleetops sides run on `--repeat` copies each (default 3; artisan runs once,
 after the first round): each figure is the median, all runs are printed. The machine is shared,
 and a one-second measurement catches a neighbour's burst far more easily than a thirty-second
-one, so every line carries the load average and the date.
+one, so every line carries the load average and the date, and the share of CPU time the
+hypervisor took during the timed sides (bench/steal.py): another tenant's load on the host slows
+every side and shows in no load average inside the machine.
 
 MariaDB runs twice by default (`--mariadb both`): on the machine's server as it is configured, and
 on a server of the bench's own (bench/mariadb_server.py: the same mariadbd on a fresh data
@@ -91,6 +93,7 @@ from bench.mariadb_server import own_mariadb
 from bench.process_usage import Usage, run_measured
 from bench.quiesce import quiesce
 from bench.retry_floor import move_all, push_all
+from bench.steal import steal_into, steal_range
 from bench.throwaway import MYSQL_ADMIN_URL, Database, throwaway_database
 from resources.common.control.database import ControlDatabase
 from resources.common.secrets import SecretBox
@@ -124,6 +127,7 @@ class EngineResult:
     artisan: Usage
     same_jobs: int
     loads: list[float]
+    steals: list[float]  # percent of CPU time the hypervisor took during each timed side
     worker_seconds: float | None = None
     worker_ran: int | None = None
 
@@ -332,27 +336,33 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_s
         stack.callback(theirs.stop_workers)
         print(f"{engine}: filled {4 * repeat + 1} copies of failed_jobs ({4 * repeat} x {rows} + {artisan_rows} "
               f"rows) in {time.perf_counter() - fill:.1f} s (not timed)", flush=True)
-        floors, read_floors, inprocess, commands, loads = [], [], [], [], []
+        floors, read_floors, inprocess, commands, loads, steals = [], [], [], [], [], []
         for n, copies in enumerate(rounds):
             loads.append(settle(copies.floor, settle_seconds))
-            floors.append(move_all(copies.floor.db_url))
+            with steal_into(steals):
+                floors.append(move_all(copies.floor.db_url))
             all_moved(copies.floor, rows, "floor")
             loads.append(settle(copies.read_floor, settle_seconds))
-            read_floors.append(move_all(copies.read_floor.db_url, read_first=True))
+            with steal_into(steals):
+                read_floors.append(move_all(copies.read_floor.db_url, read_first=True))
             all_moved(copies.read_floor, rows, "floor with the payloads read")
             loads.append(settle(copies.fleetops, settle_seconds))
-            inprocess.append(run_fleetops(copies.fleetops, tmp / f"fleetops{n}", rows))
+            with steal_into(steals):
+                inprocess.append(run_fleetops(copies.fleetops, tmp / f"fleetops{n}", rows))
             loads.append(settle(copies.command, settle_seconds))
-            commands.append(run_command(copies.command, tmp / f"command{n}", rows))
+            with steal_into(steals):
+                commands.append(run_command(copies.command, tmp / f"command{n}", rows))
             all_moved(copies.command, rows, "fleetops spool enqueue --process")
             print(f"{engine} round {n + 1}: floor {floors[-1]:.2f} s (payloads read: {read_floors[-1]:.2f} s), "
                   f"fleetops {inprocess[-1]:.2f} s, "
                   f"whole command {commands[-1].seconds:.2f} s", flush=True)
             if n == 0:
                 loads.append(settle(theirs, settle_seconds))
-                artisan = run_artisan(theirs)
+                with steal_into(steals):
+                    artisan = run_artisan(theirs)
         result = EngineResult(engine, server_label(theirs, theirs_db), rows, floors, read_floors, inprocess, commands,
-                              artisan_rows, artisan, same_jobs(rounds[0].fleetops, theirs, rows, artisan_rows), loads)
+                              artisan_rows, artisan, same_jobs(rounds[0].fleetops, theirs, rows, artisan_rows), loads,
+                              steals)
         print(report(result), flush=True)
         if verify:
             result.worker_seconds, result.worker_ran = verify_worker(rounds[0].fleetops, rows)
@@ -371,6 +381,7 @@ class RedisResult:
     floor_runs: list[float]
     fleetops_runs: list[float]
     loads: list[float]
+    steals: list[float]
 
     @property
     def ratio(self) -> float:
@@ -409,19 +420,21 @@ def run_redis(rows: int, settle_seconds: float, repeat: int) -> RedisResult:
             return laravel_app(database, "pgsql", tmp / name, rows, connection="redis"), prefix
 
         rounds = [(copy(f"floor{n}"), copy(f"fleetops{n}")) for n in range(repeat)]
-        floors, inprocess, loads = [], [], []
+        floors, inprocess, loads, steals = [], [], [], []
         for n, ((floor_app, floor_prefix), (ours, our_prefix)) in enumerate(rounds):
             loads.append(settle(floor_app, settle_seconds))
-            floors.append(push_all(floor_app.db_url, client, floor_prefix))
+            with steal_into(steals):
+                floors.append(push_all(floor_app.db_url, client, floor_prefix))
             loads.append(settle(ours, settle_seconds))
-            inprocess.append(run_fleetops(ours, tmp / f"fleetops{n}", rows, our_prefix))
+            with steal_into(steals):
+                inprocess.append(run_fleetops(ours, tmp / f"fleetops{n}", rows, our_prefix))
             for side, app, prefix in (("floor", floor_app, floor_prefix), ("fleetops", ours, our_prefix)):
                 if queued_on_redis(client, prefix) != rows or count(app, "failed_jobs"):
                     raise SystemExit(f"redis {side}: {queued_on_redis(client, prefix)} jobs queued and "
                                      f"{count(app, 'failed_jobs')} failed rows left, expected {rows} and 0")
             print(f"redis round {n + 1}: floor {floors[-1]:.2f} s, fleetops {inprocess[-1]:.2f} s", flush=True)
         version = client.info("server")["redis_version"]
-    result = RedisResult(rows, f"Redis {version}, failed jobs on PostgreSQL", floors, inprocess, loads)
+    result = RedisResult(rows, f"Redis {version}, failed jobs on PostgreSQL", floors, inprocess, loads, steals)
     print(redis_report(result), flush=True)
     return result
 
@@ -430,7 +443,8 @@ def redis_report(r: RedisResult) -> str:
     met = r.met()["floor"]
     return "\n".join([
         f"redis ({r.label}), {r.rows} rows, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"load average (1 min) at the timed sides {min(r.loads):.2f}-{max(r.loads):.2f}:",
+        f"load average (1 min) at the timed sides {min(r.loads):.2f}-{max(r.loads):.2f}, "
+        f"{steal_range(r.steals)} during them:",
         f"  floor (read, one pipeline of pushes, delete)  {statistics.median(r.floor_runs):.2f} s   "
         f"(median of {_runs(r.floor_runs)})",
         f"  fleetops retry-all, in-process                {statistics.median(r.fleetops_runs):.2f} s   "
@@ -473,7 +487,8 @@ def report(r: EngineResult) -> str:
     mb = 2**20
     return "\n".join([
         f"{r.engine} ({r.label}), {r.rows} rows, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"load average (1 min) at the timed sides {min(r.loads):.2f}-{max(r.loads):.2f}:",
+        f"load average (1 min) at the timed sides {min(r.loads):.2f}-{max(r.loads):.2f}, "
+        f"{steal_range(r.steals)} during them:",
         f"  floor (the database moves the rows)    {r.floor:.2f} s   (median of {_runs(r.floor_runs)})",
         f"  floor with every payload read first    {r.read_floor:.2f} s   (median of {_runs(r.read_floor_runs)}; "
         f"fleetops / it x{r.fleetops / r.read_floor:.2f}, not a target)",
@@ -483,8 +498,8 @@ def report(r: EngineResult) -> str:
         f"{_runs([u.seconds for u in r.command_runs])}), peak RSS {r.command_rss / mb:,.0f} MB",
         f"  php artisan queue:retry all            {artisan}, peak RSS {r.artisan.peak_rss_bytes / mb:,.0f} MB",
         f"  fleetops / floor        x{ratios['floor']:.2f}  ({verdict('floor')})",
-        f"  artisan / fleetops      x{ratios['artisan']:.0f}  ({verdict('artisan')})",
-        f"  artisan / whole command x{ratios['command']:.0f}  ({verdict('command')})",
+        f"  artisan / fleetops      x{ratios['artisan']:.1f}  ({verdict('artisan')})",
+        f"  artisan / whole command x{ratios['command']:.1f}  ({verdict('command')})",
         f"  artisan RSS / fleetops RSS x{ratios['rss']:.1f}  ({verdict('rss')})",
         f"  {r.same_jobs} pushed payloads byte-equal to artisan's",
     ])
@@ -496,8 +511,8 @@ def table_row(r: EngineResult) -> str:
     return (f"| spool retry-all, {r.rows} rows, {r.label} | {r.floor:.2f} s (payloads read first: "
             f"{r.read_floor:.2f} s) | {r.fleetops:.2f} s "
             f"(x{ratios['floor']:.2f} floor) | {r.command:.2f} s, {r.command_rss / 2**20:,.0f} MB | "
-            f"{r.artisan_seconds:.1f} s, {r.artisan.peak_rss_bytes / 2**20:,.0f} MB | x{ratios['artisan']:.0f} / "
-            f"x{ratios['command']:.0f} | load {min(r.loads):.1f}-{max(r.loads):.1f}, "
+            f"{r.artisan_seconds:.1f} s, {r.artisan.peak_rss_bytes / 2**20:,.0f} MB | x{ratios['artisan']:.1f} / "
+            f"x{ratios['command']:.1f} | load {min(r.loads):.1f}-{max(r.loads):.1f}, {steal_range(r.steals)}, "
             f"{datetime.now(UTC):%Y-%m-%d}{worker} |")
 
 
@@ -538,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| spool retry-all, {redis_result.rows} rows, {redis_result.label} | "
               f"{statistics.median(redis_result.floor_runs):.2f} s | "
               f"{statistics.median(redis_result.fleetops_runs):.2f} s (x{redis_result.ratio:.2f} floor) | - | - | - | "
-              f"load {min(redis_result.loads):.1f}-{max(redis_result.loads):.1f}, {datetime.now(UTC):%Y-%m-%d} |")
+              f"load {min(redis_result.loads):.1f}-{max(redis_result.loads):.1f}, {steal_range(redis_result.steals)}, "
+              f"{datetime.now(UTC):%Y-%m-%d} |")
     return 0 if all(all(r.met().values()) for r in [*results, *redis_results]) else 1
 
 
