@@ -3,8 +3,8 @@
 On a virtual machine, another tenant's load on the same host shows up as stolen time (the
 `steal` column of /proc/stat): every side runs slower by an amount that changes from one minute
 to the next, and no rest step inside the machine takes it away. The load average does not show
-it. A figure timed under a high steal measures the host as much as the code, so the benches
-print the steal beside the load average and a reader can tell which figures to trust.
+it. A figure timed under a high steal measures the host as much as the code, so the retry bench
+prints the steal beside the load average and a reader can tell which figures to trust.
 """
 
 from __future__ import annotations
