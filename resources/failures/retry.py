@@ -66,6 +66,12 @@ class ConnectionBatch:
     def payload(self, row: SelectedFailedJob) -> str:
         return self.changed.get(row.id, row.payload)
 
+    def present(self, ids: set[int]) -> ConnectionBatch:
+        """The part restricted to the rows among `ids` (a delete's answer: the rows that were there)."""
+        if len(ids) == len(self.rows):  # every row: ids are those of the part's own rows
+            return self
+        return ConnectionBatch([row for row in self.rows if row.id in ids], self.changed)
+
     def halves(self) -> tuple[ConnectionBatch, ConnectionBatch]:
         middle = len(self.rows) // 2
         return ConnectionBatch(self.rows[:middle], self.changed), ConnectionBatch(self.rows[middle:], self.changed)
@@ -167,7 +173,7 @@ class FailedJobRetrier:
                 present = self._move(conn, writer, part, now)  # type: ignore[arg-type]
             else:
                 present = self.editor.delete_present(conn, [row.id for row in part.rows])
-                self._write(name, writer, conn, self._jobs(name, part, present), now)
+                self._write(name, writer, conn, self._jobs(name, part.present(present)), now)
         return self._pushed(name, part, present, now)
 
     def move_in_place(self, conn: sa.Connection, prepared: PreparedRetry) -> Moved:
@@ -189,14 +195,14 @@ class FailedJobRetrier:
 
     def _pushed(self, name: str, part: ConnectionBatch, present: set[int], now: int) -> int:
         """After the commit: Redis markers dropped, Horizon told; how many of the part were pushed."""
-        pushed = part.rows if len(present) == len(part.rows) else [row for row in part.rows if row.id in present]
+        pushed = part.present(present)
         writer = self.writers[name]
         if isinstance(writer, RedisQueueWriter):
-            writer.forget_markers(self._jobs(name, ConnectionBatch(pushed, part.changed)))
+            writer.forget_markers(self._jobs(name, pushed))
         if self.horizon is not None:
-            retried = [row.uuid for row in pushed if row.uuid]
+            retried = [row.uuid for row in pushed.rows if row.uuid]
             self.horizon.mark_retried([(uuid, uuid) for uuid in retried], now)  # the same id pushed again
-        return len(pushed)
+        return len(pushed.rows)
 
     def copied_in_place(self, prepared: PreparedRetry) -> bool:
         """The database will copy every job of this batch itself (see _in_place)."""
@@ -208,12 +214,11 @@ class FailedJobRetrier:
         return not part.changed and name in self.shares_failed_database \
             and isinstance(self.writers[name], DatabaseQueueWriter)
 
-    def _jobs(self, name: str, part: ConnectionBatch, present: set[int] | None = None) -> list[QueuedJob]:
-        """The jobs to push for the part's rows (those `present` when given), marked for Redis."""
-        rows = part.rows if present is None else [row for row in part.rows if row.id in present]
+    def _jobs(self, name: str, part: ConnectionBatch) -> list[QueuedJob]:
+        """The jobs to push for the part's rows, marked for Redis."""
         marked = isinstance(self.writers[name], RedisQueueWriter)
         return [QueuedJob(row.queue or DEFAULT_QUEUE, part.payload(row), self._marker(row) if marked else "")
-                for row in rows]
+                for row in part.rows]
 
     def _marker(self, row: SelectedFailedJob) -> str:
         """The once-only key of a row's Redis push: the action's scope, the row's id and uuid."""
