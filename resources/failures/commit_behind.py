@@ -1,20 +1,23 @@
-"""Pushing a retry's batches in order, each database copy committed while the next batch is moved.
+"""Pushing a retry's batches in order, each committed while the next batch is pushed.
 
-A batch the database copies in place (see FailedJobRetrier.copied_in_place) is one transaction:
-its statements, then a commit that mostly waits for the database to flush its log to disk. The
-next batch's statements need nothing from that commit, so they run on a second connection while
-a thread of its own commits the batch before: on a 20,000-job retry the commits were a tenth of
-the time, spent with the database's statement engine idle.
+A batch pushed inside the failed store's transaction (see FailedJobRetrier.pushed_in_transaction:
+a database copy in place, a push into a jobs table in the same database, a Redis push guarded by
+its markers) is one transaction: its statements, then a commit that mostly waits for the database
+to flush its log to disk. The next batch's statements need nothing from that commit, so they run
+on a second connection while a thread of its own commits the batch before, then settles it (drops
+its Redis markers, tells Horizon): on a 20,000-job retry the commits were a tenth of the time,
+spent with the database's statement engine idle.
 
 What this keeps of a plain push, batch after batch:
 
-- each batch is still one transaction: all of its rows moved, or none;
+- each batch is still one transaction: all of its rows deleted, or none;
 - commits happen in batch order, and at most one batch waits for its commit at any time;
-- a batch moved behind a commit that failed is rolled back, never committed, and the failure
-  is raised to the caller when it takes that batch's result;
-- a batch that needs more than the database's own copy (a Redis push, a queue in another
-  database, a value a jobs column refuses) waits for the batch before it to be committed, then
-  is pushed the plain way.
+- a batch pushed behind a commit that failed is rolled back, never committed, and the failure
+  is raised to the caller when it takes that batch's result. A Redis push cannot be rolled back:
+  its markers stay, and the next attempt deletes those rows without pushing them again, as after
+  a crash between the push and the commit;
+- a batch with a queue in another database (its INSERT commits on its own), or with a job its
+  queue refuses, waits for the batch before it to be committed, then is pushed the plain way.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 
-from resources.failures.retry import FailedJobRetrier, Moved, PreparedRetry, RetryResult
+from resources.failures.retry import FailedJobRetrier, Moved, PreparedRetry, RefusedJobs, RetryResult
 
 CONNECTIONS = 2  # a batch moving while the one before commits
 Tag = TypeVar("Tag")
@@ -39,17 +42,17 @@ class CommitBehind(Generic[Tag]):
     def __init__(self, retrier: FailedJobRetrier, committer: ThreadPoolExecutor) -> None:
         self.retrier = retrier
         self._committer = committer
-        self._pending: Future[tuple[Tag, PreparedRetry, Moved]] | None = None
+        self._pending: Future[tuple[Tag, RetryResult]] | None = None
 
     def push(self, tag: Tag, prepared: PreparedRetry) -> Settled[Tag]:
-        """Move this batch; it commits while the next one is moved. The batches committed by now."""
-        if not self.retrier.copied_in_place(prepared):
+        """Push this batch; it commits while the next one is pushed. The batches committed by now."""
+        if not self.retrier.pushed_in_transaction(prepared):
             return [*self.finish(), (tag, self.retrier.push(prepared))]
         conn = self.retrier.editor.engine.connect()
         transaction = conn.begin()
         try:
-            moved = self.retrier.move_in_place(conn, prepared)
-        except sa.exc.DataError:  # a value the jobs table refuses: the plain push names the job
+            moved = self.retrier.push_in(conn, prepared)
+        except (sa.exc.DataError, RefusedJobs):  # a job its queue refuses: the plain push names it
             _abandon(conn, transaction)
             return [*self.finish(), (tag, self.retrier.push(prepared))]
         except BaseException:
@@ -60,16 +63,13 @@ class CommitBehind(Generic[Tag]):
         except BaseException:  # the batch before did not commit: this one is not committed either
             _abandon(conn, transaction)
             raise
-        self._pending = self._committer.submit(_commit, conn, transaction, (tag, prepared, moved))
+        self._pending = self._committer.submit(_commit, self.retrier, conn, transaction, tag, prepared, moved)
         return settled
 
     def finish(self) -> Settled[Tag]:
         """Wait for the batch still committing, if any: its result (or the failure of its commit)."""
         pending, self._pending = self._pending, None
-        if pending is None:
-            return []
-        tag, prepared, moved = pending.result()
-        return [(tag, self.retrier.settle_moved(prepared, moved))]
+        return [] if pending is None else [pending.result()]
 
     def abandon(self) -> None:
         """Leave without taking the last result: a commit under way still ends (committed or not)."""
@@ -103,13 +103,13 @@ def _opened_into_pool(engine: sa.Engine, count: int) -> None:
             opened.enter_context(engine.connect())
 
 
-def _commit(conn: sa.Connection, transaction: sa.RootTransaction, done: tuple[Tag, PreparedRetry, Moved]
-            ) -> tuple[Tag, PreparedRetry, Moved]:
+def _commit(retrier: FailedJobRetrier, conn: sa.Connection, transaction: sa.RootTransaction, tag: Tag,
+            prepared: PreparedRetry, moved: Moved) -> tuple[Tag, RetryResult]:
     try:
         transaction.commit()
     finally:
         conn.close()
-    return done
+    return tag, retrier.settle_moved(prepared, moved)
 
 
 def _abandon(conn: sa.Connection, transaction: sa.RootTransaction) -> None:

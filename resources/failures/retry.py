@@ -10,8 +10,9 @@ queue connection delete the rows and push their jobs so that no crash can lose o
 - Redis queue: the rows are deleted in an open transaction, the jobs pushed by one Lua script
   that skips any job whose once-only marker exists, then the transaction commits. A crash
   before the commit leaves the rows, and the next attempt finds the markers and pushes nothing.
-  A marker names the action (`marker_scope`) besides the row, so it can only silence a push of
-  the same action, and it expires after `marker_ttl` seconds. A job whose queue key holds
+  A marker is a field (the row's id and uuid) of a hash of the action's own (`marker_scope`), so
+  it can only silence a push of the same action; the hash expires `marker_ttl` seconds after the
+  action's last push. A job whose queue key holds
   something else than a list is refused by the script before anything is written: the batch is
   done again without it, its row kept and named;
 - database queue in another database: the INSERT commits just before the DELETE (Laravel's own
@@ -104,7 +105,7 @@ class FailedJobRetrier:
     app_key: str | None = None
     horizon: HorizonRecords | None = None  # a Horizon project's own records, told of each retry
     marker_scope: str = ""  # the action a Redis push belongs to: its markers silence only its own pushes
-    marker_ttl: int = 600  # seconds a marker left by a crash outlives it
+    marker_ttl: int = 600  # seconds the markers left by a crash outlive the action's last push
 
     def prepare(self, rows: list[SelectedFailedJob], now: int) -> PreparedRetry:
         """Compute what to push for each row (no writes): Laravel's retry payload, grouped by connection.
@@ -150,7 +151,7 @@ class FailedJobRetrier:
             try:
                 result.retried += self._push(name, part, now)
                 return
-            except _Refused as refused:  # done again without the refused jobs (the part shrinks)
+            except RefusedJobs as refused:  # done again without the refused jobs (the part shrinks)
                 kept = []
                 for row in part.rows:
                     why = refused.reasons.get(self._marker(row))
@@ -167,23 +168,28 @@ class FailedJobRetrier:
                 self._push_batch(name, first, now, result)
 
     def _push(self, name: str, part: ConnectionBatch, now: int) -> int:
-        writer = self.writers[name]
         with self.editor.engine.begin() as conn:
-            if self._in_place(name, part):
-                present = self._move(conn, writer, part, now)  # type: ignore[arg-type]
-            else:
-                present = self.editor.delete_present(conn, [row.id for row in part.rows])
-                self._write(name, writer, conn, self._jobs(name, part.present(present)), now)
+            present = self._push_part(conn, name, part, now)
         return self._pushed(name, part, present, now)
 
-    def move_in_place(self, conn: sa.Connection, prepared: PreparedRetry) -> Moved:
-        """The database's copy of a batch it copies in place (copied_in_place), in the caller's
-        transaction; the ids moved per connection name, for settle_moved once it has committed."""
-        return {name: self._move(conn, self.writers[name], part, prepared.now)  # type: ignore[arg-type]
-                for name, part in prepared.groups.items()}
+    def _push_part(self, conn: sa.Connection, name: str, part: ConnectionBatch, now: int) -> set[int]:
+        """Delete the part's rows in the caller's transaction and push their jobs; the ids that were there."""
+        writer = self.writers[name]
+        if self._in_place(name, part):
+            return self._move(conn, writer, part, now)  # type: ignore[arg-type]
+        present = self.editor.delete_present(conn, [row.id for row in part.rows])
+        self._write(name, writer, conn, self._jobs(name, part.present(present)), now)
+        return present
+
+    def push_in(self, conn: sa.Connection, prepared: PreparedRetry) -> Moved:
+        """A batch whose every push belongs to the failed store's transaction (pushed_in_transaction),
+        pushed in the caller's transaction; the ids pushed per connection name, for settle_moved once it
+        has committed. Raises RefusedJobs or sa.exc.DataError when a job is refused (the caller rolls back
+        and pushes the batch the plain way, which names the job)."""
+        return {name: self._push_part(conn, name, part, prepared.now) for name, part in prepared.groups.items()}
 
     def settle_moved(self, prepared: PreparedRetry, moved: Moved) -> RetryResult:
-        """The result of a batch move_in_place moved and the caller committed."""
+        """The result of a batch push_in pushed and the caller committed."""
         result = RetryResult(errors=dict(prepared.errors))
         for name, part in prepared.groups.items():
             result.retried += self._pushed(name, part, moved[name], prepared.now)
@@ -198,7 +204,7 @@ class FailedJobRetrier:
         pushed = part.present(present)
         writer = self.writers[name]
         if isinstance(writer, RedisQueueWriter):
-            writer.forget_markers(self._jobs(name, pushed))
+            writer.forget_markers([self._marker(row) for row in pushed.rows], self.marker_scope)
         if self.horizon is not None:
             retried = [row.uuid for row in pushed.rows if row.uuid]
             self.horizon.mark_retried([(uuid, uuid) for uuid in retried], now)  # the same id pushed again
@@ -207,6 +213,13 @@ class FailedJobRetrier:
     def copied_in_place(self, prepared: PreparedRetry) -> bool:
         """The database will copy every job of this batch itself (see _in_place)."""
         return all(self._in_place(name, part) for name, part in prepared.groups.items())
+
+    def pushed_in_transaction(self, prepared: PreparedRetry) -> bool:
+        """Every part of this batch is pushed inside the failed store's transaction: its queue is in that
+        database, or on Redis (whose markers make a push whose delete rolled back one the next attempt
+        does not repeat). Only a queue in another database commits on its own."""
+        return all(name in self.shares_failed_database or isinstance(self.writers[name], RedisQueueWriter)
+                   for name in prepared.groups)
 
     def _in_place(self, name: str, part: ConnectionBatch) -> bool:
         """The database can copy the part itself: its queue is in the same database, and Laravel
@@ -221,15 +234,15 @@ class FailedJobRetrier:
                 for row in part.rows]
 
     def _marker(self, row: SelectedFailedJob) -> str:
-        """The once-only key of a row's Redis push: the action's scope, the row's id and uuid."""
-        return f"{self.marker_scope}:{row.id}:{row.uuid or ''}"
+        """The once-only mark of a row's Redis push in its action's marker hash: the row's id and uuid."""
+        return f"{row.id}:{row.uuid or ''}"
 
     def _write(self, name: str, writer: QueueWriter, conn: sa.Connection, jobs: list[QueuedJob], now: int) -> None:
         """Push jobs whose rows `conn` has just deleted, before that transaction commits."""
         if isinstance(writer, RedisQueueWriter):
-            refused = writer.push_once(jobs, self.marker_ttl).refused
+            refused = writer.push_once(jobs, self.marker_scope, self.marker_ttl).refused
             if refused:
-                raise _Refused(refused)  # rolls back the delete: the batch is done again without them
+                raise RefusedJobs(refused)  # rolls back the delete: the batch is done again without them
         elif name in self.shares_failed_database:
             writer.push(conn, jobs, now)
         else:
@@ -259,7 +272,7 @@ def _refused_value(exc: sa.exc.DataError) -> str:
     return f"the queue's jobs table refuses it: {problem}"
 
 
-class _Refused(Exception):
+class RefusedJobs(Exception):
     """Jobs a Redis push refused before writing anything (marker -> why)."""
 
     def __init__(self, reasons: dict[str, str]) -> None:

@@ -32,65 +32,64 @@ MYSQL_STATEMENT_BYTES = 1_000_000  # hex doubles a text: a payload above half of
 PUSHED_AT = "pushed_at"  # insert_from's parameter
 _JOBS_COLUMNS = ("id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
 
-# KEYS: marker, list, notify per job; ARGV[1] marker ttl, ARGV[i+1] the i-th payload. Per job the answer
-# is 1 (pushed), 0 (its marker was there: this action pushed it already) or why it cannot be pushed.
+# KEYS[1]: the action's marker hash; KEYS[2q], KEYS[2q+1]: queue q's list and its notify list. ARGV[1]: the
+# hash's ttl; ARGV[1+q]: how many jobs go to queue q; then each job's marker field, then each job's payload,
+# both grouped by queue in the same order. Answers {pushed, refused} with refused = {q, why, ...}: a job
+# whose field the hash holds was pushed by an earlier attempt of the action and is skipped; a queue
+# whose keys hold something else than lists is refused whole.
 # Every check comes before the first write: Redis keeps a script's earlier writes when a later
 # command fails, so a failure after a write would leave a job half pushed. Past the checks nothing
 # can fail but the first write (OOM under maxmemory, READONLY on a replica), which Redis refuses
-# before anything is written. A job's marker is written after its RPUSHes, so a marker always
-# means the job is on the list. Consecutive jobs bound for the same list go in one RPUSH of up to
-# 1,000 values (and their notify entries in one more): the lists end as one RPUSH per job leaves
-# them, in a third of the calls.
+# before anything is written. The fields are written after the RPUSHes, in the same script, so a
+# field always means its job is on the list. Payloads go to RPUSH straight from ARGV, up to 1,000 a
+# call, and the fields in one HSET per 500 jobs: per job the script costs a slot in two calls, not a
+# key and a command of its own.
 _PUSH_ONCE = """
-local kinds = {}
-local function holds(key)
-  if kinds[key] == nil then kinds[key] = redis.call('type', key)['ok'] end
-  return kinds[key]
-end
-local jobs = #ARGV - 1
+local queues = (#KEYS - 1) / 2
+local jobs = 0
+for q = 1, queues do jobs = jobs + tonumber(ARGV[1 + q]) end
+local fields, payloads = 1 + queues, 1 + queues + jobs
 local seen = {}
-for first = 1, jobs, 500 do
-  local markers = {}
-  for i = first, math.min(first + 499, jobs) do markers[#markers + 1] = KEYS[(i - 1) * 3 + 1] end
-  for j, value in ipairs(redis.call('mget', unpack(markers))) do seen[first + j - 1] = value end
+for first = 1, jobs, 1000 do
+  local got = redis.call('hmget', KEYS[1], unpack(ARGV, fields + first, fields + math.min(first + 999, jobs)))
+  for j = 1, #got do seen[first + j - 1] = got[j] end
 end
-local answers = {}
-for i = 1, jobs do
-  local base = (i - 1) * 3
-  if seen[i] then
-    answers[i] = 0
-  else
-    answers[i] = 1
-    for k = base + 2, base + 3 do
-      local kind = holds(KEYS[k])
-      if kind ~= 'list' and kind ~= 'none' then
-        answers[i] = 'its queue key ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a list'
+local refused, broken = {}, {}
+for q = 1, queues do
+  for _, key in ipairs({KEYS[2 * q], KEYS[2 * q + 1]}) do
+    local kind = redis.call('type', key)['ok']
+    if not broken[q] and kind ~= 'list' and kind ~= 'none' then
+      broken[q] = true
+      refused[#refused + 1] = q
+      refused[#refused + 1] = 'its queue key ' .. key .. ' holds a ' .. kind .. ', not a list'
+    end
+  end
+end
+local ones, marks, pushed, last = {}, {}, 0, 0
+for i = 1, 1000 do ones[i] = 1 end
+for q = 1, queues do
+  local i, stop = last + 1, last + tonumber(ARGV[1 + q])
+  while not broken[q] and i <= stop do
+    if seen[i] then
+      i = i + 1
+    else
+      local j = i
+      while j < stop and j - i < 999 and not seen[j + 1] do j = j + 1 end
+      redis.call('rpush', KEYS[2 * q], unpack(ARGV, payloads + i, payloads + j))
+      redis.call('rpush', KEYS[2 * q + 1], unpack(ones, 1, j - i + 1))
+      for k = i, j do
+        marks[#marks + 1] = ARGV[fields + k]
+        marks[#marks + 1] = 1
       end
+      pushed = pushed + j - i + 1
+      i = j + 1
     end
-    if answers[i] == 1 then kinds[KEYS[base + 2]], kinds[KEYS[base + 3]] = 'list', 'list' end
   end
+  last = stop
 end
-local i = 1
-while i <= jobs do
-  if answers[i] == 1 then
-    local list, notify = KEYS[(i - 1) * 3 + 2], KEYS[(i - 1) * 3 + 3]
-    local values, ones = {}, {}
-    local j = i
-    while j <= jobs and answers[j] == 1 and #values < 1000
-        and KEYS[(j - 1) * 3 + 2] == list and KEYS[(j - 1) * 3 + 3] == notify do
-      values[#values + 1] = ARGV[j + 1]
-      ones[#ones + 1] = 1
-      j = j + 1
-    end
-    redis.call('rpush', list, unpack(values))
-    redis.call('rpush', notify, unpack(ones))
-    for k = i, j - 1 do redis.call('set', KEYS[(k - 1) * 3 + 1], '1', 'EX', ARGV[1]) end
-    i = j
-  else
-    i = i + 1
-  end
-end
-return answers
+for m = 1, #marks, 1000 do redis.call('hset', KEYS[1], unpack(marks, m, math.min(m + 999, #marks))) end
+if pushed > 0 then redis.call('expire', KEYS[1], ARGV[1]) end
+return {pushed, refused}
 """
 
 # KEYS: reserved, list, notify; ARGV[1] cutoff score. LuaScripts::migrateExpiredJobs, with a cutoff.
@@ -186,7 +185,7 @@ class QueuedJob(NamedTuple):
 
     queue: str
     payload: str
-    marker: str = ""  # Redis only: the once-only key of this push
+    marker: str = ""  # Redis only: the once-only mark of this push in its action's marker hash
 
 
 @dataclass(frozen=True)
@@ -352,34 +351,41 @@ class RedisQueueWriter:
     def key(self, queue: str, suffix: str = "") -> str:
         return f"{self.prefix}queues:{queue}{suffix}"
 
-    def marker(self, name: str) -> str:
-        return f"{self.prefix}fleetops:pushed:{name}"
+    def markers(self, scope: str) -> str:
+        """The hash of an action's once-only markers: one field per job pushed and not yet committed."""
+        return f"{self.prefix}fleetops:pushed:{scope}"
 
-    def push_once(self, jobs: Sequence[QueuedJob], marker_ttl: int) -> PushOutcome:
-        """Push each job unless its marker says it was pushed already; nothing is pushed for a job
-        whose queue keys hold something else than lists (named in `refused`)."""
+    def push_once(self, jobs: Sequence[QueuedJob], scope: str, marker_ttl: int) -> PushOutcome:
+        """Push each job unless the action's marker hash (`scope`) says it was pushed already; nothing
+        is pushed for jobs whose queue keys hold something else than lists (named in `refused`)."""
         outcome = PushOutcome()
         if not jobs:
             return outcome
-        keys: list[str] = []
+        by_queue: dict[str, list[QueuedJob]] = {}
         for job in jobs:
-            keys += [self.marker(job.marker), self.key(job.queue), self.key(job.queue, ":notify")]
-        answers = self._push_once(keys=keys, args=[max(1, int(marker_ttl)), *(job.payload for job in jobs)])
-        for job, answer in zip(jobs, answers, strict=True):
-            if isinstance(answer, bytes | str):
-                outcome.refused[job.marker] = answer if isinstance(answer, str) else answer.decode(errors="replace")
-            else:
-                outcome.pushed += int(answer)
+            by_queue.setdefault(job.queue, []).append(job)
+        groups = list(by_queue.values())
+        keys = [self.markers(scope)]
+        for queue in by_queue:
+            keys += [self.key(queue), self.key(queue, ":notify")]
+        ordered = [job for group in groups for job in group]
+        args = [max(1, int(marker_ttl)), *map(len, groups), *(job.marker for job in ordered),
+                *(job.payload for job in ordered)]
+        pushed, refused = self._push_once(keys=keys, args=args)
+        outcome.pushed = int(pushed)
+        for queue_number, why in zip(refused[::2], refused[1::2], strict=True):
+            text = why if isinstance(why, str) else why.decode(errors="replace")
+            outcome.refused.update(dict.fromkeys((job.marker for job in groups[int(queue_number) - 1]), text))
         return outcome
 
-    def forget_markers(self, jobs: Sequence[QueuedJob]) -> None:
+    def forget_markers(self, markers: Sequence[str], scope: str) -> None:
         """Drop the markers of jobs whose rows' delete has committed. Best effort: the push is done,
-        and a marker left behind expires by itself and can only silence the action that wrote it."""
-        if jobs:
+        and a marker left behind expires with its hash and can only silence the action that wrote it."""
+        if markers:
             import redis  # already loaded: the client is redis-py's
 
             with contextlib.suppress(redis.RedisError):
-                self.client.delete(*(self.marker(job.marker) for job in jobs))
+                self.client.hdel(self.markers(scope), *markers)
 
     def queue_names(self, queue: str | None) -> list[str]:
         """The named queue, or every queue found under the prefix (SCAN, never KEYS)."""

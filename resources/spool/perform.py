@@ -5,9 +5,10 @@ or one Lua script per batch, never a statement per job). The result counts what 
 names what could not be: ids that no longer exist, jobs Laravel could not retry either.
 
 A retry whose pages the database copies itself moves several pages in one transaction when they
-are ready together (up to MAX_MOVE_ROWS), and each such transaction commits on a thread of its own
-while the next one is moved (resources/failures/commit_behind.py): each commit waits for the disk,
-and one commit per thousand rows, waited for in turn, cost a 20,000-job retry a fifth of its time.
+are ready together (up to MAX_MOVE_ROWS). Each batch pushed inside the failed store's transaction
+(a copy, or a Redis push) commits on a thread of its own while the next one is pushed
+(resources/failures/commit_behind.py): each commit waits for the disk, and one commit per thousand
+rows, waited for in turn, cost a 20,000-job retry a fifth of its time.
 """
 
 from __future__ import annotations

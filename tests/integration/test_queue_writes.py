@@ -60,21 +60,24 @@ def test_push_is_part_of_the_callers_transaction(any_db_url: str) -> None:
 def test_redis_push_once_keeps_each_queue_in_order_and_skips_what_was_pushed(redis_prefix: str) -> None:
     """Jobs bound for several queues, interleaved, one already pushed by an earlier attempt, one whose
     queue key is not a list: every other job lands on its queue once, in the order given, with one
-    notify entry each, and leaves its once-only marker."""
+    notify entry each, and leaves its once-only marker in the action's marker hash, which expires."""
     client = redis.Redis.from_url(REDIS_URL)
     writer = RedisQueueWriter(client, redis_prefix)
-    jobs = [QueuedJob(queue, f'{{"n":{n}}}', f"scope:{n}:") for n, queue in
+    jobs = [QueuedJob(queue, f'{{"n":{n}}}', f"{n}:") for n, queue in
             enumerate(["a", "b", "a", "a", "broken", "b", "a"])]
-    client.set(writer.marker(jobs[2].marker), "1")  # pushed by an earlier attempt that died before its commit
+    client.hset(writer.markers("spool7"), jobs[2].marker, "1")  # pushed by an earlier attempt that died
     client.set(writer.key("broken"), "not a list")
     try:
-        outcome = writer.push_once(jobs, marker_ttl=60)
+        outcome = writer.push_once(jobs, "spool7", marker_ttl=60)
         lists = {queue: [item.decode() for item in client.lrange(writer.key(queue), 0, -1)] for queue in ("a", "b")}
         notified = {queue: client.llen(writer.key(queue, ":notify")) for queue in ("a", "b")}
-        marked = [bool(client.exists(writer.marker(job.marker))) for job in jobs]
+        marked = [bool(client.hexists(writer.markers("spool7"), job.marker)) for job in jobs]
+        ttl = client.ttl(writer.markers("spool7"))
     finally:
         client.close()
-    assert outcome.pushed == 5 and list(outcome.refused) == [jobs[4].marker]
+    assert outcome.pushed == 5 and outcome.refused == {jobs[4].marker: f"its queue key {redis_prefix}queues:broken "
+                                                                      "holds a string, not a list"}
     assert lists == {"a": ['{"n":0}', '{"n":3}', '{"n":6}'], "b": ['{"n":1}', '{"n":5}']}
     assert notified == {"a": 3, "b": 2}
+    assert 0 < ttl <= 60
     assert marked == [True, True, True, True, False, True, True]

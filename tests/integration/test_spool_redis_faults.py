@@ -42,8 +42,13 @@ def queued(client: redis.Redis) -> Counter:
     return Counter(json.loads(text)["uuid"] for text in payloads)
 
 
-def markers(client: redis.Redis) -> list[bytes]:
+def marker_hashes(client: redis.Redis) -> list[bytes]:
     return list(client.scan_iter(match=f"{PREFIX}fleetops:pushed:*"))
+
+
+def markers(client: redis.Redis) -> list[bytes]:
+    """Every once-only marker left: the fields of each action's marker hash."""
+    return [field for key in marker_hashes(client) for field in client.hkeys(key)]
 
 
 @pytest.fixture
@@ -180,7 +185,7 @@ def test_markers_left_behind_never_silence_a_later_action(redis_servers: StartSe
     retried by a new action are all pushed, and the markers expire within minutes, not days."""
     server = redis_servers()
     admin = server.client()
-    admin.acl_setuser("pusher", enabled=True, nopass=True, keys=["*"], commands=["+@all", "-del", "-unlink"])
+    admin.acl_setuser("pusher", enabled=True, nopass=True, keys=["*"], commands=["+@all", "-hdel"])
     backup = failed_ids(failed_url)
     engine = sa.create_engine(failed_url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
@@ -190,7 +195,7 @@ def test_markers_left_behind_never_silence_a_later_action(redis_servers: StartSe
     assert show(fleetops_sqlite, first)["status"] == "completed"
     left = markers(admin)
     assert len(left) == ROWS, "the clean-up was refused: every marker stayed"
-    assert all(0 < admin.ttl(key) <= 2 * 300 + 900 + 1 for key in left)
+    assert all(0 < admin.ttl(key) <= 2 * 300 + 900 + 1 for key in marker_hashes(admin))
 
     with engine.begin() as conn:  # the rows restored from a backup
         conn.execute(sa.text("INSERT INTO failed_jobs (id, uuid, connection, queue, payload, exception, failed_at) "
@@ -201,3 +206,41 @@ def test_markers_left_behind_never_silence_a_later_action(redis_servers: StartSe
     assert show(fleetops_sqlite, second)["result"]["retried"] == ROWS
     assert failed_ids(failed_url) == {}
     assert queued(admin) == Counter(dict.fromkeys(backup.values(), 2)), "pushed again, none silenced"
+
+
+@pytest.mark.timeout(120)
+def test_a_commit_that_fails_after_its_push_and_the_next_push_double_nothing(
+        redis_servers: StartServer, fleetops_sqlite: Fleetops, pg_url: str) -> None:
+    """A batch commits on a thread while the next batch is pushed. Here the first batch's commit fails
+    (a deferred constraint refuses one of its deletes at commit time) after its jobs and those of the
+    batch behind it are on Redis: both deletes roll back, the attempt fails, and the next attempt
+    deletes those rows without pushing them again (their markers) and pushes the rest once."""
+    rows = 5_000  # more than one batch, whatever the reader has ready when the first is pushed
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, rows, seed=9, connection="redis", trace_bytes=100)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE failed_jobs SET queue = 'default'"))
+        conn.execute(sa.text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                             "RAISE EXCEPTION 'refused at commit'; END $$"))
+        conn.execute(sa.text("CREATE CONSTRAINT TRIGGER refused AFTER DELETE ON failed_jobs DEFERRABLE "
+                             "INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.id = 10) EXECUTE FUNCTION refuse()"))
+    server = redis_servers()
+    client = server.client()
+    everyone = failed_ids(pg_url)
+    spool_id = retry_all(fleetops_sqlite, pg_url, f"redis://127.0.0.1:{server.port}/0")
+
+    result = fleetops_sqlite("spool", "process", **NO_BACKOFF)
+    assert result.exit_code == 1 and "refused at commit" in show(fleetops_sqlite, spool_id)["error"]
+    pushed = queued(client)
+    assert failed_ids(pg_url) == everyone, "every delete rolled back"
+    assert len(pushed) > 200 and max(pushed.values()) == 1, "the first batch and the one behind it were pushed"
+    assert len(markers(client)) == len(pushed), "each pushed job left its marker"
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER refused ON failed_jobs"))
+    engine.dispose()
+    assert fleetops_sqlite("spool", "process", **NO_BACKOFF).exit_code == 0
+    assert show(fleetops_sqlite, spool_id)["result"]["retried"] == rows
+    assert failed_ids(pg_url) == {} and queued(client) == Counter(dict.fromkeys(everyone.values(), 1))
+    assert markers(client) == []
