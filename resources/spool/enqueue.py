@@ -11,7 +11,7 @@ import getpass
 import os
 import socket
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +58,7 @@ def enqueue(db: ControlDatabase, projects: ProjectRegistry, request: ActionReque
     max_id = _max_id(project, projects, storage) if spec.on_failed_store and spec.required != "ids" else None
     payload = frozen_payload(request, max_id, fingerprint_ids)
     if spec.required == "ids":
-        _require_some_present(project, projects, request.action, payload)
+        _require_some_present(project, projects, request.action, payload, storage)
     values = {"project": project.key, "action": request.action, "payload": payload, "priority": request.priority,
               "requested_by": requested_by[:255], "source": source}
     return Enqueued(SpoolStore(db).add(values, claim_for=claim_for), payload)
@@ -118,10 +118,16 @@ def _stuck_preview(project: ProjectSpec, projects: ProjectRegistry, request: Act
     }
 
 
+def _opened(project: ProjectSpec, projects: ProjectRegistry, storage: ProjectStorage | None
+            ) -> AbstractContextManager[ProjectStorage]:
+    """The caller's open storage, left open; else the project's, opened now and closed after."""
+    return nullcontext(storage) if storage is not None else ProjectStorage(project, projects.secret_box)
+
+
 def _max_id(project: ProjectSpec, projects: ProjectRegistry, storage: ProjectStorage | None) -> int:
     """The highest failed-job id now: a bulk action stops there. Without it nothing can be frozen."""
     try:
-        with nullcontext(storage) if storage is not None else ProjectStorage(project, projects.secret_box) as opened:
+        with _opened(project, projects, storage) as opened:
             return opened.editor.max_id()
     except sa.exc.SQLAlchemyError as exc:
         raise ValidationError(
@@ -130,14 +136,13 @@ def _max_id(project: ProjectSpec, projects: ProjectRegistry, storage: ProjectSto
         ) from None
 
 
-
-def _require_some_present(project: ProjectSpec, projects: ProjectRegistry, action: str, payload: dict[str, Any]
-                          ) -> None:
+def _require_some_present(project: ProjectSpec, projects: ProjectRegistry, action: str, payload: dict[str, Any],
+                          storage: ProjectStorage | None) -> None:
     """An action on named failed jobs none of which exists would do nothing: refused now. When some
     exist, the ones that do not are named in the action's result (`not_found`)."""
     try:
-        with ProjectStorage(project, projects.secret_box) as storage:
-            present = storage.editor.count(selection(action, payload))
+        with _opened(project, projects, storage) as opened:
+            present = opened.editor.count(selection(action, payload))
     except sa.exc.SQLAlchemyError as exc:
         raise ValidationError(
             f"project {project.key!r}: cannot read its failed-job table to find the named jobs, "
