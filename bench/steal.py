@@ -4,17 +4,21 @@ On a virtual machine, another tenant's load on the same host shows up as stolen 
 `steal` column of /proc/stat): every side runs slower by an amount that changes from one minute
 to the next, and no rest step inside the machine takes it away. The load average does not show
 it. A figure timed under a high steal measures the host as much as the code, so the retry bench
-prints the steal beside the load average and a reader can tell which figures to trust.
+waits for a quiet second before each timed side (`quiet_host`) and prints the steal during the
+side beside the load average, so a reader can tell which figures to trust.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 PROC_STAT = Path("/proc/stat")
 STEAL_FIELD = 7  # user nice system idle iowait irq softirq steal (guest time is counted in user and nice)
+QUIET_STEAL = 2.0  # percent: a second with less stolen is a quiet one
+QUIET_WAIT = 60.0  # seconds quiet_host waits for one at most
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -45,3 +49,17 @@ def steal_range(shares: list[float]) -> str:
     if not shares:
         return "hypervisor steal not counted"
     return f"hypervisor steal {min(shares):.0f}-{max(shares):.0f} %"
+
+
+def quiet_host(limit: float = QUIET_STEAL, longest: float = QUIET_WAIT) -> float:
+    """Wait until a whole second passes with less than `limit` % of the CPU time stolen, for at most
+    `longest` seconds; the seconds waited. The decision is taken before a side is timed, never after,
+    so no timing is thrown away for being slow: a burst on the host is waited out, not selected out."""
+    started = time.monotonic()
+    while time.monotonic() - started < longest:
+        shares: list[float] = []
+        with steal_into(shares):
+            time.sleep(1.0)
+        if not shares or shares[0] < limit:
+            break
+    return time.monotonic() - started
