@@ -7,14 +7,14 @@ queue connection delete the rows and push their jobs so that no crash can lose o
   commit in one transaction. When Laravel's re-encoding leaves every payload of the batch as
   stored (a database-queue job without retryUntil, the usual case), the database copies the rows
   itself with INSERT ... SELECT, in id order, after locking them;
-- Redis queue: the rows are deleted in an open transaction, the jobs pushed by one Lua script
-  that skips any job whose once-only marker exists, then the transaction commits. A crash
-  before the commit leaves the rows, and the next attempt finds the markers and pushes nothing.
-  A marker is a field (the row's id and uuid) of a hash of the action's own (`marker_scope`), so
-  it can only silence a push of the same action; the hash expires `marker_ttl` seconds after the
-  action's last push. A job whose queue key holds
-  something else than a list is refused by the script before anything is written: the batch is
-  done again without it, its row kept and named;
+- Redis queue: the rows are deleted in an open transaction, the jobs pushed by one MULTI/EXEC
+  that keeps them only with their once-only markers written and leaves out any job whose marker
+  exists, then the transaction commits. A crash before the commit leaves the rows, and the next
+  attempt finds the markers and pushes nothing. A marker (the row's id and uuid) is kept in a hash
+  of the action's own (`marker_scope`), so it can only silence a push of the same action; the hash
+  expires `marker_ttl` seconds after the action's last push. A job whose queue key holds
+  something else than a list is refused, nothing of it left on Redis: the batch is done again
+  without it, its row kept and named;
 - database queue in another database: the INSERT commits just before the DELETE (Laravel's own
   order, without its per-job window: a crash between the two commits can push a batch twice).
 
@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -46,7 +47,16 @@ from resources.queues.writers import (
     RedisQueueWriter,
 )
 
-Moved = dict[str, set[int]]  # connection name -> the ids of a batch its transaction moved
+
+class Pushed(NamedTuple):
+    """A connection's part of a batch once pushed in a transaction: the ids that were there, and the
+    Redis marker field its push wrote (dropped once the transaction has committed)."""
+
+    ids: set[int]
+    marked: str | None = None
+
+
+Moved = dict[str, Pushed]  # connection name -> what a batch's transaction pushed for it
 
 
 @dataclass
@@ -169,21 +179,20 @@ class FailedJobRetrier:
 
     def _push(self, name: str, part: ConnectionBatch, now: int) -> int:
         with self.editor.engine.begin() as conn:
-            present = self._push_part(conn, name, part, now)
-        return self._pushed(name, part, present, now)
+            pushed = self._push_part(conn, name, part, now)
+        return self._pushed(name, part, pushed, now)
 
-    def _push_part(self, conn: sa.Connection, name: str, part: ConnectionBatch, now: int) -> set[int]:
-        """Delete the part's rows in the caller's transaction and push their jobs; the ids that were there."""
+    def _push_part(self, conn: sa.Connection, name: str, part: ConnectionBatch, now: int) -> Pushed:
+        """Delete the part's rows in the caller's transaction and push their jobs."""
         writer = self.writers[name]
         if self._in_place(name, part):
-            return self._move(conn, writer, part, now)  # type: ignore[arg-type]
+            return Pushed(self._move(conn, writer, part, now))  # type: ignore[arg-type]
         present = self.editor.delete_present(conn, [row.id for row in part.rows])
-        self._write(name, writer, conn, self._jobs(name, part.present(present)), now)
-        return present
+        return Pushed(present, self._write(name, writer, conn, self._jobs(name, part.present(present)), now))
 
     def push_in(self, conn: sa.Connection, prepared: PreparedRetry) -> Moved:
         """A batch whose every push belongs to the failed store's transaction (pushed_in_transaction),
-        pushed in the caller's transaction; the ids pushed per connection name, for settle_moved once it
+        pushed in the caller's transaction; what it pushed per connection name, for settle_moved once it
         has committed. Raises RefusedJobs or sa.exc.DataError when a job is refused (the caller rolls back
         and pushes the batch the plain way, which names the job)."""
         return {name: self._push_part(conn, name, part, prepared.now) for name, part in prepared.groups.items()}
@@ -199,16 +208,23 @@ class FailedJobRetrier:
         return self.editor.move_present(conn, [row.id for row in part.rows], writer.insert_from, DEFAULT_QUEUE,
                                         {PUSHED_AT: now})
 
-    def _pushed(self, name: str, part: ConnectionBatch, present: set[int], now: int) -> int:
+    def _pushed(self, name: str, part: ConnectionBatch, done: Pushed, now: int) -> int:
         """After the commit: Redis markers dropped, Horizon told; how many of the part were pushed."""
-        pushed = part.present(present)
+        pushed = part.present(done.ids)
         writer = self.writers[name]
         if isinstance(writer, RedisQueueWriter):
-            writer.forget_markers([self._marker(row) for row in pushed.rows], self.marker_scope)
+            writer.forget_markers(done.marked, self.marker_scope)
         if self.horizon is not None:
             retried = [row.uuid for row in pushed.rows if row.uuid]
             self.horizon.mark_retried([(uuid, uuid) for uuid in retried], now)  # the same id pushed again
         return len(pushed.rows)
+
+    def finished(self) -> None:
+        """The action is over, every batch committed or refused: its Redis marker hashes go, with any
+        markers an earlier attempt that died left behind (no push of the action comes again)."""
+        for writer in self.writers.values():
+            if isinstance(writer, RedisQueueWriter):
+                writer.drop_markers(self.marker_scope)
 
     def copied_in_place(self, prepared: PreparedRetry) -> bool:
         """The database will copy every job of this batch itself (see _in_place)."""
@@ -234,20 +250,28 @@ class FailedJobRetrier:
                 for row in part.rows]
 
     def _marker(self, row: SelectedFailedJob) -> str:
-        """The once-only mark of a row's Redis push in its action's marker hash: the row's id and uuid."""
-        return f"{row.id}:{row.uuid or ''}"
+        """The once-only mark of a row's Redis push in its action's marker hash: the row's id and uuid,
+        with `%` and `,` percent-encoded in a uuid that holds them (the hash joins markers with commas)."""
+        uuid = row.uuid or ""
+        if "," in uuid or "%" in uuid:
+            uuid = uuid.replace("%", "%25").replace(",", "%2C")
+        return f"{row.id}:{uuid}"
 
-    def _write(self, name: str, writer: QueueWriter, conn: sa.Connection, jobs: list[QueuedJob], now: int) -> None:
-        """Push jobs whose rows `conn` has just deleted, before that transaction commits."""
+    def _write(self, name: str, writer: QueueWriter, conn: sa.Connection, jobs: list[QueuedJob], now: int
+               ) -> str | None:
+        """Push jobs whose rows `conn` has just deleted, before that transaction commits; on Redis, the
+        marker field the push wrote."""
         if isinstance(writer, RedisQueueWriter):
-            refused = writer.push_once(jobs, self.marker_scope, self.marker_ttl).refused
-            if refused:
-                raise RefusedJobs(refused)  # rolls back the delete: the batch is done again without them
-        elif name in self.shares_failed_database:
+            outcome = writer.push_once(jobs, self.marker_scope, self.marker_ttl)
+            if outcome.refused:
+                raise RefusedJobs(outcome.refused)  # rolls back the delete: the batch is done again without them
+            return outcome.marked
+        if name in self.shares_failed_database:
             writer.push(conn, jobs, now)
         else:
             with writer.engine.begin() as queue_conn:
                 writer.push(queue_conn, jobs, now)
+        return None
 
 
 class _PageFailedAt:

@@ -4,8 +4,8 @@ Database driver (DatabaseQueue): a push inserts {queue, payload, attempts 0, res
 available_at now, created_at now}; a reservation is `reserved_at`. Redis driver (RedisQueue,
 LuaScripts): a push is RPUSH `queues:Q` + RPUSH `queues:Q:notify` 1; an expired reservation
 is moved from `queues:Q:reserved` back to the list, a notify entry per job, as
-migrateExpiredJobs does. Every change here is one statement or one Lua script, or a push inside
-the caller's transaction, so it happens whole or not at all.
+migrateExpiredJobs does. Every change here is one statement, one Lua script or one MULTI/EXEC,
+or a push inside the caller's transaction, so it happens whole or not at all.
 """
 
 from __future__ import annotations
@@ -32,64 +32,67 @@ MYSQL_STATEMENT_BYTES = 1_000_000  # hex doubles a text: a payload above half of
 PUSHED_AT = "pushed_at"  # insert_from's parameter
 _JOBS_COLUMNS = ("id", "queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
 
-# KEYS[1]: the action's marker hash; KEYS[2q], KEYS[2q+1]: queue q's list and its notify list. ARGV[1]: the
-# hash's ttl; ARGV[1+q]: how many jobs go to queue q; then each job's marker field, then each job's payload,
-# both grouped by queue in the same order. Answers {pushed, refused} with refused = {q, why, ...}: a job
-# whose field the hash holds was pushed by an earlier attempt of the action and is skipped; a queue
-# whose keys hold something else than lists is refused whole.
-# Every check comes before the first write: Redis keeps a script's earlier writes when a later
-# command fails, so a failure after a write would leave a job half pushed. Past the checks nothing
-# can fail but the first write (OOM under maxmemory, READONLY on a replica), which Redis refuses
-# before anything is written. The fields are written after the RPUSHes, in the same script, so a
-# field always means its job is on the list. Payloads go to RPUSH straight from ARGV, up to 1,000 a
-# call, and the fields in one HSET per 500 jobs: per job the script costs a slot in two calls, not a
-# key and a command of its own.
-_PUSH_ONCE = """
+# Run last in the MULTI/EXEC that has just RPUSHed each queue's payloads, so no other client's command
+# comes between those pushes and this script. KEYS[1]: the action's marker hash; KEYS[2q], KEYS[2q+1]:
+# queue q's list and its notify list. ARGV[1]: the hash's ttl; ARGV[1+q]: how many jobs went to queue q;
+# ARGV[1+Q+q]: their markers joined by commas (Q queues). Answers {pushed, refused, already, field} with
+# refused = {q, why, ...}.
+# A queue whose list key holds something else than a list refused its RPUSH (a list or a missing key
+# takes it); one whose notify key does has its pushed payloads taken off again (the transaction's own
+# values are the list's tail): either is refused, nothing of it left. A job whose marker is in the hash
+# was pushed by an earlier attempt of the action: then every push of the transaction is taken off and
+# those jobs are answered, for the caller to push the rest again without them. Otherwise each queue gets
+# its notify entries, and the markers are written as one field (named by the first, its value every
+# marker), so a marker always means its job is on its list. Payloads never pass through the script.
+_MARK_PUSHED = """
 local queues = (#KEYS - 1) / 2
-local jobs = 0
-for q = 1, queues do jobs = jobs + tonumber(ARGV[1 + q]) end
-local fields, payloads = 1 + queues, 1 + queues + jobs
-local seen = {}
-for first = 1, jobs, 1000 do
-  local got = redis.call('hmget', KEYS[1], unpack(ARGV, fields + first, fields + math.min(first + 999, jobs)))
-  for j = 1, #got do seen[first + j - 1] = got[j] end
+local marked = {}
+for _, value in ipairs(redis.call('hvals', KEYS[1])) do
+  for marker in string.gmatch(value, '[^,]+') do marked[marker] = true end
 end
-local refused, broken = {}, {}
+local function take_back(q) redis.call('ltrim', KEYS[2 * q], 0, -tonumber(ARGV[1 + q]) - 1) end
+local refused, already, landed = {}, {}, {}
 for q = 1, queues do
-  for _, key in ipairs({KEYS[2 * q], KEYS[2 * q + 1]}) do
-    local kind = redis.call('type', key)['ok']
-    if not broken[q] and kind ~= 'list' and kind ~= 'none' then
-      broken[q] = true
-      refused[#refused + 1] = q
-      refused[#refused + 1] = 'its queue key ' .. key .. ' holds a ' .. kind .. ', not a list'
-    end
+  local list, notify = KEYS[2 * q], KEYS[2 * q + 1]
+  local list_kind, notify_kind = redis.call('type', list)['ok'], redis.call('type', notify)['ok']
+  local why
+  if list_kind ~= 'list' then
+    why = 'its queue key ' .. list .. ' holds a ' .. list_kind .. ', not a list'
+  elseif notify_kind ~= 'list' and notify_kind ~= 'none' then
+    why = 'its queue key ' .. notify .. ' holds a ' .. notify_kind .. ', not a list'
+    take_back(q)
   end
-end
-local ones, marks, pushed, last = {}, {}, 0, 0
-for i = 1, 1000 do ones[i] = 1 end
-for q = 1, queues do
-  local i, stop = last + 1, last + tonumber(ARGV[1 + q])
-  while not broken[q] and i <= stop do
-    if seen[i] then
-      i = i + 1
-    else
-      local j = i
-      while j < stop and j - i < 999 and not seen[j + 1] do j = j + 1 end
-      redis.call('rpush', KEYS[2 * q], unpack(ARGV, payloads + i, payloads + j))
-      redis.call('rpush', KEYS[2 * q + 1], unpack(ones, 1, j - i + 1))
-      for k = i, j do
-        marks[#marks + 1] = ARGV[fields + k]
-        marks[#marks + 1] = 1
+  if why then
+    refused[#refused + 1] = q
+    refused[#refused + 1] = why
+  else
+    landed[#landed + 1] = q
+    if next(marked) then
+      for marker in string.gmatch(ARGV[1 + queues + q], '[^,]+') do
+        if marked[marker] then already[#already + 1] = marker end
       end
-      pushed = pushed + j - i + 1
-      i = j + 1
     end
   end
-  last = stop
 end
-for m = 1, #marks, 1000 do redis.call('hset', KEYS[1], unpack(marks, m, math.min(m + 999, #marks))) end
-if pushed > 0 then redis.call('expire', KEYS[1], ARGV[1]) end
-return {pushed, refused}
+if #already > 0 then
+  for _, q in ipairs(landed) do take_back(q) end
+  return {0, refused, already, false}
+end
+local ones, pushed, markers = {}, 0, {}
+for i = 1, 1000 do ones[i] = 1 end
+for _, q in ipairs(landed) do
+  local jobs = tonumber(ARGV[1 + q])
+  for first = 1, jobs, 1000 do
+    redis.call('rpush', KEYS[2 * q + 1], unpack(ones, 1, math.min(1000, jobs - first + 1)))
+  end
+  pushed = pushed + jobs
+  markers[#markers + 1] = ARGV[1 + queues + q]
+end
+if pushed == 0 then return {0, refused, {}, false} end
+local field = string.match(markers[1], '[^,]+')
+redis.call('hset', KEYS[1], field, table.concat(markers, ','))
+redis.call('expire', KEYS[1], ARGV[1])
+return {pushed, refused, {}, field}
 """
 
 # KEYS: reserved, list, notify; ARGV[1] cutoff score. LuaScripts::migrateExpiredJobs, with a cutoff.
@@ -185,7 +188,7 @@ class QueuedJob(NamedTuple):
 
     queue: str
     payload: str
-    marker: str = ""  # Redis only: the once-only mark of this push in its action's marker hash
+    marker: str = ""  # Redis only: the once-only mark of this push in its action's marker hash (no comma)
 
 
 @dataclass(frozen=True)
@@ -202,10 +205,13 @@ class StuckJob:
 
 @dataclass
 class PushOutcome:
-    """What a Redis push did: how many jobs it pushed, and the jobs (by marker) it could not push."""
+    """What a Redis push did: how many jobs it pushed and the marker hash's field that marks them, the
+    jobs (by marker) it could not push, and those an earlier attempt had pushed (left alone)."""
 
     pushed: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # marker -> why
+    marked: str | None = None  # the field holding the pushed jobs' markers, for forget_markers
+    already: set[str] = field(default_factory=set)
 
 
 def _hex_friendly(job: QueuedJob) -> bool:
@@ -341,7 +347,6 @@ class RedisQueueWriter:
         self.client = client
         self.prefix = prefix
         self.retry_after = retry_after
-        self._push_once = client.register_script(_PUSH_ONCE)
         self._release = client.register_script(_RELEASE)
         self._cancel = client.register_script(_CANCEL)
 
@@ -352,40 +357,73 @@ class RedisQueueWriter:
         return f"{self.prefix}queues:{queue}{suffix}"
 
     def markers(self, scope: str) -> str:
-        """The hash of an action's once-only markers: one field per job pushed and not yet committed."""
+        """The hash of an action's once-only markers: one field per push not yet committed, holding the
+        markers of its jobs."""
         return f"{self.prefix}fleetops:pushed:{scope}"
 
     def push_once(self, jobs: Sequence[QueuedJob], scope: str, marker_ttl: int) -> PushOutcome:
-        """Push each job unless the action's marker hash (`scope`) says it was pushed already; nothing
-        is pushed for jobs whose queue keys hold something else than lists (named in `refused`)."""
+        """Push each job unless the action's marker hash (`scope`) holds its marker (an earlier attempt
+        pushed it); nothing is pushed for jobs whose queue keys hold something else than lists (named in
+        `refused`). A try that met jobs an earlier attempt pushed took its pushes back: it is made again
+        without them, so it costs a second try only after a crash."""
         outcome = PushOutcome()
-        if not jobs:
-            return outcome
+        waiting = list(jobs)
+        while waiting:
+            tried = self._push_marked(waiting, scope, marker_ttl)
+            outcome.refused.update(tried.refused)
+            outcome.already |= tried.already
+            if not tried.already:
+                outcome.pushed, outcome.marked = tried.pushed, tried.marked
+                break
+            waiting = [job for job in waiting if job.marker not in tried.already and job.marker not in tried.refused]
+        return outcome
+
+    def _push_marked(self, jobs: Sequence[QueuedJob], scope: str, marker_ttl: int) -> PushOutcome:
+        """One MULTI/EXEC: each queue's payloads RPUSHed, then _MARK_PUSHED, which adds their notify
+        entries (what Laravel's RedisQueue leaves for a push) and markers, or takes them back."""
+        import redis  # already loaded: the client is redis-py's
+
         by_queue: dict[str, list[QueuedJob]] = {}
         for job in jobs:
             by_queue.setdefault(job.queue, []).append(job)
         groups = list(by_queue.values())
         keys = [self.markers(scope)]
-        for queue in by_queue:
-            keys += [self.key(queue), self.key(queue, ":notify")]
-        ordered = [job for group in groups for job in group]
-        args = [max(1, int(marker_ttl)), *map(len, groups), *(job.marker for job in ordered),
-                *(job.payload for job in ordered)]
-        pushed, refused = self._push_once(keys=keys, args=args)
-        outcome.pushed = int(pushed)
+        with self.client.pipeline(transaction=True) as pipe:
+            for queue, group in by_queue.items():
+                keys += [self.key(queue), self.key(queue, ":notify")]
+                pipe.rpush(keys[-2], *(job.payload for job in group))
+            pipe.eval(_MARK_PUSHED, len(keys), *keys, max(1, int(marker_ttl)), *map(len, groups),
+                      *(",".join(job.marker for job in group) for group in groups))
+            try:
+                answer = pipe.execute(raise_on_error=False)[-1]  # a refused RPUSH's error is the script's to name
+            except redis.ResponseError as exc:  # the transaction refused whole (out of memory, a replica)
+                raise _without_command(exc) from None
+        if isinstance(answer, Exception):
+            raise answer
+        pushed, refused, already, marked = answer
+        outcome = PushOutcome(int(pushed), marked=_text(marked) if marked else None, already=set(map(_text, already)))
         for queue_number, why in zip(refused[::2], refused[1::2], strict=True):
-            text = why if isinstance(why, str) else why.decode(errors="replace")
-            outcome.refused.update(dict.fromkeys((job.marker for job in groups[int(queue_number) - 1]), text))
+            outcome.refused.update(dict.fromkeys((job.marker for job in groups[int(queue_number) - 1]), _text(why)))
         return outcome
 
-    def forget_markers(self, markers: Sequence[str], scope: str) -> None:
-        """Drop the markers of jobs whose rows' delete has committed. Best effort: the push is done,
-        and a marker left behind expires with its hash and can only silence the action that wrote it."""
-        if markers:
+    def forget_markers(self, marked: str | None, scope: str) -> None:
+        """Drop the markers a push wrote (its field `marked`) once its rows' delete has committed. Best
+        effort: the push is done, and markers left behind expire with their hash and can only silence
+        the action that wrote them."""
+        if marked:
             import redis  # already loaded: the client is redis-py's
 
             with contextlib.suppress(redis.RedisError):
-                self.client.hdel(self.markers(scope), *markers)
+                self.client.hdel(self.markers(scope), marked)
+
+    def drop_markers(self, scope: str) -> None:
+        """Drop an action's whole marker hash once the action is over: no push of it comes again, and
+        markers an attempt that died left behind would otherwise wait for the hash to expire. Best
+        effort, as forget_markers."""
+        import redis  # already loaded: the client is redis-py's
+
+        with contextlib.suppress(redis.RedisError):
+            self.client.delete(self.markers(scope))
 
     def queue_names(self, queue: str | None) -> list[str]:
         """The named queue, or every queue found under the prefix (SCAN, never KEYS)."""
@@ -427,6 +465,18 @@ class RedisQueueWriter:
             done.removed |= _named_ids(removed, wanted)
             done.running |= _named_ids(running, wanted)
         return done
+
+
+def _without_command(exc: redis.ResponseError) -> redis.ResponseError:
+    """The server's refusal of a transaction without the command redis-py quotes in front of it: the
+    command's arguments are the jobs' payloads, which have no place in an error message."""
+    _, quoted, reason = str(exc).partition(" of pipeline caused error: ")
+    return type(exc)(reason if quoted else str(exc))
+
+
+def _text(value: bytes | str) -> str:
+    """A reply as text, whether the client decodes replies or not."""
+    return value if isinstance(value, str) else value.decode(errors="replace")
 
 
 def _named_ids(entries: Sequence[bytes | str], wanted: set[str]) -> set[str]:

@@ -1,12 +1,14 @@
 """Carry out one spool action against a project's own storage, reporting progress as it goes.
 
 Failed-job actions walk their frozen selection in batches of BATCH_SIZE (one DELETE, one INSERT
-or one Lua script per batch, never a statement per job). The result counts what was done and
+or one Redis transaction per batch, never a statement per job). The result counts what was done and
 names what could not be: ids that no longer exist, jobs Laravel could not retry either.
 
-A retry whose pages the database copies itself moves several pages in one transaction when they
-are ready together (up to MAX_MOVE_ROWS). Each batch pushed inside the failed store's transaction
-(a copy, or a Redis push) commits on a thread of its own while the next one is pushed
+A retry joins consecutive pages pushed alike into one transaction when they are ready together
+(up to MAX_MOVE_ROWS): pages the database copies itself, or pages pushed inside the failed store's
+transaction (a Redis push, whose markers make it once-only; a push into a jobs table in the same
+database). Fewer, larger batches spend fewer statements, scripts and commits. Each batch pushed
+inside the failed store's transaction commits on a thread of its own while the next one is pushed
 (resources/failures/commit_behind.py): each commit waits for the disk, and one commit per thousand
 rows, waited for in turn, cost a 20,000-job retry a fifth of its time.
 """
@@ -35,7 +37,7 @@ from resources.spool.store import MAX_BACKOFF_SECONDS
 
 BATCH_SIZE = 1_000
 FIRST_PAGE = 200  # the first page read is small: the first batch is written, and the database busy, sooner
-MAX_MOVE_ROWS = 10_000  # pages the database copies itself, moved together in one transaction
+MAX_MOVE_ROWS = 10_000  # pages pushed alike, joined into one transaction
 AHEAD_PAGES = 10  # pages read and prepared ahead of the writes, at most
 MAX_NAMED_ERRORS = 50
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -189,6 +191,7 @@ def _retry(action: str, payload: dict[str, Any], storage: ProjectStorage, report
         for rows, prepared in _batches(ahead, retrier):
             _settled(outcome, progress, pushing.push(rows, prepared))
         _settled(outcome, progress, pushing.finish())
+    retrier.finished()
     return outcome
 
 
@@ -214,21 +217,30 @@ Prepared = tuple[list[SelectedFailedJob], PreparedRetry]
 
 
 def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Iterator[Prepared]:
-    """The prepared pages in order, consecutive ones the database copies itself joined while they are
+    """The prepared pages in order, consecutive ones pushed alike (_pushed_as) joined while they are
     ready together (`ahead` yields None when the next page is not ready yet), up to MAX_MOVE_ROWS."""
     rows: list[SelectedFailedJob] = []
     joined: PreparedRetry | None = None
-    joinable = False  # `joined` is copied by the database, so a next such page may join it
+    kind = None  # how `joined` is pushed: a next page pushed the same way may join it
     for item in itertools.chain(ahead, [None]):
-        if item is not None and joinable and len(rows) + len(item[0]) <= MAX_MOVE_ROWS \
-                and retrier.copied_in_place(item[1]):
+        if item is not None and kind is not None and len(rows) + len(item[0]) <= MAX_MOVE_ROWS \
+                and _pushed_as(item[1], retrier) == kind:
             rows = [*rows, *item[0]]
             joined.absorb(item[1])  # type: ignore[union-attr]
             continue
         if joined is not None:
             yield rows, joined
         rows, joined = item if item is not None else ([], None)
-        joinable = joined is not None and retrier.copied_in_place(joined)
+        kind = None if joined is None else _pushed_as(joined, retrier)
+
+
+def _pushed_as(prepared: PreparedRetry, retrier: FailedJobRetrier) -> str | None:
+    """"copied" when the database copies every job of the batch itself, "pushed" when every push belongs
+    to the failed store's transaction; None when one commits on its own (never joined). A copied page
+    joined to pushed ones would be pushed too, its payloads sent back to the database."""
+    if retrier.copied_in_place(prepared):
+        return "copied"
+    return "pushed" if retrier.pushed_in_transaction(prepared) else None
 
 
 def _prepared_ahead(pages: Iterator[list[SelectedFailedJob]], retrier: FailedJobRetrier) -> Iterator[Prepared | None]:

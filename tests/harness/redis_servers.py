@@ -227,16 +227,18 @@ def webhook() -> Iterator[Webhook]:
 
 
 # ---------------------------------------------------------------------------------------------
-# A proxy that does one fault to the first script a client runs through it
+# A proxy that does one fault to the first transaction a client runs through it
 
 
 @dataclass
 class ScriptFaultProxy:
-    """Forwards connections to a Redis server; at the first EVALSHA that runs, does one fault:
+    """Forwards connections to a Redis server; at the first MULTI (a push's transaction, scripts
+    included), does one fault:
 
-    - `drop`: the script runs on the server, then the connection is closed before its reply
-      reaches the client (the client cannot know whether the script ran);
-    - `flush`: SCRIPT FLUSH reaches the server just before the EVALSHA (its NOSCRIPT).
+    - `drop`: the transaction runs on the server, then the connection is closed before its EXEC's
+      reply reaches the client (the client cannot know whether it ran);
+    - `flush`: SCRIPT FLUSH reaches the server just before the transaction (a script called by its
+      SHA would meet NOSCRIPT inside it, after the pushes).
     """
 
     target: RedisServer
@@ -265,13 +267,13 @@ class ScriptFaultProxy:
                 except (TimeoutError, OSError):
                     continue
                 upstream = socket.create_connection(("127.0.0.1", self.target.port))
-                awaiting = threading.Event()  # an EVALSHA was forwarded and its reply not yet seen
+                awaiting = threading.Event()  # a MULTI was forwarded and its EXEC's reply not yet seen
                 threading.Thread(target=self._requests, args=(client, upstream, awaiting), daemon=True).start()
                 threading.Thread(target=self._replies, args=(upstream, client, awaiting), daemon=True).start()
 
     def _requests(self, client: socket.socket, upstream: socket.socket, awaiting: threading.Event) -> None:
         while chunk := _recv(client):
-            if not self.done.is_set() and b"EVALSHA" in chunk[:64].upper():
+            if not self.done.is_set() and b"MULTI" in chunk[:64].upper():
                 if self.fault == "flush":
                     flusher = self.target.client()
                     flusher.script_flush()
@@ -284,12 +286,11 @@ class ScriptFaultProxy:
 
     def _replies(self, upstream: socket.socket, client: socket.socket, awaiting: threading.Event) -> None:
         while chunk := _recv(upstream):
-            if awaiting.is_set():
-                awaiting.clear()
-                if not chunk.startswith(b"-NOSCRIPT"):  # the script ran: its reply is lost with the connection
-                    self.done.set()
-                    _close(client, upstream)
-                    return
+            if awaiting.is_set() and (chunk.startswith(b"*") or b"\r\n*" in chunk):
+                awaiting.clear()  # EXEC's reply (an array; MULTI's and each QUEUED's are lines): it ran
+                self.done.set()
+                _close(client, upstream)
+                return
             try:
                 client.sendall(chunk)
             except OSError:

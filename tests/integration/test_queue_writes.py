@@ -59,25 +59,54 @@ def test_push_is_part_of_the_callers_transaction(any_db_url: str) -> None:
 
 def test_redis_push_once_keeps_each_queue_in_order_and_skips_what_was_pushed(redis_prefix: str) -> None:
     """Jobs bound for several queues, interleaved, one already pushed by an earlier attempt, one whose
-    queue key is not a list: every other job lands on its queue once, in the order given, with one
-    notify entry each, and leaves its once-only marker in the action's marker hash, which expires."""
+    queue key is not a list: every other job lands on its queue once, in the order given, behind what
+    waited there (the first try met the marker and took its pushes back), with one notify entry each,
+    and leaves its once-only marker in the action's marker hash, which expires."""
     client = redis.Redis.from_url(REDIS_URL)
     writer = RedisQueueWriter(client, redis_prefix)
     jobs = [QueuedJob(queue, f'{{"n":{n}}}', f"{n}:") for n, queue in
             enumerate(["a", "b", "a", "a", "broken", "b", "a"])]
-    client.hset(writer.markers("spool7"), jobs[2].marker, "1")  # pushed by an earlier attempt that died
+    client.hset(writer.markers("spool7"), "earlier", f"0:x,{jobs[2].marker}")  # pushed by an attempt that died
     client.set(writer.key("broken"), "not a list")
+    client.rpush(writer.key("a"), '{"n":"waiting"}')  # a job already on the queue, and its notify entry
+    client.rpush(writer.key("a", ":notify"), 1)
     try:
         outcome = writer.push_once(jobs, "spool7", marker_ttl=60)
         lists = {queue: [item.decode() for item in client.lrange(writer.key(queue), 0, -1)] for queue in ("a", "b")}
         notified = {queue: client.llen(writer.key(queue, ":notify")) for queue in ("a", "b")}
-        marked = [bool(client.hexists(writer.markers("spool7"), job.marker)) for job in jobs]
+        hashed = client.hgetall(writer.markers("spool7"))
+        fields = {key.decode(): value.decode().split(",") for key, value in hashed.items()}
         ttl = client.ttl(writer.markers("spool7"))
+        broken_notified = client.exists(writer.key("broken", ":notify"))
+        writer.forget_markers(outcome.marked, "spool7")
+        after = client.hkeys(writer.markers("spool7"))
     finally:
         client.close()
     assert outcome.pushed == 5 and outcome.refused == {jobs[4].marker: f"its queue key {redis_prefix}queues:broken "
                                                                       "holds a string, not a list"}
-    assert lists == {"a": ['{"n":0}', '{"n":3}', '{"n":6}'], "b": ['{"n":1}', '{"n":5}']}
-    assert notified == {"a": 3, "b": 2}
+    assert outcome.already == {jobs[2].marker}
+    assert lists == {"a": ['{"n":"waiting"}', '{"n":0}', '{"n":3}', '{"n":6}'], "b": ['{"n":1}', '{"n":5}']}
+    assert notified == {"a": 4, "b": 2} and broken_notified == 0, "one notify entry per job pushed, none else"
     assert 0 < ttl <= 60
-    assert marked == [True, True, True, True, False, True, True]
+    pushed = [job.marker for job in jobs if job.marker not in (jobs[2].marker, jobs[4].marker)]
+    assert outcome.marked in fields and sorted(fields[outcome.marked]) == sorted(pushed)
+    assert after == [b"earlier"], "forgetting drops the push's own field only"
+
+
+def test_redis_push_once_takes_back_a_queue_whose_notify_key_is_not_a_list(redis_prefix: str) -> None:
+    """The list takes the RPUSH but its notify key holds a string: the payloads are taken off again,
+    what waited on the list stays, the job is refused by name and nothing marks it."""
+    client = redis.Redis.from_url(REDIS_URL)
+    writer = RedisQueueWriter(client, redis_prefix)
+    client.rpush(writer.key("c"), '{"n":"waiting"}')
+    client.set(writer.key("c", ":notify"), "not a list")
+    try:
+        outcome = writer.push_once([QueuedJob("c", '{"n":1}', "1:"), QueuedJob("d", '{"n":2}', "2:")], "s", 60)
+        waiting = client.lrange(writer.key("c"), 0, -1)
+        fields = client.hgetall(writer.markers("s"))
+    finally:
+        client.close()
+    assert outcome.pushed == 1 and outcome.refused == {"1:": f"its queue key {redis_prefix}queues:c:notify holds "
+                                                             "a string, not a list"}
+    assert waiting == [b'{"n":"waiting"}']
+    assert fields == {b"2:": b"2:"}
