@@ -28,6 +28,12 @@ class CliContext:
         db.require_current()
         return db
 
+    def close(self) -> None:
+        """Close the control database if the command opened it: its last connection is closed here,
+        not left to the interpreter's exit (SQLite then folds its write-ahead log back in)."""
+        if "db" in self.__dict__:
+            self.db.dispose()
+
     @cached_property
     def secret_box(self) -> SecretBox:
         from resources.common.secrets import SecretBox

@@ -41,3 +41,30 @@ def test_help_describes_each_group_as_its_own_docstring_does() -> None:
         command = cli.get_command(None, name)  # type: ignore[arg-type]
         first_paragraph = " ".join(inspect.cleandoc(command.help or "").split("\n\n")[0].split())
         assert lazy.help == first_paragraph, name
+
+
+COMMAND_IN_A_FRESH_INTERPRETER = """
+import gc, json, sys
+from cli.main import main
+sys.argv = ["fleetops", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps({"code": code, "collecting": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_a_command_collects_its_own_garbage_and_leaves_the_control_database_closed(tmp_path) -> None:
+    """The collector is paused while a command loads, never for the command itself (a `--watch` loop
+    runs for hours), and the control database is closed by the command, not by the interpreter's
+    exit, which no longer walks what was loaded: no write-ahead log is left beside it."""
+    env = {"PATH": "/usr/bin:/bin", "FLEETOPS_HOME": str(tmp_path)}
+    outcomes = []
+    for command in (["init"], ["project", "list"]):
+        done = subprocess.run([sys.executable, "-c", COMMAND_IN_A_FRESH_INTERPRETER, *command], capture_output=True,
+                              text=True, check=True, timeout=60, env=env)
+        outcomes.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert [outcome["code"] for outcome in outcomes] == [0, 0]
+    assert all(outcome["collecting"] and outcome["frozen"] > 10_000 for outcome in outcomes), outcomes
+    assert (tmp_path / "fleetops.db").exists() and not (tmp_path / "fleetops.db-wal").exists()
