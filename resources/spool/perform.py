@@ -223,15 +223,15 @@ def _batches(ahead: Iterator[Prepared | None], retrier: FailedJobRetrier) -> Ite
     joined: PreparedRetry | None = None
     kind = None  # how `joined` is pushed: a next page pushed the same way may join it
     for item in itertools.chain(ahead, [None]):
-        if item is not None and kind is not None and len(rows) + len(item[0]) <= MAX_MOVE_ROWS \
-                and _pushed_as(item[1], retrier) == kind:
+        item_kind = None if item is None else _pushed_as(item[1], retrier)
+        if item_kind is not None and item_kind == kind and len(rows) + len(item[0]) <= MAX_MOVE_ROWS:
             rows = [*rows, *item[0]]
             joined.absorb(item[1])  # type: ignore[union-attr]
             continue
         if joined is not None:
             yield rows, joined
         rows, joined = item if item is not None else ([], None)
-        kind = None if joined is None else _pushed_as(joined, retrier)
+        kind = item_kind
 
 
 def _pushed_as(prepared: PreparedRetry, retrier: FailedJobRetrier) -> str | None:
