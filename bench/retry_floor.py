@@ -32,21 +32,27 @@ PUSH_CHUNK = 1_000  # values per RPUSH: one command per job would time redis-py'
 _PUSHED = "COALESCE(NULLIF(queue, ''), 'default'), payload, 0, NULL, :now, :now"
 
 
-def _statements(dialect: str) -> list[str]:
-    if dialect == "postgresql":
+SPLIT_FLOOR = {"postgresql"}  # where the floor's one statement differs from a copy then a delete
+
+
+def _statements(dialect: str, copy_then_delete: bool = False) -> list[str]:
+    if dialect == "postgresql" and not copy_then_delete:
         return [f"WITH moved AS (DELETE FROM failed_jobs WHERE id <= :top RETURNING id, queue, payload) "
                 f"INSERT INTO jobs ({_COLUMNS}) SELECT {_PUSHED} FROM moved ORDER BY id"]
     return [f"INSERT INTO jobs ({_COLUMNS}) SELECT {_PUSHED} FROM failed_jobs WHERE id <= :top ORDER BY id",
             "DELETE FROM failed_jobs WHERE id <= :top"]
 
 
-def move_all(url: str, *, read_first: bool = False) -> float:
+def move_all(url: str, *, read_first: bool = False, copy_then_delete: bool = False) -> float:
     """Move every failed job of the database at `url` onto its `jobs` table; the seconds it took,
     from the first statement to the commit.
 
     With `read_first` every payload is first read to this process, in id order, in the same
     transaction: the least a retry that keeps payloads byte-exact must add, since it has to see
     each payload before the database may copy it. No check is made of what is read.
+
+    With `copy_then_delete` PostgreSQL moves them as MariaDB does, by `INSERT ... SELECT` then
+    `DELETE` (fleetops' own statements for a batch), instead of the one statement.
     """
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
@@ -59,7 +65,7 @@ def move_all(url: str, *, read_first: bool = False) -> float:
                 if read_first:
                     conn.execute(sa.text("SELECT id, payload FROM failed_jobs WHERE id <= :top ORDER BY id"),
                                  params).all()
-                for statement in _statements(conn.dialect.name):
+                for statement in _statements(conn.dialect.name, copy_then_delete):
                     conn.execute(sa.text(statement), params)
             return time.perf_counter() - started
     finally:

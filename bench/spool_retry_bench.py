@@ -19,6 +19,10 @@ on its own identical copy:
   payload to the bench's process in the same transaction. A retry that keeps payloads byte-exact
   has to see each one before the database may copy it, so this is the least such a retry costs
   on this machine; fleetops ÷ it is printed beside the target, as information (not a target).
+- on PostgreSQL, the floor as a copy then a delete: the same rows moved by `INSERT ... SELECT`
+  then `DELETE` in one transaction, the two statements fleetops moves each batch with (the
+  floor's one statement keeps and sorts every payload, on disk past work_mem). Also information,
+  not a target: the target's floor stays the one statement.
 - fleetops in-process: `enqueue_and_process(... retry-all)`, what `fleetops spool enqueue ...
   --process` runs after its start-up, into a fresh SQLite control database (migrated before the
   clock starts): freeze the targets and write the action born claimed, then `process_claimed`,
@@ -82,7 +86,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,7 +98,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.mariadb_server import own_mariadb
 from bench.process_usage import Usage, run_measured
 from bench.quiesce import quiesce
-from bench.retry_floor import move_all, push_all
+from bench.retry_floor import SPLIT_FLOOR, move_all, push_all
 from bench.steal import QUIET_STEAL, QUIET_WAIT, quiet_host, steal_into, steal_range
 from bench.throwaway import MYSQL_ADMIN_URL, Database, throwaway_database
 from resources.common.control.database import ControlDatabase
@@ -132,6 +136,7 @@ class EngineResult:
     steals: list[float]  # percent of CPU time the hypervisor took during each timed side
     worker_seconds: float | None = None
     worker_ran: int | None = None
+    split_floor_runs: list[float] = field(default_factory=list)  # PostgreSQL only (SPLIT_FLOOR)
 
     @property
     def floor(self) -> float:
@@ -316,12 +321,13 @@ def verify_worker(app: LaravelApp, rows: int) -> tuple[float, int]:
 @dataclass
 class Copies:
     """One round's identical copies: the floor's, the floor's with the payloads read, fleetops in-process,
-    fleetops as a command."""
+    fleetops as a command, and on PostgreSQL the floor's as a copy then a delete."""
 
     floor: LaravelApp
     read_floor: LaravelApp
     fleetops: LaravelApp
     command: LaravelApp
+    split_floor: LaravelApp | None = None  # PostgreSQL: the floor's move as fleetops writes it (see SPLIT_FLOOR)
 
 
 def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_seconds: float, repeat: int,
@@ -337,14 +343,16 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_s
             return app
 
         fill = time.perf_counter()
-        rounds = [Copies(copy(f"floor{n}"), copy(f"read{n}"), copy(f"fleetops{n}"), copy(f"command{n}"))
-                  for n in range(repeat)]
+        split = kind in SPLIT_FLOOR
+        rounds = [Copies(copy(f"floor{n}"), copy(f"read{n}"), copy(f"fleetops{n}"), copy(f"command{n}"),
+                         copy(f"split{n}") if split else None) for n in range(repeat)]
+        sides = 5 if split else 4
         theirs_db = stack.enter_context(throwaway_database(kind, mysql_admin_url))
         theirs = laravel_app(theirs_db, engine, tmp / "artisan", artisan_rows)
         stack.callback(theirs.stop_workers)
-        print(f"{engine}: filled {4 * repeat + 1} copies of failed_jobs ({4 * repeat} x {rows} + {artisan_rows} "
-              f"rows) in {time.perf_counter() - fill:.1f} s (not timed)", flush=True)
-        floors, read_floors, inprocess, commands, loads, steals = [], [], [], [], [], []
+        print(f"{engine}: filled {sides * repeat + 1} copies of failed_jobs ({sides * repeat} x {rows} + "
+              f"{artisan_rows} rows) in {time.perf_counter() - fill:.1f} s (not timed)", flush=True)
+        floors, read_floors, split_floors, inprocess, commands, loads, steals = [], [], [], [], [], [], []
         for n, copies in enumerate(rounds):
             loads.append(settle(copies.floor, settle_seconds))
             with steal_into(steals):
@@ -354,6 +362,11 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_s
             with steal_into(steals):
                 read_floors.append(move_all(copies.read_floor.db_url, read_first=True))
             all_moved(copies.read_floor, rows, "floor with the payloads read")
+            if copies.split_floor is not None:
+                loads.append(settle(copies.split_floor, settle_seconds))
+                with steal_into(steals):
+                    split_floors.append(move_all(copies.split_floor.db_url, copy_then_delete=True))
+                all_moved(copies.split_floor, rows, "floor as a copy then a delete")
             loads.append(settle(copies.fleetops, settle_seconds))
             with steal_into(steals):
                 inprocess.append(run_fleetops(copies.fleetops, tmp / f"fleetops{n}", rows))
@@ -370,7 +383,7 @@ def run_engine(engine: str, rows: int, artisan_rows: int, verify: bool, settle_s
                     artisan = run_artisan(theirs)
         result = EngineResult(engine, server_label(theirs, theirs_db), rows, floors, read_floors, inprocess, commands,
                               artisan_rows, artisan, same_jobs(rounds[0].fleetops, theirs, rows, artisan_rows), loads,
-                              steals)
+                              steals, split_floor_runs=split_floors)
         print(report(result), flush=True)
         if verify:
             result.worker_seconds, result.worker_ran = verify_worker(rounds[0].fleetops, rows)
@@ -500,6 +513,9 @@ def report(r: EngineResult) -> str:
         f"  floor (the database moves the rows)    {r.floor:.2f} s   (median of {_runs(r.floor_runs)})",
         f"  floor with every payload read first    {r.read_floor:.2f} s   (median of {_runs(r.read_floor_runs)}; "
         f"fleetops / it x{r.fleetops / r.read_floor:.2f}, not a target)",
+        *([f"  floor as a copy then a delete          {statistics.median(r.split_floor_runs):.2f} s   (median of "
+           f"{_runs(r.split_floor_runs)}; fleetops / it x{r.fleetops / statistics.median(r.split_floor_runs):.2f}, "
+           "not a target)"] if r.split_floor_runs else []),
         f"  fleetops retry-all, in-process         {r.fleetops:.2f} s   (median of {_runs(r.fleetops_runs)}; "
         f"{r.rows / r.fleetops:,.0f} jobs/s)",
         f"  fleetops, whole command                {r.command:.2f} s   (median of "

@@ -16,8 +16,9 @@ What this keeps of a plain push, batch after batch:
   is raised to the caller when it takes that batch's result. A Redis push cannot be rolled back:
   its markers stay, and the next attempt deletes those rows without pushing them again, as after
   a crash between the push and the commit;
-- a batch with a queue in another database (its INSERT commits on its own), or with a job its
-  queue refuses, waits for the batch before it to be committed, then is pushed the plain way.
+- a batch with a queue in another database (its INSERT commits on its own), with a job its queue
+  refuses, or with rows someone removed meanwhile, waits for the batch before it to be committed,
+  then is pushed the plain way.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 
+from resources.failures.editor import RowsMissing
 from resources.failures.retry import FailedJobRetrier, Moved, PreparedRetry, RefusedJobs, RetryResult
 
 CONNECTIONS = 2  # a batch moving while the one before commits
@@ -52,7 +54,7 @@ class CommitBehind(Generic[Tag]):
         transaction = conn.begin()
         try:
             moved = self.retrier.push_in(conn, prepared)
-        except (sa.exc.DataError, RefusedJobs):  # a job its queue refuses: the plain push names it
+        except (sa.exc.DataError, RefusedJobs, RowsMissing):  # the plain push names a refused job, moves what is there
             _abandon(conn, transaction)
             return [*self.finish(), (tag, self.retrier.push(prepared))]
         except BaseException:

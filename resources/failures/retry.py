@@ -6,7 +6,7 @@ queue connection delete the rows and push their jobs so that no crash can lose o
 - database queue in the failed store's own database: the DELETE and the INSERT into `jobs`
   commit in one transaction. When Laravel's re-encoding leaves every payload of the batch as
   stored (a database-queue job without retryUntil, the usual case), the database copies the rows
-  itself with INSERT ... SELECT, in id order, after locking them;
+  itself with INSERT ... SELECT, in id order, then deletes them (FailedJobEditor.move_present);
 - Redis queue: the rows are deleted in an open transaction, the jobs pushed by one MULTI/EXEC
   that keeps them only with their once-only markers written and leaves out any job whose marker
   exists, then the transaction commits. A crash before the commit leaves the rows, and the next
@@ -18,8 +18,9 @@ queue connection delete the rows and push their jobs so that no crash can lose o
 - database queue in another database: the INSERT commits just before the DELETE (Laravel's own
   order, without its per-job window: a crash between the two commits can push a batch twice).
 
-Rows are deleted with RETURNING (or a locking SELECT), so a row someone else removed meanwhile
-is not pushed. On a Horizon project the retry is also recorded on Horizon's failed-job hash, as
+A row someone else removed meanwhile is not pushed: a delete says which rows were there
+(RETURNING, or a locking SELECT), and a copy by the database counts its rows against its
+delete's. On a Horizon project the retry is also recorded on Horizon's failed-job hash, as
 Horizon's own retry does (see horizon.py).
 """
 
@@ -182,20 +183,24 @@ class FailedJobRetrier:
             pushed = self._push_part(conn, name, part, now)
         return self._pushed(name, part, pushed, now)
 
-    def _push_part(self, conn: sa.Connection, name: str, part: ConnectionBatch, now: int) -> Pushed:
-        """Delete the part's rows in the caller's transaction and push their jobs."""
+    def _push_part(self, conn: sa.Connection, name: str, part: ConnectionBatch, now: int, at_once: bool = False
+                   ) -> Pushed:
+        """Delete the part's rows in the caller's transaction and push their jobs (`at_once`: see
+        FailedJobEditor.move_present)."""
         writer = self.writers[name]
         if self._in_place(name, part):
-            return Pushed(self._move(conn, writer, part, now))  # type: ignore[arg-type]
+            return Pushed(self._move(conn, writer, part, now, at_once))  # type: ignore[arg-type]
         present = self.editor.delete_present(conn, [row.id for row in part.rows])
         return Pushed(present, self._write(name, writer, conn, self._jobs(name, part.present(present)), now))
 
     def push_in(self, conn: sa.Connection, prepared: PreparedRetry) -> Moved:
         """A batch whose every push belongs to the failed store's transaction (pushed_in_transaction),
         pushed in the caller's transaction; what it pushed per connection name, for settle_moved once it
-        has committed. Raises RefusedJobs or sa.exc.DataError when a job is refused (the caller rolls back
-        and pushes the batch the plain way, which names the job)."""
-        return {name: self._push_part(conn, name, part, prepared.now) for name, part in prepared.groups.items()}
+        has committed. Raises RefusedJobs or sa.exc.DataError when a job is refused, RowsMissing when rows
+        the database was to copy went meanwhile (the caller rolls back and pushes the batch the plain way,
+        which names the job, or moves the rows that are there)."""
+        return {name: self._push_part(conn, name, part, prepared.now, at_once=True)
+                for name, part in prepared.groups.items()}
 
     def settle_moved(self, prepared: PreparedRetry, moved: Moved) -> RetryResult:
         """The result of a batch push_in pushed and the caller committed."""
@@ -204,9 +209,10 @@ class FailedJobRetrier:
             result.retried += self._pushed(name, part, moved[name], prepared.now)
         return result
 
-    def _move(self, conn: sa.Connection, writer: DatabaseQueueWriter, part: ConnectionBatch, now: int) -> set[int]:
+    def _move(self, conn: sa.Connection, writer: DatabaseQueueWriter, part: ConnectionBatch, now: int,
+              at_once: bool) -> set[int]:
         return self.editor.move_present(conn, [row.id for row in part.rows], writer.insert_from, DEFAULT_QUEUE,
-                                        {PUSHED_AT: now})
+                                        {PUSHED_AT: now}, at_once=at_once)
 
     def _pushed(self, name: str, part: ConnectionBatch, done: Pushed, now: int) -> int:
         """After the commit: Redis markers dropped, Horizon told; how many of the part were pushed."""

@@ -1,18 +1,21 @@
 """Reading the rows a retry needs, in keyset pages, from Laravel 8+ and Laravel 7 failed-job tables."""
 
 import json
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from resources.failures.editor import FailedJobEditor, Selection
+from resources.failures.commit_behind import committing_behind
+from resources.failures.editor import FailedJobEditor, RowsMissing, Selection
 from resources.failures.retry import FailedJobRetrier
 from resources.failures.store import DatabaseFailedStore
 from resources.fleet.connections import database_engine
 from resources.laravel.schema import create_laravel_tables
 from resources.queues.writers import PUSHED_AT, DatabaseQueueWriter
 from sandbox.laravel.failed_jobs import write_failed_jobs
+from tests.harness.laravel import FLAKY_JOB
 
 NOW = 1_900_000_000
 
@@ -56,12 +59,14 @@ def test_a_scattered_id_set_is_acted_on_exactly(any_db_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["locked-first", "at-once"])
 @pytest.mark.parametrize("chosen", [range(1, 11), (1, 2, 3, 5, 6, 8, 9, 10)], ids=["a-run", "scattered"])
 @pytest.mark.parametrize("gone", [(), (3, 7)], ids=["all-there", "two-removed-meanwhile"])
-def test_a_move_pushes_exactly_the_rows_that_were_there(any_db_url: str, gone: tuple[int, ...], chosen: range
-                                                        ) -> None:
+def test_a_move_pushes_exactly_the_rows_that_were_there(any_db_url: str, gone: tuple[int, ...], chosen: range,
+                                                        at_once: bool) -> None:
     """The database copies the rows itself; rows someone removed before the move are neither pushed nor
-    counted, and no row outside the batch is touched."""
+    counted, and no row outside the batch is touched. A move at once that finds rows missing says so
+    and leaves its transaction to be rolled back; moved again the careful way, it moves the rest."""
     engine = database_engine(any_db_url)
     create_laravel_tables(engine)
     write_failed_jobs(engine, 12, seed=4, trace_bytes=100)
@@ -71,8 +76,15 @@ def test_a_move_pushes_exactly_the_rows_that_were_there(any_db_url: str, gone: t
         stored = {row.id: row.payload for page in editor.pages(Selection(), size=100) for row in page}
         with engine.begin() as conn:
             editor.delete_ids(conn, gone)
-        with engine.begin() as conn:
-            present = editor.move_present(conn, list(chosen), writer.insert_from, "default", {PUSHED_AT: 1})
+        missing = bool(gone) and at_once and engine.dialect.name != "sqlite"
+        with pytest.raises(RowsMissing) if missing else nullcontext(), engine.begin() as conn:
+            present = editor.move_present(conn, list(chosen), writer.insert_from, "default", {PUSHED_AT: 1},
+                                          at_once=at_once)
+        if missing:
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT COUNT(*) FROM jobs")).scalar_one() == 0
+            with engine.begin() as conn:
+                present = editor.move_present(conn, list(chosen), writer.insert_from, "default", {PUSHED_AT: 1})
         assert present == set(chosen) - set(gone)
         with engine.begin() as conn:  # the same ids again: they are gone now, nothing moves twice
             assert editor.move_present(conn, list(chosen), writer.insert_from, "default", {PUSHED_AT: 2}) == set()
@@ -104,5 +116,31 @@ def test_a_window_without_a_push_time_is_measured_from_failed_at_read_when_neede
         part = prepared.groups["database"]
         assert [row.id for row in part.rows] == [row.id for row in page]
         assert json.loads(part.changed[page[1].id])["retryUntil"] == NOW + window
+    finally:
+        engine.dispose()
+
+
+def test_a_batch_whose_rows_went_before_its_move_is_pushed_again_with_the_rest(any_db_url: str) -> None:
+    """Rows someone removes between the page read and its move: the batch, moved at once behind the
+    commits, finds them missing, is rolled back and pushed again the careful way; every other job is
+    queued once, in id order, and the removed ones are neither queued nor counted."""
+    engine = database_engine(any_db_url, reuse=True)
+    create_laravel_tables(engine)
+    write_failed_jobs(engine, 20, seed=6, trace_bytes=100, catalogue=[FLAKY_JOB])  # jobs a retry pushes unchanged
+    editor = FailedJobEditor(DatabaseFailedStore(engine))
+    retrier = FailedJobRetrier(editor, {"database": DatabaseQueueWriter(engine)}, frozenset({"database"}))
+    try:
+        page = next(editor.pages(Selection(), size=100))
+        prepared = retrier.prepare(page, now=NOW)
+        assert retrier.copied_in_place(prepared)
+        with engine.begin() as conn:
+            editor.delete_ids(conn, [4, 9])
+        with committing_behind(retrier) as pushing:
+            settled = pushing.push("batch", prepared) + pushing.finish()
+        assert [(tag, result.retried, result.errors) for tag, result in settled] == [("batch", 18, {})]
+        with engine.connect() as conn:
+            queued = conn.execute(sa.text("SELECT payload FROM jobs ORDER BY id")).scalars().all()
+        assert queued == [row.payload for row in page if row.id not in (4, 9)]
+        assert list(editor.pages(Selection(), size=100)) == []
     finally:
         engine.dispose()

@@ -36,9 +36,9 @@ GRANTS = {
     },
 }
 REFUSED = {
-    "pgsql": ("missing grant: DELETE on table failed_jobs (permission denied for table failed_jobs)",
+    # INSERT is refused first: the jobs Laravel pushes unchanged are copied by INSERT ... SELECT before the DELETE
+    "pgsql": ("missing grant: INSERT on table jobs (permission denied for table jobs)",
               "missing grant: UPDATE on table jobs (permission denied for table jobs)"),
-    # MySQL checks INSERT first: the jobs Laravel pushes unchanged are copied by INSERT ... SELECT before the DELETE
     "mysql": ("missing grant (INSERT command denied to user", "missing grant (UPDATE command denied to user"),
 }
 
