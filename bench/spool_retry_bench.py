@@ -38,7 +38,8 @@ on its own identical copy:
   N overstates it; the output says so. The default times all rows.
 
 Both floors and both fleetops sides run on `--repeat` copies each (default 3; artisan runs once,
-after the first round): each figure is the median, all runs are printed. The machine is shared,
+after the first round): each figure is the median, all runs are printed, and fleetops ÷ floor
+round by round beside the ratio of the medians. The machine is shared,
 and a one-second measurement catches a neighbour's burst far more easily than a thirty-second
 one, so every line carries the load average and the date, and the share of CPU time the
 hypervisor took during the timed sides (bench/steal.py): another tenant's load on the host slows
@@ -474,7 +475,8 @@ def redis_report(r: RedisResult) -> str:
         f"(median of {_runs(r.floor_runs)})",
         f"  fleetops retry-all, in-process                {statistics.median(r.fleetops_runs):.2f} s   "
         f"(median of {_runs(r.fleetops_runs)})",
-        f"  fleetops / floor        x{r.ratio:.2f}  ({'meets' if met else 'MISSES'} <= {REDIS_FLOOR_TARGET})",
+        f"  fleetops / floor        x{r.ratio:.2f}  ({'meets' if met else 'MISSES'} <= {REDIS_FLOOR_TARGET}; "
+        f"round by round {_by_round(r.fleetops_runs, r.floor_runs)})",
     ])
 
 
@@ -494,6 +496,12 @@ def server_label(app: LaravelApp, database: Database) -> str:
 
 def _runs(values: list[float]) -> str:
     return ", ".join(f"{seconds:.2f}" for seconds in values)
+
+
+def _by_round(fleetops_runs: list[float], floor_runs: list[float]) -> str:
+    """fleetops / floor of each round, the two sides timed a few seconds apart: how far the host's
+    swings, which no steal or load figure shows, carry the ratio of the medians."""
+    return ", ".join(f"x{ours / floor:.2f}" for ours, floor in zip(fleetops_runs, floor_runs, strict=True))
 
 
 def report(r: EngineResult) -> str:
@@ -525,7 +533,8 @@ def report(r: EngineResult) -> str:
         f"  fleetops, whole command                {r.command:.2f} s   (median of "
         f"{_runs([u.seconds for u in r.command_runs])}), peak RSS {r.command_rss / mb:,.0f} MB",
         f"  php artisan queue:retry all            {artisan}, peak RSS {r.artisan.peak_rss_bytes / mb:,.0f} MB",
-        f"  fleetops / floor        x{ratios['floor']:.2f}  ({verdict('floor')})",
+        f"  fleetops / floor        x{ratios['floor']:.2f}  ({verdict('floor')}; round by round "
+        f"{_by_round(r.fleetops_runs, r.floor_runs)})",
         f"  artisan / fleetops      x{ratios['artisan']:.1f}  ({verdict('artisan')})",
         f"  artisan / whole command x{ratios['command']:.1f}  ({verdict('command')})",
         f"  artisan RSS / fleetops RSS x{ratios['rss']:.1f}  ({verdict('rss')})",
