@@ -295,9 +295,9 @@ class FailedJobEditor:
         wanted = set(map(int, ids))
         if not wanted:
             return set()
-        moves, params = self._moves(wanted, push, default_queue)
-        params.update(push_params, wanted=len(wanted))
         if at_once and conn.dialect.name in ("postgresql", "mysql", "mariadb"):
+            moves, params = self._moves(wanted, push, default_queue)
+            params.update(push_params, wanted=len(wanted))
             self._copied_then_deleted(conn, moves, params)
             return wanted
         present = self._lock_counted(conn, wanted)
